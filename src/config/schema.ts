@@ -1,0 +1,147 @@
+/**
+ * The configuration schema. Parsed once, at the edge: the schema's input type is what users write
+ * (YAML or JSON file, flags, environment), its output type is the compiled form with defaults
+ * applied and durations in milliseconds. Per-stage LLM overrides sit under `llm.stages.<stage>`.
+ */
+import { z } from 'zod';
+import { LLM_STAGES } from '../core/records.js';
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration: a number of milliseconds, or a string such as "250ms", "30s", "5m". */
+export const duration = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'expected a duration such as "500ms", "30s" or "5m"')
+    .transform((s) => {
+      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s);
+      // The regex above guarantees a match; the fallback only satisfies the type checker.
+      return match ? Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1)) : 0;
+    }),
+]);
+
+export const BACKENDS = ['auto', 'openai', 'hf', 'local'] as const;
+
+/** What can be set per stage; unset fields inherit from the top-level `llm` block. */
+const stageLlmSchema = z
+  .object({
+    backend: z.enum(BACKENDS).optional(),
+    url: z.url().optional(),
+    model: z.string().min(1).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    maxTokens: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const localSchema = z
+  .object({
+    /** Path to a GGUF file; default: the model provisioned by `npm run model:fetch`. */
+    modelPath: z.string().min(1).optional(),
+    contextSize: z.number().int().positive().default(4096),
+    /** CPU threads for llama.cpp; 0 = let llama.cpp decide. */
+    threads: z.number().int().nonnegative().default(0),
+    /** Parallel sequences decoded together in one context (batching on a CPU). */
+    sequences: z.number().int().positive().default(1),
+  })
+  .strict();
+
+const llmSchema = z
+  .object({
+    backend: z.enum(BACKENDS).default('auto'),
+    /** OpenAI-compatible base URL ending in /v1, or a TGI endpoint for the hf backend. */
+    url: z.url().optional(),
+    model: z.string().min(1).optional(),
+    /** Hugging Face token; normally from HF_TOKEN. Redacted in logs. */
+    token: z.string().min(1).optional(),
+    /** API key for OpenAI-compatible servers; normally from OPENAI_API_KEY. Redacted in logs. */
+    apiKey: z.string().min(1).optional(),
+    timeout: duration.default(120_000),
+    maxRetries: z.number().int().nonnegative().default(6),
+    backoffInitial: duration.default(500),
+    backoffMax: duration.default(30_000),
+    temperature: z.number().min(0).max(2).default(1),
+    maxTokens: z.number().int().positive().default(4096),
+    /** Extra requests when the model's output does not parse or validate. */
+    maxReasks: z.number().int().nonnegative().default(2),
+    /** Whether to send `response_format` with the JSON schema. */
+    jsonSchema: z.boolean().default(true),
+    stages: z
+      .object(Object.fromEntries(LLM_STAGES.map((s) => [s, stageLlmSchema.optional()])) as {
+        [K in (typeof LLM_STAGES)[number]]: z.ZodOptional<typeof stageLlmSchema>;
+      })
+      .strict()
+      .default({}),
+    local: localSchema.default(localSchema.parse({})),
+  })
+  .strict();
+
+const pipelineSchema = z
+  .object({
+    /** Documents with fewer whitespace-separated tokens are rejected (filter.too_short). */
+    minTokens: z.number().int().nonnegative().default(50),
+    /** Documents longer than this many characters are rejected or truncated (see oversize). */
+    maxDocumentChars: z.number().int().positive().default(200_000),
+    oversize: z.enum(['reject', 'truncate']).default('truncate'),
+    /** Reject documents whose share of letters among non-space characters is below this. */
+    minAlphaRatio: z.number().min(0).max(1).default(0.25),
+    /** Reject documents whose most frequent line makes up more than this share of lines. */
+    maxDuplicateLineRatio: z.number().min(0).max(1).default(0.5),
+    maxPersonas: z.number().int().min(1).max(3).default(3),
+    /** Few-shot examples per generation prompt (paper default: 2). */
+    fewshotPerPrompt: z.number().int().nonnegative().default(2),
+    /** A folder of <domain>.jsonl few-shot files in the reference format; default: ours. */
+    fewshotDir: z.string().min(1).optional(),
+    /** Compact prompts for small models: cut each few-shot material to this many characters. */
+    fewshotMaxChars: z.number().int().positive().optional(),
+    /** Compact prompts for small models: cut the document in prompts to this many characters. */
+    promptDocumentChars: z.number().int().positive().optional(),
+    /** Answers longer than this many characters are rejected before the LLM check. */
+    maxAnswerChars: z.number().int().positive().default(200),
+    /** Copy the source document into every sink record. */
+    includeSourceText: z.boolean().default(false),
+    /** Mixed into every sampling seed; change it to draw a different but reproducible sample. */
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+
+const decontaminationSchema = z
+  .object({
+    /** JSON-lines files of benchmark items; each line's question/prompt/text fields are indexed. */
+    benchmarks: z.array(z.string().min(1)).default([]),
+    ngram: z.number().int().min(1).default(13),
+  })
+  .strict();
+
+const kafkaSchema = z
+  .object({
+    brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:19092']),
+    topicPrefix: z.string().default('webscale-rl.'),
+    clientId: z.string().min(1).default('webscale-rl'),
+    schemaRegistryUrl: z.url().optional(),
+    /** How often a stage worker commits its transaction of outputs + offsets. */
+    commitInterval: duration.default(1000),
+    /** Drain time on SIGTERM/SIGINT before the worker gives up on in-flight records. */
+    shutdownGrace: duration.default(30_000),
+    sessionTimeout: duration.default(30_000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Max LLM calls in flight across all stages of this process. */
+    concurrency: z.number().int().positive().default(32),
+    llm: llmSchema.default(llmSchema.parse({})),
+    pipeline: pipelineSchema.default(pipelineSchema.parse({})),
+    decontamination: decontaminationSchema.default(decontaminationSchema.parse({})),
+    kafka: kafkaSchema.default(kafkaSchema.parse({})),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+/** What users write. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The compiled form: defaults applied, durations in ms. */
+export type Config = z.output<typeof configSchema>;
+export type LlmConfig = Config['llm'];
+export type PipelineConfig = Config['pipeline'];

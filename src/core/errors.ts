@@ -1,0 +1,64 @@
+/**
+ * The one error type of webscale-rl. Every failure that crosses a module boundary is a
+ * `WebscaleError` with a stable `code` from `ERROR_CODES`, a `retryable` flag and context fields
+ * that end up in logs. Foreign errors (undici, kafkajs, JSON.parse...) are converted once, at the
+ * boundary where they are caught; everything inside classifies by `code`, never by message text.
+ */
+
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'USAGE',
+  'LLM_UNREACHABLE',
+  'LLM_TIMEOUT',
+  'LLM_NETWORK',
+  'LLM_RATE_LIMITED',
+  'LLM_SERVER',
+  'LLM_CLIENT',
+  'LLM_AUTH',
+  'LLM_QUOTA',
+  'LLM_BAD_RESPONSE',
+  'LLM_INVALID_OUTPUT',
+  'LLM_ABORTED',
+  'INPUT_INVALID',
+  'CODEC',
+  'KAFKA',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface WebscaleErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+  /** Extra fields for logs (status code, stage, url...). Never secrets. */
+  context?: Record<string, unknown>;
+  /** For rate limits and 503s: how long the server asked us to wait. */
+  retryAfterMs?: number;
+}
+
+export class WebscaleError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly context: Record<string, unknown>;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: WebscaleErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WebscaleError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.context = options.context ?? {};
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** Wrap anything thrown into a WebscaleError, keeping an existing one as is. */
+  static from(err: unknown, code: ErrorCode = 'INTERNAL', context: Record<string, unknown> = {}): WebscaleError {
+    if (err instanceof WebscaleError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new WebscaleError(code, message, { cause: err, context });
+  }
+}
+
+export function isWebscaleError(err: unknown, code?: ErrorCode): err is WebscaleError {
+  return err instanceof WebscaleError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,186 @@
+/**
+ * The records that flow between stages, in the shape they have on the wire (snake_case, so the
+ * JSON lines of `run`, the Avro schemas in `schemas/` and these types name fields alike).
+ * A record carries its document and a `trace` of the LLM stages it went through, so the sink
+ * record can report the model, prompt version and token usage of every stage (provenance).
+ */
+
+export const DOMAINS = [
+  'Math',
+  'Technology & Engineering',
+  'Coding',
+  'Social Science',
+  'Natural Science',
+  'Travel & Lifestyle',
+  'Commerce & Economics',
+  'Medicine & Health',
+  'Education',
+  'Other',
+] as const;
+export type Domain = (typeof DOMAINS)[number];
+
+/** The stages that call an LLM, in pipeline order. */
+export const LLM_STAGES = ['filter', 'identify', 'generate', 'check'] as const;
+export type LlmStage = (typeof LLM_STAGES)[number];
+
+/** Where a rejection was decided: the LLM stages plus input validation. */
+export const REJECTION_STAGES = ['input', ...LLM_STAGES] as const;
+export type RejectionStage = (typeof REJECTION_STAGES)[number];
+
+/**
+ * Every reason a document or QA pair can be turned away. Stable codes: users count them, the
+ * summary groups by them, and the Avro schema stores them as strings so new codes stay compatible.
+ */
+export const REASON_CODES = [
+  // input validation (run / ingest)
+  'input.invalid_json',
+  'input.not_object',
+  'input.missing_text',
+  'input.invalid_field',
+  'input.invalid_utf8',
+  // heuristic pre-filter (no LLM call)
+  'filter.too_short',
+  'filter.too_long',
+  'filter.binary',
+  'filter.low_alpha',
+  'filter.repetitive',
+  // LLM stages
+  'filter.unqualified',
+  'filter.invalid_output',
+  'identify.unknown_domain',
+  'identify.no_personas',
+  'identify.invalid_output',
+  'generate.invalid_output',
+  'check.no_context',
+  'check.incorrect',
+  'check.leakage',
+  'check.empty_answer',
+  'check.answer_too_long',
+  'check.contaminated',
+  'check.invalid_output',
+  // transport: retries exhausted or a non-retryable LLM error
+  'llm.failed',
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/** One LLM stage's footprint on a record. */
+export interface StageTrace {
+  stage: LlmStage;
+  model: string;
+  prompt_version: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** LLM calls made, re-asks for invalid output included. */
+  calls: number;
+}
+
+export interface DocumentRecord {
+  id: string;
+  text: string;
+  url: string | null;
+  source: string | null;
+  /** Epoch ms when the document entered the pipeline. */
+  ingested_at: number;
+}
+
+export interface FilteredDocument {
+  doc: DocumentRecord;
+  filter_reasoning: string;
+  /** Characters cut from the document by the size rule (0 when whole). */
+  truncated_chars: number;
+  trace: StageTrace[];
+}
+
+export interface GenerationTask {
+  doc: DocumentRecord;
+  domain: Domain;
+  persona: string;
+  /** 0-based position of this persona among the document's personas, and how many there are. */
+  persona_index: number;
+  persona_count: number;
+  truncated_chars: number;
+  trace: StageTrace[];
+}
+
+export interface QaCandidate {
+  task: GenerationTask;
+  question: string;
+  answer: string;
+  generate_reasoning: string;
+  fewshot_ids: string[];
+  trace: StageTrace[];
+}
+
+export interface CheckVerdicts {
+  has_context: boolean;
+  answer_correct: boolean;
+  info_leakage: boolean;
+  reasoning: string;
+}
+
+export interface Provenance {
+  pipeline_version: string;
+  prompt_versions: Record<string, string>;
+  models: Record<string, string>;
+  fewshot_ids: string[];
+  truncated_chars: number;
+}
+
+/** The sink record: what an RL trainer reads. */
+export interface QaRecord {
+  id: string;
+  doc_id: string;
+  question: string;
+  answer: string;
+  domain: Domain;
+  persona: string;
+  source_url: string | null;
+  source: string | null;
+  /** The document text, only when `pipeline.includeSourceText` is on. */
+  source_text: string | null;
+  checks: CheckVerdicts;
+  provenance: Provenance;
+  usage: TokenUsage & { by_stage: Record<string, TokenUsage> };
+  created_at: number;
+}
+
+export interface Rejection {
+  doc_id: string;
+  stage: RejectionStage;
+  reason: ReasonCode;
+  detail: string;
+  /** Set when the rejection concerns one persona's QA pair rather than the whole document. */
+  persona: string | null;
+  /** 1-based input line, for input rejections from a JSON-lines file. */
+  line: number | null;
+  /** Tokens spent on this document or pair before it was rejected. */
+  usage: TokenUsage;
+  created_at: number;
+}
+
+export interface DeadLetter {
+  source_topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  error_code: string;
+  error: string;
+  stage: string;
+  created_at: number;
+}
+
+export function sumUsage(trace: readonly StageTrace[]): TokenUsage {
+  let prompt = 0;
+  let completion = 0;
+  for (const t of trace) {
+    prompt += t.prompt_tokens;
+    completion += t.completion_tokens;
+  }
+  return { prompt_tokens: prompt, completion_tokens: completion };
+}

@@ -1,0 +1,53 @@
+/**
+ * The LLM layer's contract. Backends (OpenAI-compatible on undici, @huggingface/inference, local
+ * llama.cpp) implement `LlmClient`; stages never see which one they talk to. A request carries the
+ * JSON schema of the expected output so the server can constrain decoding; the reply is raw text
+ * that `structured.ts` parses leniently and validates.
+ */
+import type { LlmStage, TokenUsage } from '../core/records.js';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface JsonSchemaSpec {
+  /** Schema name sent to the server (`response_format.json_schema.name`). */
+  name: string;
+  schema: Record<string, unknown>;
+}
+
+export interface LlmRequest {
+  stage: LlmStage;
+  messages: ChatMessage[];
+  jsonSchema: JsonSchemaSpec;
+  temperature: number;
+  maxTokens: number;
+  /** Sampling seed: the pipeline derives it from document id + persona so runs are reproducible. */
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface LlmCompletion {
+  text: string;
+  /** The model the server says answered (falls back to the configured one). */
+  model: string;
+  usage: TokenUsage;
+  finishReason: string | null;
+}
+
+export interface LlmClient {
+  /** `openai`, `hf`, `local`... for logs and metrics. */
+  readonly backend: string;
+  /** The configured model name. */
+  readonly model: string;
+  /** One request. Throws `WebscaleError` (LLM_* codes) once its own retries are exhausted. */
+  complete(request: LlmRequest): Promise<LlmCompletion>;
+  close(): Promise<void>;
+}
+
+/** Picks the client for a stage (per-stage model and endpoint overrides). */
+export interface LlmRouter {
+  forStage(stage: LlmStage): LlmClient;
+  close(): Promise<void>;
+}
