@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * The `webscale-rl` command line. Each command lives in its own module; this file only declares
+ * the commands and their flags and turns errors into one clear line and an exit code:
+ * 0 done, 1 runtime failure (e.g. LLM unreachable), 2 unusable configuration or flags.
+ */
+import { Command } from 'commander';
+import { WebscaleError } from '../core/errors.js';
+import { addKafkaOptions, addLlmOptions } from './options.js';
+import { runCommand, type RunFlags } from './run.js';
+
+function exitCodeFor(err: WebscaleError): number {
+  switch (err.code) {
+    case 'CONFIG_INVALID':
+    case 'USAGE':
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('webscale-rl')
+    .description('Turn pretraining documents into verifiable RL question-answer pairs (the Webscale-RL method).')
+    .showHelpAfterError(false)
+    .exitOverride();
+
+  let code = 0;
+  addLlmOptions(
+    program
+      .command('run')
+      .description('run the whole pipeline in one process, without Kafka')
+      .requiredOption('--input <path|->', 'JSON lines ({"text", "id"?, "url"?, "source"?}), a plain-text file, a folder of them, or - for stdin')
+      .requiredOption('--output <file|->', 'QA records as JSON lines')
+      .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
+      .option('--summary <file>', 'also write the run summary as JSON')
+      .option('--no-progress', 'no progress line on a TTY'),
+  ).action(async (flags: RunFlags) => {
+    code = await runCommand(flags);
+  });
+
+  void addKafkaOptions;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // commander already printed its message (help, version or a bad flag)
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+    }
+    const we = WebscaleError.from(err);
+    process.stderr.write(`webscale-rl: ${we.message}\n`);
+    return exitCodeFor(we);
+  }
+  return code;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`webscale-rl: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

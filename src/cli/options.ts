@@ -1,0 +1,54 @@
+/**
+ * Flags shared by several commands, and their conversion into config overrides. Environment
+ * variables are read by `loadConfig`; flags win over them.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { splitList, type ConfigOverrides } from '../config/load.js';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+export function addLlmOptions(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+    .option('--concurrency <n>', 'max LLM calls in flight in this process (default 32)', positiveInt)
+    .option('--llm <backend>', 'LLM backend: auto | openai | hf | local')
+    .option('--llm-url <url>', 'OpenAI-compatible base URL ending in /v1, or a TGI endpoint; env WEBSCALE_LLM_URL')
+    .option('--llm-model <name>', 'model name or Hugging Face model id; env WEBSCALE_LLM_MODEL')
+    .option('--model-path <gguf>', 'GGUF file for the local backend; env WEBSCALE_MODEL_PATH')
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent');
+}
+
+export function addKafkaOptions(cmd: Command): Command {
+  return cmd
+    .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated; env KAFKA_BROKERS (default 127.0.0.1:19092)')
+    .option('--topic-prefix <prefix>', 'topic and consumer-group prefix; env WEBSCALE_TOPIC_PREFIX (default "webscale-rl.")');
+}
+
+export interface CommonFlags {
+  config?: string;
+  concurrency?: number;
+  llm?: string;
+  llmUrl?: string;
+  llmModel?: string;
+  modelPath?: string;
+  logLevel?: string;
+  brokers?: string;
+  topicPrefix?: string;
+}
+
+export function overridesFrom(flags: CommonFlags): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  if (flags.concurrency !== undefined) o.concurrency = flags.concurrency;
+  if (flags.llm !== undefined) o.llmBackend = flags.llm;
+  if (flags.llmUrl !== undefined) o.llmUrl = flags.llmUrl;
+  if (flags.llmModel !== undefined) o.llmModel = flags.llmModel;
+  if (flags.modelPath !== undefined) o.modelPath = flags.modelPath;
+  if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
+  if (flags.brokers !== undefined) o.brokers = splitList(flags.brokers);
+  if (flags.topicPrefix !== undefined) o.topicPrefix = flags.topicPrefix;
+  return o;
+}

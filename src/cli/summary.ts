@@ -1,0 +1,111 @@
+/**
+ * The end-of-run summary and the live progress line of `webscale-rl run`: counts per stage and
+ * reason (the verification rate and error analysis), tokens, LLM utilisation. The progress line
+ * is drawn by hand with `readline` cursor calls: it is one line, redrawn a few times a second, and
+ * a progress-bar library would add a dependency for less control over the text.
+ */
+import { clearLine, cursorTo } from 'node:readline';
+import type { Writable } from 'node:stream';
+import { LLM_STAGES } from '../core/records.js';
+import type { RunStats } from '../runtime/stats.js';
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export interface UtilisationFigures {
+  calls: number;
+  busyMs: number;
+  concurrency: number;
+}
+
+/** LLM utilisation = sum of call latencies / (wall x concurrency). */
+export function utilisation(u: UtilisationFigures, wallMs: number): number | null {
+  if (wallMs <= 0 || u.concurrency <= 0) return null;
+  return u.busyMs / (wallMs * u.concurrency);
+}
+
+export function progressLine(stats: RunStats, totalBytes: number | null, inFlightLlm: number): string {
+  const elapsed = stats.elapsedMs();
+  const rate = elapsed > 0 ? (stats.documentsDone * 1000) / elapsed : 0;
+  const tokens = stats.totalTokens();
+  const rejected = [...stats.reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  let eta = '';
+  if (totalBytes && stats.bytesDone > 0 && stats.bytesDone < totalBytes) {
+    const remaining = (elapsed * (totalBytes - stats.bytesDone)) / stats.bytesDone;
+    eta = ` eta ${duration(remaining)}`;
+  }
+  return (
+    `docs ${fmt(stats.documentsDone)}/${fmt(stats.documentsRead)} | qa ${fmt(stats.qaKept)} | ` +
+    `rejected ${rejected.map(([r, n]) => `${r} ${n}`).join(', ') || 0} | ` +
+    `tokens ${fmt(tokens.prompt + tokens.completion)} | llm ${inFlightLlm} in flight | ` +
+    `${rate.toFixed(2)} docs/s${eta}`
+  );
+}
+
+export class ProgressDisplay {
+  private timer: NodeJS.Timeout | null = null;
+  constructor(
+    private readonly out: Writable & { isTTY?: boolean; columns?: number },
+    private readonly render: () => string,
+  ) {}
+
+  start(intervalMs = 250): void {
+    if (!this.out.isTTY) return;
+    this.timer = setInterval(() => this.draw(), intervalMs);
+    this.timer.unref();
+  }
+
+  private draw(): void {
+    const width = this.out.columns ?? 120;
+    cursorTo(this.out, 0);
+    this.out.write(this.render().slice(0, Math.max(20, width - 1)));
+    clearLine(this.out, 1);
+  }
+
+  stop(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    cursorTo(this.out, 0);
+    clearLine(this.out, 0);
+  }
+}
+
+export function formatSummary(stats: RunStats, extra: { utilisation: number | null; interrupted: boolean }): string {
+  const lines: string[] = [];
+  const elapsed = stats.elapsedMs();
+  lines.push(`webscale-rl run ${extra.interrupted ? 'INTERRUPTED' : 'finished'} in ${duration(elapsed)}`);
+  lines.push(
+    `documents: ${fmt(stats.documentsRead)} read, ${fmt(stats.inputRejected)} rejected at input, ` +
+      `${fmt(stats.documentsWithQa)} yielded QA; QA pairs kept: ${fmt(stats.qaKept)}`,
+  );
+  lines.push('stage       in        out       rejected  (llm.failed)');
+  for (const s of LLM_STAGES) {
+    const c = stats.stages[s];
+    lines.push(`${s.padEnd(10)}  ${fmt(c.in).padEnd(8)}  ${fmt(c.out).padEnd(8)}  ${fmt(c.rejected).padEnd(8)}  (${fmt(c.llm_failed)})`);
+  }
+  const rate = stats.verificationRate();
+  lines.push(`verification rate (check passed / checked): ${rate === null ? 'n/a' : `${(rate * 100).toFixed(1)}%`}`);
+  if (stats.reasons.size > 0) {
+    lines.push('rejections by reason:');
+    for (const [reason, n] of [...stats.reasons.entries()].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(26)} ${fmt(n)}`);
+  }
+  const t = stats.totalTokens();
+  lines.push(`LLM: ${fmt(t.calls)} calls, ${fmt(t.prompt)} prompt + ${fmt(t.completion)} completion tokens`);
+  for (const s of LLM_STAGES) {
+    const u = stats.tokens[s];
+    if (u.calls > 0) lines.push(`  ${s.padEnd(10)} ${fmt(u.calls)} calls, ${fmt(u.prompt)} + ${fmt(u.completion)} tokens`);
+  }
+  if (extra.utilisation !== null) lines.push(`LLM utilisation: ${(extra.utilisation * 100).toFixed(1)}% of the concurrency cap`);
+  if (extra.interrupted) lines.push(`interrupted: ${fmt(stats.documentsRead - stats.documentsDone)} documents were not finished`);
+  return lines.join('\n');
+}

@@ -1,0 +1,109 @@
+/**
+ * Builds the compiled `Config` from its sources, in rising precedence: defaults, the config file
+ * (YAML or JSON, `--config` or WEBSCALE_CONFIG), environment variables, command-line flags.
+ * Any problem is one `CONFIG_INVALID` error that names every bad path, so a user fixes all of
+ * them in one go.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { WebscaleError } from '../core/errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/** Settings that flags or the environment can override, in config-file shape. */
+export interface ConfigOverrides {
+  concurrency?: number;
+  llmUrl?: string;
+  llmModel?: string;
+  llmBackend?: string;
+  modelPath?: string;
+  brokers?: string[];
+  topicPrefix?: string;
+  logLevel?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Deep merge for plain objects; arrays and scalars from `over` replace those in `base`. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const existing = out[key];
+    out[key] = isPlainObject(existing) && isPlainObject(value) ? merge(existing, value) : value;
+  }
+  return out;
+}
+
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new WebscaleError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text); // YAML is a superset of JSON, so one parser reads both
+  } catch (err) {
+    throw new WebscaleError('CONFIG_INVALID', `config file ${path} is not valid YAML/JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isPlainObject(parsed)) throw new WebscaleError('CONFIG_INVALID', `config file ${path} must hold a mapping at the top level`);
+  return parsed;
+}
+
+function envLayer(env: Env): Record<string, unknown> {
+  const llm: Record<string, unknown> = {};
+  if (env['WEBSCALE_LLM_URL']) llm['url'] = env['WEBSCALE_LLM_URL'];
+  if (env['WEBSCALE_LLM_MODEL']) llm['model'] = env['WEBSCALE_LLM_MODEL'];
+  if (env['HF_TOKEN']) llm['token'] = env['HF_TOKEN'];
+  if (env['OPENAI_API_KEY']) llm['apiKey'] = env['OPENAI_API_KEY'];
+  if (env['WEBSCALE_MODEL_PATH']) llm['local'] = { modelPath: env['WEBSCALE_MODEL_PATH'] };
+  const kafka: Record<string, unknown> = {};
+  if (env['KAFKA_BROKERS']) kafka['brokers'] = splitList(env['KAFKA_BROKERS']);
+  if (env['WEBSCALE_TOPIC_PREFIX'] !== undefined) kafka['topicPrefix'] = env['WEBSCALE_TOPIC_PREFIX'];
+  if (env['WEBSCALE_SCHEMA_REGISTRY_URL']) kafka['schemaRegistryUrl'] = env['WEBSCALE_SCHEMA_REGISTRY_URL'];
+  const layer: Record<string, unknown> = { llm, kafka };
+  if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
+  return layer;
+}
+
+function flagLayer(o: ConfigOverrides): Record<string, unknown> {
+  const llm: Record<string, unknown> = { url: o.llmUrl, model: o.llmModel, backend: o.llmBackend };
+  if (o.modelPath !== undefined) llm['local'] = { modelPath: o.modelPath };
+  return {
+    concurrency: o.concurrency,
+    logLevel: o.logLevel,
+    llm,
+    kafka: { brokers: o.brokers, topicPrefix: o.topicPrefix },
+  };
+}
+
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Validate a merged raw object; throws CONFIG_INVALID naming every bad path. */
+export function compileConfig(raw: unknown, origin = 'configuration'): Config {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new WebscaleError('CONFIG_INVALID', `invalid ${origin}: ${problems.join('; ')}`, { context: { problems } });
+}
+
+export async function loadConfig(options: { file?: string | undefined; overrides?: ConfigOverrides; env?: Env } = {}): Promise<Config> {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env['WEBSCALE_CONFIG'];
+  let raw: Record<string, unknown> = file ? await readConfigFile(file) : {};
+  raw = merge(raw, envLayer(env));
+  raw = merge(raw, flagLayer(options.overrides ?? {}));
+  return compileConfig(raw, file ? `configuration (file ${file}, environment and flags)` : 'configuration (environment and flags)');
+}
+

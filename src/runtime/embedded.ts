@@ -1,0 +1,176 @@
+/**
+ * The embedded runner: the whole pipeline in one process, no Kafka. It pulls documents from the
+ * input as fast as the LLM can take them (a bounded number of documents in flight, so memory stays
+ * flat however long the input), drives each through the same stage functions the Kafka workers
+ * use, and hands every QA record and rejection to the sinks as soon as it is decided.
+ *
+ * The LLM cap is global: at most `config.concurrency` calls in flight across all stages (the
+ * limiter wraps the router). Documents in flight are a multiple of that cap so the limiter always
+ * has queued work: a document spends part of its life between calls, and the LLM is the cost.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { WebscaleError } from '../core/errors.js';
+import type { DocumentRecord, LlmStage, QaRecord, Rejection, StageTrace } from '../core/records.js';
+import type { LlmRouter } from '../llm/types.js';
+import type { InputItem } from '../input/reader.js';
+import { checkStage, filterStage, generateStage, identifyStage } from '../stages/index.js';
+import type { FewshotLibrary } from '../stages/fewshot.js';
+import type { Decontaminator } from '../stages/decontaminate.js';
+import type { StageContext, StageFn, StageResult } from '../stages/types.js';
+import { RunStats } from './stats.js';
+
+export interface EmbeddedSinks {
+  qa(record: QaRecord): Promise<void> | void;
+  rejection(rejection: Rejection): Promise<void> | void;
+}
+
+export interface EmbeddedRunOptions {
+  config: Config;
+  /** Already limited to `config.concurrency` calls in flight (see `limitRouter`). */
+  llm: LlmRouter;
+  fewshot: FewshotLibrary;
+  decontaminator: Decontaminator;
+  items: AsyncIterable<InputItem>;
+  sinks: EmbeddedSinks;
+  logger: Logger;
+  /** Stops intake: documents already started are finished. */
+  stopIntake?: AbortSignal;
+  /** Aborts LLM calls in flight (a second Ctrl-C). */
+  abort?: AbortSignal;
+  /** Documents processed at once; default 2 x concurrency. */
+  documentsInFlight?: number;
+  stats?: RunStats;
+}
+
+export interface EmbeddedRunResult {
+  stats: RunStats;
+  /** True when intake was stopped before the input ended. */
+  interrupted: boolean;
+}
+
+function llmFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
+  let prompt = 0;
+  let completion = 0;
+  for (const t of trace) {
+    prompt += t.prompt_tokens;
+    completion += t.completion_tokens;
+  }
+  return {
+    doc_id: docId,
+    stage,
+    reason: 'llm.failed',
+    detail: `${err.code}: ${err.message}`,
+    persona,
+    line: null,
+    usage: { prompt_tokens: prompt, completion_tokens: completion },
+    created_at: Date.now(),
+  };
+}
+
+export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
+  const { config, sinks, logger } = options;
+  const stats = options.stats ?? new RunStats();
+  const abort = options.abort ?? new AbortController().signal;
+  const ctx: StageContext = {
+    llm: options.llm,
+    logger,
+    signal: abort,
+    config,
+    fewshot: options.fewshot,
+    decontaminator: options.decontaminator,
+  };
+  const maxDocs = Math.max(1, options.documentsInFlight ?? config.concurrency * 2);
+
+  // Sink calls are serialised so a slow output file applies backpressure to everything.
+  let sinkChain: Promise<void> = Promise.resolve();
+  const emit = (fn: () => Promise<void> | void): Promise<void> => {
+    sinkChain = sinkChain.then(fn);
+    return sinkChain;
+  };
+  const reject = (r: Rejection): Promise<void> => {
+    stats.recordRejection(r);
+    return emit(() => sinks.rejection(r));
+  };
+
+  /** Run one stage on one record; an LLM transport failure becomes an `llm.failed` rejection. */
+  async function step<I, O>(
+    stage: LlmStage,
+    fn: StageFn<I, O>,
+    input: I,
+    who: { docId: string; persona: string | null; trace: readonly StageTrace[] },
+  ): Promise<O[]> {
+    stats.stages[stage].in++;
+    let result: StageResult<O>;
+    try {
+      result = await fn(input, ctx);
+    } catch (err) {
+      const e = WebscaleError.from(err);
+      if (!e.code.startsWith('LLM_')) throw e;
+      await reject(llmFailure(stage, who.docId, who.persona, e, who.trace));
+      return [];
+    }
+    stats.stages[stage].out += result.outputs.length;
+    for (const r of result.rejections) await reject(r);
+    return result.outputs;
+  }
+
+  async function processDocument(doc: DocumentRecord): Promise<void> {
+    let kept = 0;
+    const filtered = await step('filter', filterStage, doc, { docId: doc.id, persona: null, trace: [] });
+    for (const fd of filtered) {
+      const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace });
+      await Promise.all(
+        tasks.map(async (task) => {
+          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace });
+          for (const cand of candidates) {
+            const records = await step('check', checkStage, cand, { docId: doc.id, persona: task.persona, trace: cand.trace });
+            for (const record of records) {
+              kept++;
+              stats.qaKept++;
+              await emit(() => sinks.qa(record));
+            }
+          }
+        }),
+      );
+    }
+    if (kept > 0) stats.documentsWithQa++;
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  let interrupted = false;
+  let fatal: unknown = null;
+
+  for await (const item of options.items) {
+    if (options.stopIntake?.aborted) {
+      interrupted = true;
+      break;
+    }
+    if (item.kind === 'rejection') {
+      stats.documentsRead++;
+      stats.documentsDone++;
+      stats.bytesDone += item.bytes;
+      await reject(item.rejection);
+      continue;
+    }
+    stats.documentsRead++;
+    const task = processDocument(item.doc)
+      .catch((err: unknown) => {
+        fatal ??= err;
+        logger.error({ err, doc_id: item.doc.id }, 'document failed unexpectedly');
+      })
+      .finally(() => {
+        stats.documentsDone++;
+        stats.bytesDone += item.bytes;
+        inFlight.delete(task);
+      });
+    inFlight.add(task);
+    while (inFlight.size >= maxDocs) await Promise.race(inFlight);
+    if (fatal) break;
+  }
+  await Promise.all(inFlight);
+  await sinkChain;
+  stats.finishedAt = Date.now();
+  if (fatal) throw WebscaleError.from(fatal);
+  return { stats, interrupted };
+}

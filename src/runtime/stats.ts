@@ -1,0 +1,89 @@
+/**
+ * Run statistics: what came in, what each stage passed on, why the rest was rejected, what the
+ * LLM cost. The embedded runner fills it, the progress line and the end-of-run summary read it;
+ * `toJSON()` is the machine-readable summary (`run --summary FILE`).
+ */
+import { LLM_STAGES, type LlmStage, type Rejection, type TokenUsage } from '../core/records.js';
+
+export interface StageCounts {
+  in: number;
+  out: number;
+  rejected: number;
+  llm_failed: number;
+}
+
+export class RunStats {
+  readonly startedAt = Date.now();
+  finishedAt: number | null = null;
+  documentsRead = 0;
+  documentsDone = 0;
+  /** Documents that produced at least one verified QA pair. */
+  documentsWithQa = 0;
+  qaKept = 0;
+  bytesDone = 0;
+  readonly stages: Record<LlmStage, StageCounts> = Object.fromEntries(
+    LLM_STAGES.map((s) => [s, { in: 0, out: 0, rejected: 0, llm_failed: 0 }]),
+  ) as Record<LlmStage, StageCounts>;
+  inputRejected = 0;
+  readonly reasons = new Map<string, number>();
+  readonly tokens: Record<LlmStage, { prompt: number; completion: number; calls: number }> = Object.fromEntries(
+    LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
+  ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
+
+  recordRejection(rejection: Rejection): void {
+    this.reasons.set(rejection.reason, (this.reasons.get(rejection.reason) ?? 0) + 1);
+    if (rejection.stage === 'input') this.inputRejected++;
+    else {
+      this.stages[rejection.stage].rejected++;
+      if (rejection.reason === 'llm.failed') this.stages[rejection.stage].llm_failed++;
+    }
+  }
+
+  /** Account one LLM call (every call, re-asks included, is metered where it is made). */
+  recordCall(stage: LlmStage, usage: TokenUsage): void {
+    const t = this.tokens[stage];
+    t.prompt += usage.prompt_tokens;
+    t.completion += usage.completion_tokens;
+    t.calls++;
+  }
+
+  totalTokens(): { prompt: number; completion: number; calls: number } {
+    let prompt = 0;
+    let completion = 0;
+    let calls = 0;
+    for (const s of LLM_STAGES) {
+      prompt += this.tokens[s].prompt;
+      completion += this.tokens[s].completion;
+      calls += this.tokens[s].calls;
+    }
+    return { prompt, completion, calls };
+  }
+
+  /** Share of checked candidates that passed the quality check and decontamination. */
+  verificationRate(): number | null {
+    const checked = this.stages.check.in;
+    return checked === 0 ? null : this.stages.check.out / checked;
+  }
+
+  elapsedMs(): number {
+    return (this.finishedAt ?? Date.now()) - this.startedAt;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const rejections = Object.fromEntries([...this.reasons.entries()].sort(([a], [b]) => a.localeCompare(b)));
+    return {
+      documents: {
+        read: this.documentsRead,
+        done: this.documentsDone,
+        input_rejected: this.inputRejected,
+        with_qa: this.documentsWithQa,
+      },
+      qa_kept: this.qaKept,
+      stages: this.stages,
+      rejections_by_reason: rejections,
+      verification_rate: this.verificationRate(),
+      tokens: { by_stage: this.tokens, total: this.totalTokens() },
+      elapsed_ms: this.elapsedMs(),
+    };
+  }
+}
