@@ -1,0 +1,54 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+
+describe('loadConfig', () => {
+  it('applies defaults', async () => {
+    const c = await loadConfig({ env: {} });
+    expect(c.concurrency).toBe(32);
+    expect(c.pipeline.minTokens).toBe(50);
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
+    expect(c.kafka.topicPrefix).toBe('webscale-rl.');
+    expect(c.llm.backend).toBe('auto');
+  });
+
+  it('layers file < env < flags and compiles durations to ms', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
+    const file = join(dir, 'c.yaml');
+    await writeFile(
+      file,
+      ['concurrency: 8', 'llm:', '  url: http://file:1/v1', '  model: file-model', '  timeout: 45s', '  stages:', '    check:', '      model: small-checker'].join('\n'),
+    );
+    const c = await loadConfig({
+      file,
+      env: { WEBSCALE_LLM_MODEL: 'env-model', KAFKA_BROKERS: 'a:1, b:2', HF_TOKEN: 'hf_secret' },
+      overrides: { llmUrl: 'http://flag:2/v1', concurrency: 64 },
+    });
+    expect(c.concurrency).toBe(64);
+    expect(c.llm.url).toBe('http://flag:2/v1');
+    expect(c.llm.model).toBe('env-model');
+    expect(c.llm.timeout).toBe(45_000);
+    expect(c.llm.token).toBe('hf_secret');
+    expect(c.llm.stages.check?.model).toBe('small-checker');
+    expect(c.kafka.brokers).toEqual(['a:1', 'b:2']);
+  });
+
+  it('names every bad path in one error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ concurrency: 0, llm: { timeout: 'soon', stages: { judge: {} } }, pipeline: { oversize: 'explode' } }));
+    const err = await loadConfig({ file, env: {} }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
+    const message = (err as Error).message;
+    for (const path of ['concurrency', 'llm.timeout', 'llm.stages', 'pipeline.oversize']) expect(message).toContain(path);
+  });
+
+  it('rejects a missing or malformed file clearly', async () => {
+    await expect(loadConfig({ file: '/nope.yaml', env: {} })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
+    await writeFile(join(dir, 'x.yaml'), '- a\n- b\n');
+    await expect(loadConfig({ file: join(dir, 'x.yaml'), env: {} })).rejects.toThrow(/mapping/);
+  });
+});
