@@ -66,6 +66,11 @@ const llmSchema = z
     maxReasks: z.number().int().nonnegative().default(2),
     /** Whether to send `response_format` with the JSON schema. */
     jsonSchema: z.boolean().default(true),
+    /**
+     * Shape of `response_format`: `openai` ({type: "json_schema", ...}), `tgi` ({type: "json",
+     * value}), `none`; `auto` picks `openai`, except for an hf `url` that answers TGI's `/info`.
+     */
+    responseFormat: z.enum(['auto', 'openai', 'tgi', 'none']).default('auto'),
     stages: z
       .object(Object.fromEntries(LLM_STAGES.map((s) => [s, stageLlmSchema.optional()])) as {
         [K in (typeof LLM_STAGES)[number]]: z.ZodOptional<typeof stageLlmSchema>;
