@@ -1,0 +1,190 @@
+/**
+ * Stage 4: quality check of one QA candidate, cheapest test first.
+ *  1. Deterministic checks that save an LLM call: empty answer, over-long answer, answer written
+ *     out in the question, question pointing at an unseen "text/passage/article".
+ *  2. Decontamination against the benchmarks (deterministic too, so it also runs before the LLM;
+ *     a contaminated pair is dropped whatever the verdicts would be).
+ *  3. The LLM's three verdicts; all must pass (has_context, answer_correct, !info_leakage).
+ * On a pass it builds the sink record with provenance and token usage from the trace.
+ */
+import type { Config } from '../config/schema.js';
+import type { CheckVerdicts, QaCandidate, QaRecord, ReasonCode, StageTrace, TokenUsage } from '../core/records.js';
+import { sumUsage } from '../core/records.js';
+import { structuredCall } from '../llm/structured.js';
+import { clip, deriveSeeds, makeRejection, promptDocument, sha256Hex, stageLlmParams } from './common.js';
+import { PIPELINE_VERSION } from './paths.js';
+import { PROMPT_VERSIONS, checkMessages } from './prompts.js';
+import type { StageFn } from './types.js';
+
+/** Answers shorter than this (normalised) are not tested for leakage: "5" or "no" occur by chance. */
+export const MIN_LEAK_CHECK_CHARS = 3;
+
+/**
+ * Words and numbers, lower-cased. Numbers stay whole tokens, with thousands separators dropped
+ * ("1,969" and "1969" are the same; "19690" and "1969.5" are not "1969").
+ */
+export function leakTokens(text: string): string[] {
+  const out: string[] = [];
+  const re = /\p{N}+(?:[.,]\p{N}+)*|[\p{L}\p{M}]+/gu;
+  for (const m of text.normalize('NFKC').toLowerCase().matchAll(re)) {
+    const tok = m[0];
+    out.push(/^\p{N}/u.test(tok) ? tok.replace(/,(?=\p{N}{3}(?:\D|$))/gu, '') : tok);
+  }
+  return out;
+}
+
+/** Whether the answer appears word for word (as whole tokens) in the question. */
+export function answerInQuestion(question: string, answer: string): boolean {
+  const a = leakTokens(answer);
+  if (a.length === 0 || a.join('').length < MIN_LEAK_CHECK_CHARS) return false;
+  const q = leakTokens(question);
+  outer: for (let i = 0; i + a.length <= q.length; i++) {
+    for (let j = 0; j < a.length; j++) if (q[i + j] !== a[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+const SOURCE_NOUN = '(?:text|passage|material|article|document|excerpt|paragraph|reading|snippet|source text)';
+/**
+ * Phrases by which a question points at a document the reader never sees. Kept specific so real
+ * questions survive: "the passage of the 1964 Act" or "the Document Object Model" must pass.
+ */
+const NO_CONTEXT_PATTERNS: readonly RegExp[] = [
+  new RegExp(
+    `\\b(?:according to|based on|as per|as (?:stated|described|mentioned|noted|shown|discussed|explained|outlined|presented|given) in)\\s+(?:the|this|that)\\s+(?:above\\s+|preceding\\s+|following\\s+|given\\s+|provided\\s+|original\\s+|source\\s+)?${SOURCE_NOUN}\\b(?!\\s+of\\b)`,
+    'i',
+  ),
+  new RegExp(`\\b(?:in|from|within)\\s+(?:the\\s+)?(?:above|preceding|following|given|provided|original|source)\\s+${SOURCE_NOUN}\\b`, 'i'),
+  new RegExp(`\\b(?:in|from)\\s+this\\s+${SOURCE_NOUN}\\b`, 'i'),
+  new RegExp(`\\bthe\\s+${SOURCE_NOUN}\\s+(?:above|below)\\b`, 'i'),
+  new RegExp(
+    `\\b(?:the|this)\\s+${SOURCE_NOUN}\\s+(?:mentions|mentioned|states|stated|says|said|describes|described|notes|discusses|explains|suggests|claims|argues|indicates|refers to|highlights)\\b`,
+    'i',
+  ),
+  /\b(?:mentioned|described|discussed|stated|listed|shown|given|cited)\s+(?:above|below)\b/i,
+];
+
+/** The phrase by which the question refers to an unseen source, or null. */
+export function unseenSourceReference(question: string): string | null {
+  for (const re of NO_CONTEXT_PATTERNS) {
+    const m = re.exec(question);
+    if (m) return m[0];
+  }
+  return null;
+}
+
+function usageByStage(trace: readonly StageTrace[]): Record<string, TokenUsage> {
+  const out: Record<string, TokenUsage> = {};
+  for (const t of trace) {
+    const u = out[t.stage] ?? { prompt_tokens: 0, completion_tokens: 0 };
+    u.prompt_tokens += t.prompt_tokens;
+    u.completion_tokens += t.completion_tokens;
+    out[t.stage] = u;
+  }
+  return out;
+}
+
+/** Stable record id: the same document, persona and prompt/pipeline versions give the same id. */
+export function qaRecordId(docId: string, persona: string, promptVersions: Record<string, string>): string {
+  const versions = Object.keys(promptVersions)
+    .sort()
+    .map((k) => `${k}=${promptVersions[k] ?? ''}`)
+    .join(',');
+  return sha256Hex([docId, persona, PIPELINE_VERSION, versions].join('\u0000')).slice(0, 32);
+}
+
+export function buildQaRecord(candidate: QaCandidate, verdicts: CheckVerdicts, trace: readonly StageTrace[], config: Config): QaRecord {
+  const { task } = candidate;
+  const promptVersions: Record<string, string> = {};
+  const models: Record<string, string> = {};
+  for (const t of trace) {
+    promptVersions[t.stage] = t.prompt_version;
+    models[t.stage] = t.model;
+  }
+  return {
+    id: qaRecordId(task.doc.id, task.persona, promptVersions),
+    doc_id: task.doc.id,
+    question: candidate.question,
+    answer: candidate.answer,
+    domain: task.domain,
+    persona: task.persona,
+    source_url: task.doc.url,
+    source: task.doc.source,
+    source_text: config.pipeline.includeSourceText ? task.doc.text : null,
+    checks: verdicts,
+    provenance: {
+      pipeline_version: PIPELINE_VERSION,
+      prompt_versions: promptVersions,
+      models,
+      fewshot_ids: [...candidate.fewshot_ids],
+      truncated_chars: task.truncated_chars,
+    },
+    usage: { ...sumUsage(trace), by_stage: usageByStage(trace) },
+    created_at: Date.now(),
+  };
+}
+
+export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx) => {
+  const { task, question, answer } = candidate;
+  const { doc, persona } = task;
+  const pipeline = ctx.config.pipeline;
+  const reject = (reason: ReasonCode, detail: string, trace: readonly StageTrace[]) => ({
+    outputs: [],
+    rejections: [makeRejection({ docId: doc.id, stage: 'check', reason, detail, persona, trace })],
+  });
+
+  // 1. Deterministic checks.
+  if (answer.trim() === '') return reject('check.empty_answer', 'the answer is empty', candidate.trace);
+  if (answer.length > pipeline.maxAnswerChars) {
+    return reject('check.answer_too_long', `answer has ${answer.length} characters, limit ${pipeline.maxAnswerChars}`, candidate.trace);
+  }
+  if (answerInQuestion(question, answer)) {
+    return reject('check.leakage', `the answer ${JSON.stringify(clip(answer, 100))} appears verbatim in the question`, candidate.trace);
+  }
+  const reference = unseenSourceReference(question);
+  if (reference !== null) {
+    return reject('check.no_context', `the question refers to an unseen source: "${reference}"`, candidate.trace);
+  }
+
+  // 2. Decontamination.
+  const contamination = ctx.decontaminator.check(question, answer);
+  if (contamination.contaminated) {
+    return reject(
+      'check.contaminated',
+      `overlaps benchmark ${contamination.benchmark ?? 'unknown'}: "${contamination.ngram ?? ''}"`,
+      candidate.trace,
+    );
+  }
+
+  // 3. The LLM's verdicts.
+  const shown = promptDocument(doc.text, pipeline);
+  const params = stageLlmParams(ctx.config, 'check');
+  const result = await structuredCall(ctx.llm.forStage('check'), {
+    stage: 'check',
+    promptVersion: PROMPT_VERSIONS.check,
+    messages: checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer }),
+    temperature: params.temperature,
+    maxTokens: params.maxTokens,
+    maxReasks: params.maxReasks,
+    sendSchema: params.sendSchema,
+    seed: deriveSeeds(doc.id, persona, 'check', pipeline.seed).llm,
+    signal: ctx.signal,
+  });
+  const trace = [...candidate.trace, result.trace];
+  if (!result.ok) return reject('check.invalid_output', `${result.error}; last reply: ${clip(result.raw, 300)}`, trace);
+
+  const v = result.value;
+  const reasoning = clip(v.reasoning || '(no reasoning given)', 1000);
+  if (!v.has_context) return reject('check.no_context', `has_context=false: ${reasoning}`, trace);
+  if (!v.answer_correct) return reject('check.incorrect', `answer_correct=false: ${reasoning}`, trace);
+  if (v.info_leakage) return reject('check.leakage', `info_leakage=true: ${reasoning}`, trace);
+
+  const verdicts: CheckVerdicts = {
+    has_context: v.has_context,
+    answer_correct: v.answer_correct,
+    info_leakage: v.info_leakage,
+    reasoning: v.reasoning,
+  };
+  return { outputs: [buildQaRecord(candidate, verdicts, trace, ctx.config)], rejections: [] };
+};

@@ -1,0 +1,69 @@
+/**
+ * Stage 1: the heuristic pre-filter, then the LLM's verdict on whether the document can yield a
+ * verifiable question. Only an explicit `qualified: true` passes (the reference implementation
+ * let any verdict other than "N" through, so garbled replies counted as passes).
+ *
+ * `truncated_chars` on the output counts every character the models will not see: what the size
+ * rule cut plus what `pipeline.promptDocumentChars` leaves out of the prompts.
+ */
+import type { DocumentRecord, FilteredDocument } from '../core/records.js';
+import { structuredCall } from '../llm/structured.js';
+import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
+import { prefilter } from './prefilter.js';
+import { PROMPT_VERSIONS, filterMessages } from './prompts.js';
+import type { StageFn } from './types.js';
+
+export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (input, ctx) => {
+  const pipeline = ctx.config.pipeline;
+  const pre = prefilter(input, pipeline);
+  if (!pre.ok) return { outputs: [], rejections: [pre.rejection] };
+  const doc = pre.doc;
+
+  const shown = promptDocument(doc.text, pipeline);
+  const params = stageLlmParams(ctx.config, 'filter');
+  const result = await structuredCall(ctx.llm.forStage('filter'), {
+    stage: 'filter',
+    promptVersion: PROMPT_VERSIONS.filter,
+    messages: filterMessages(shown.text, shown.cut > 0),
+    temperature: params.temperature,
+    maxTokens: params.maxTokens,
+    maxReasks: params.maxReasks,
+    sendSchema: params.sendSchema,
+    seed: deriveSeeds(doc.id, 'filter', pipeline.seed).llm,
+    signal: ctx.signal,
+  });
+  const trace = [result.trace];
+
+  if (!result.ok) {
+    const detail = `${result.error}; last reply: ${clip(result.raw, 300)}`;
+    return {
+      outputs: [],
+      rejections: [makeRejection({ docId: doc.id, stage: 'filter', reason: 'filter.invalid_output', detail, trace })],
+    };
+  }
+  if (result.value.qualified !== true) {
+    return {
+      outputs: [],
+      rejections: [
+        makeRejection({
+          docId: doc.id,
+          stage: 'filter',
+          reason: 'filter.unqualified',
+          detail: clip(result.value.reasoning || '(no reasoning given)', 1000),
+          trace,
+        }),
+      ],
+    };
+  }
+  return {
+    outputs: [
+      {
+        doc,
+        filter_reasoning: result.value.reasoning,
+        truncated_chars: pre.truncatedChars + shown.cut,
+        trace,
+      },
+    ],
+    rejections: [],
+  };
+};

@@ -1,0 +1,74 @@
+/**
+ * Stage 3: one question-answer pair per generation task (one task per persona). Few-shot
+ * examples come from the identified domain's library, drawn with a PRNG seeded from
+ * document id + persona + `pipeline.seed`; the LLM `seed` comes from the same hash. Re-running a
+ * document therefore sends byte-identical prompts with the same seed, and a different persona of
+ * the same document gets its own draw.
+ */
+import type { GenerationTask, QaCandidate } from '../core/records.js';
+import { structuredCall } from '../llm/structured.js';
+import { clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument, stageLlmParams } from './common.js';
+import { PROMPT_VERSIONS, generateMessages, type FewshotForPrompt } from './prompts.js';
+import type { StageFn } from './types.js';
+
+export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, ctx) => {
+  const { doc, persona } = task;
+  const pipeline = ctx.config.pipeline;
+  const seeds = deriveSeeds(doc.id, persona, pipeline.seed);
+  const rng = mulberry32(seeds.sampling);
+  const examples: FewshotForPrompt[] = ctx.fewshot.sample(task.domain, pipeline.fewshotPerPrompt, rng).map((example) => ({
+    example,
+    material:
+      pipeline.fewshotMaxChars === undefined
+        ? example.original_material
+        : cutText(example.original_material, pipeline.fewshotMaxChars).text,
+  }));
+
+  const shown = promptDocument(doc.text, pipeline);
+  const params = stageLlmParams(ctx.config, 'generate');
+  const result = await structuredCall(ctx.llm.forStage('generate'), {
+    stage: 'generate',
+    promptVersion: PROMPT_VERSIONS.generate,
+    messages: generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona }),
+    temperature: params.temperature,
+    maxTokens: params.maxTokens,
+    maxReasks: params.maxReasks,
+    sendSchema: params.sendSchema,
+    seed: seeds.llm,
+    signal: ctx.signal,
+  });
+  const trace = [...task.trace, result.trace];
+
+  let problem: string | null = null;
+  if (!result.ok) problem = `${result.error}; last reply: ${clip(result.raw, 300)}`;
+  else if (result.value.question.trim() === '') problem = 'the model returned an empty question';
+  if (problem !== null || !result.ok) {
+    return {
+      outputs: [],
+      rejections: [
+        makeRejection({
+          docId: doc.id,
+          stage: 'generate',
+          reason: 'generate.invalid_output',
+          detail: problem ?? 'invalid output',
+          persona,
+          trace,
+        }),
+      ],
+    };
+  }
+  return {
+    outputs: [
+      {
+        task,
+        question: result.value.question.trim(),
+        // An empty answer passes on: the check stage records it as check.empty_answer.
+        answer: result.value.answer.trim(),
+        generate_reasoning: result.value.reasoning,
+        fewshot_ids: examples.map((e) => e.example.id),
+        trace,
+      },
+    ],
+    rejections: [],
+  };
+};

@@ -1,0 +1,85 @@
+/**
+ * Stage 2: the document's domain (one of the 10) and up to `pipeline.maxPersonas` personas, then
+ * one generation task per persona. The model's domain is normalised (case, spacing, "&" vs
+ * "and"); one that still does not map is `identify.unknown_domain`, never silently "Other".
+ * Personas are cleaned here because models return them with list markers, quotes, duplicates
+ * and more than asked for.
+ */
+import type { FilteredDocument, GenerationTask } from '../core/records.js';
+import { structuredCall } from '../llm/structured.js';
+import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
+import { normaliseDomain } from './domains.js';
+import { PROMPT_VERSIONS, identifyMessages } from './prompts.js';
+import type { StageFn } from './types.js';
+
+/** Personas longer than this are a model rambling, not a persona; they are cut. */
+const MAX_PERSONA_CHARS = 120;
+
+/** Trim, strip list markers and wrapping quotes, drop empties and case-insensitive duplicates, cap. */
+export function cleanPersonas(raw: readonly string[], max: number): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const item of raw) {
+    const persona = item
+      .replace(/\s+/g, ' ')
+      .trim()
+      .replace(/^(?:[-*•]|\d+[.)])\s+/, '')
+      .replace(/^["'“”‘’`]+|["'“”‘’`]+$/g, '')
+      .replace(/[.;,]+$/, '')
+      .trim()
+      .slice(0, MAX_PERSONA_CHARS)
+      .trim();
+    if (persona === '') continue;
+    const k = persona.toLowerCase();
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(persona);
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (input, ctx) => {
+  const { doc } = input;
+  const pipeline = ctx.config.pipeline;
+  const shown = promptDocument(doc.text, pipeline);
+  const params = stageLlmParams(ctx.config, 'identify');
+  const result = await structuredCall(ctx.llm.forStage('identify'), {
+    stage: 'identify',
+    promptVersion: PROMPT_VERSIONS.identify,
+    messages: identifyMessages(shown.text, shown.cut > 0),
+    temperature: params.temperature,
+    maxTokens: params.maxTokens,
+    maxReasks: params.maxReasks,
+    sendSchema: params.sendSchema,
+    seed: deriveSeeds(doc.id, 'identify', pipeline.seed).llm,
+    signal: ctx.signal,
+  });
+  const trace = [...input.trace, result.trace];
+  const reject = (reason: 'identify.invalid_output' | 'identify.unknown_domain' | 'identify.no_personas', detail: string) => ({
+    outputs: [],
+    rejections: [makeRejection({ docId: doc.id, stage: 'identify', reason, detail, trace })],
+  });
+
+  if (!result.ok) return reject('identify.invalid_output', `${result.error}; last reply: ${clip(result.raw, 300)}`);
+  const domain = normaliseDomain(result.value.domain);
+  if (domain === null) {
+    return reject('identify.unknown_domain', `model returned domain ${JSON.stringify(clip(result.value.domain, 200))}`);
+  }
+  const personas = cleanPersonas(result.value.personas, pipeline.maxPersonas);
+  if (personas.length === 0) {
+    return reject('identify.no_personas', `no usable persona in ${clip(JSON.stringify(result.value.personas), 300)}`);
+  }
+  return {
+    outputs: personas.map((persona, i) => ({
+      doc,
+      domain,
+      persona,
+      persona_index: i,
+      persona_count: personas.length,
+      truncated_chars: input.truncated_chars,
+      trace: [...trace],
+    })),
+    rejections: [],
+  };
+};

@@ -1,0 +1,146 @@
+/**
+ * The heuristic pre-filter: cheap, synchronous rules that turn away documents no LLM should be
+ * paid to read. Each rule is deliberately conservative: it must never reject ordinary prose,
+ * source code, LaTeX-heavy mathematics or tables (the tests hold it to that). Order matters only
+ * for which reason is reported: size first (it may truncate, and everything after sees the kept
+ * text), then binary junk, length, letter share and line repetition.
+ */
+import type { PipelineConfig } from '../config/schema.js';
+import type { DocumentRecord, Rejection } from '../core/records.js';
+import { cutText, makeRejection } from './common.js';
+
+/**
+ * Share of control/replacement characters above which a text is treated as binary or badly
+ * decoded. Mis-decoded Latin-1 puts one U+FFFD per accented letter (a few percent even in French
+ * prose), so the bar sits well above that.
+ */
+export const MAX_BAD_CHAR_RATIO = 0.1;
+/** NUL never occurs in text; a handful per thousand characters means a binary file. */
+export const MAX_NUL_RATIO = 0.001;
+/** The repetition rule only applies from this many non-empty lines on. */
+export const MIN_LINES_FOR_REPETITION = 10;
+
+export type PrefilterResult =
+  | { ok: true; doc: DocumentRecord; truncatedChars: number }
+  | { ok: false; rejection: Rejection };
+
+function reject(doc: DocumentRecord, reason: Rejection['reason'], detail: string): PrefilterResult {
+  return { ok: false, rejection: makeRejection({ docId: doc.id, stage: 'filter', reason, detail }) };
+}
+
+function countTokens(text: string): number {
+  let n = 0;
+  const re = /\S+/g;
+  while (re.exec(text) !== null) n++;
+  return n;
+}
+
+interface CharStats {
+  /** Code points. */
+  total: number;
+  nonSpace: number;
+  letters: number;
+  nul: number;
+  replacement: number;
+  control: number;
+}
+
+function charStats(text: string): CharStats {
+  const stats: CharStats = { total: 0, nonSpace: 0, letters: 0, nul: 0, replacement: 0, control: 0 };
+  for (const ch of text) {
+    stats.total++;
+    const code = ch.codePointAt(0) ?? 0;
+    if (code < 0x80) {
+      // ASCII fast path: documents are mostly ASCII and a regex per character is slow.
+      if (code === 0x20 || (code >= 0x09 && code <= 0x0d)) continue;
+      if (code === 0) stats.nul++;
+      // C0 controls and DEL (tab, newline, vertical tab, form feed, carriage return are spaces).
+      else if (code < 0x20 || code === 0x7f) stats.control++;
+      stats.nonSpace++;
+      if ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a)) stats.letters++;
+      continue;
+    }
+    if (/\s/u.test(ch)) continue;
+    stats.nonSpace++;
+    if (code === 0xfffd) stats.replacement++;
+    else if (/\p{L}/u.test(ch)) stats.letters++;
+  }
+  return stats;
+}
+
+/** The most frequent non-empty line (compared trimmed) and its count. */
+function mostFrequentLine(text: string): { line: string; count: number; total: number } {
+  const counts = new Map<string, number>();
+  let total = 0;
+  let best = { line: '', count: 0 };
+  for (const raw of text.split(/\r?\n|\r/)) {
+    const line = raw.trim();
+    if (line === '') continue;
+    total++;
+    const c = (counts.get(line) ?? 0) + 1;
+    counts.set(line, c);
+    if (c > best.count) best = { line, count: c };
+  }
+  return { ...best, total };
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+export function prefilter(doc: DocumentRecord, cfg: PipelineConfig): PrefilterResult {
+  let kept = doc;
+  let truncatedChars = 0;
+  if (doc.text.length > cfg.maxDocumentChars) {
+    if (cfg.oversize === 'reject') {
+      return reject(
+        doc,
+        'filter.too_long',
+        `${doc.text.length} characters, limit ${cfg.maxDocumentChars} (pipeline.oversize=reject)`,
+      );
+    }
+    const cut = cutText(doc.text, cfg.maxDocumentChars);
+    kept = { ...doc, text: cut.text };
+    truncatedChars = cut.cut;
+  }
+  const text = kept.text;
+
+  const stats = charStats(text);
+  const length = Math.max(1, stats.total);
+  const bad = stats.nul + stats.replacement + stats.control;
+  if (stats.nul / length > MAX_NUL_RATIO || bad / length > MAX_BAD_CHAR_RATIO) {
+    return reject(
+      doc,
+      'filter.binary',
+      `${pct(bad / length)} control or replacement characters ` +
+        `(${stats.nul} NUL, ${stats.replacement} U+FFFD, ${stats.control} other controls)`,
+    );
+  }
+
+  const tokens = countTokens(text);
+  if (tokens < cfg.minTokens) {
+    return reject(doc, 'filter.too_short', `${tokens} whitespace-separated tokens, minimum ${cfg.minTokens}`);
+  }
+
+  const alpha = stats.nonSpace === 0 ? 0 : stats.letters / stats.nonSpace;
+  if (alpha < cfg.minAlphaRatio) {
+    return reject(
+      doc,
+      'filter.low_alpha',
+      `letters are ${pct(alpha)} of non-space characters, minimum ${pct(cfg.minAlphaRatio)}`,
+    );
+  }
+
+  const top = mostFrequentLine(text);
+  if (top.total >= MIN_LINES_FOR_REPETITION && top.count / top.total > cfg.maxDuplicateLineRatio) {
+    const shown = top.line.length > 80 ? `${top.line.slice(0, 80)}…` : top.line;
+    return reject(
+      doc,
+      'filter.repetitive',
+      `line ${JSON.stringify(shown)} is ${top.count} of ${top.total} non-empty lines (${pct(top.count / top.total)}), ` +
+        `maximum ${pct(cfg.maxDuplicateLineRatio)}`,
+    );
+  }
+
+  return { ok: true, doc: kept, truncatedChars };
+}
