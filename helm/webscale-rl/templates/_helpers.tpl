@@ -1,0 +1,111 @@
+{{/*
+Name and label helpers shared by every template. Stage-scoped helpers take a dict
+(root = the chart's top-level context, name = the stage name, stage = its values).
+*/}}
+
+{{- define "webscale-rl.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-qualified name; stage suffixes are added after it, so keep room for them. */}}
+{{- define "webscale-rl.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "webscale-rl.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "webscale-rl.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "webscale-rl.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "webscale-rl.labels" -}}
+helm.sh/chart: {{ include "webscale-rl.chart" . }}
+{{ include "webscale-rl.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webscale-rl
+{{- end -}}
+
+{{/* Stage helpers: called with (dict "root" $ "name" $name "stage" $stage). */}}
+{{- define "webscale-rl.stageFullname" -}}
+{{- printf "%s-%s" (include "webscale-rl.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "webscale-rl.stageSelectorLabels" -}}
+{{ include "webscale-rl.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "webscale-rl.stageLabels" -}}
+{{ include "webscale-rl.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* The topic (without prefix) a stage consumes. */}}
+{{- define "webscale-rl.inputTopic" -}}
+{{- $inputs := dict "filter" "docs.raw" "identify" "docs.filtered" "generate" "qa.tasks" "check" "qa.candidates" -}}
+{{- required (printf "unknown stage %q" .) (get $inputs .) -}}
+{{- end -}}
+
+{{/* The stage's consumer group: <topicPrefix><stage>, as the worker names it. */}}
+{{- define "webscale-rl.consumerGroup" -}}
+{{- printf "%s%s" .root.Values.kafka.topicPrefix .name -}}
+{{- end -}}
+
+{{- define "webscale-rl.brokers" -}}
+{{- join "," .Values.kafka.brokers -}}
+{{- end -}}
+
+{{/* "true" when KEDA owns the stage's replica count. */}}
+{{- define "webscale-rl.kedaManaged" -}}
+{{- if and .root.Values.keda.enabled (ne (toString .stage.autoscale) "false") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "webscale-rl.image" -}}
+{{- $img := .stage.image | default dict -}}
+{{- $repo := $img.repository | default .root.Values.image.repository -}}
+{{- $tag := $img.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s:%s" $repo (toString $tag) -}}
+{{- end -}}
+
+{{- define "webscale-rl.imagePullPolicy" -}}
+{{- $img := .stage.image | default dict -}}
+{{- $img.pullPolicy | default .root.Values.image.pullPolicy -}}
+{{- end -}}
+
+{{- define "webscale-rl.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.shutdownGrace) (int .Values.terminationGraceMargin) -}}
+{{- end -}}
+
+{{/*
+The config file the workers read (WEBSCALE_CONFIG): the user's `config` with the Kafka settings
+the chart owns laid over it, so pods, the drain grace and the KEDA triggers agree.
+*/}}
+{{- define "webscale-rl.config" -}}
+{{- $kafka := dict "brokers" .Values.kafka.brokers "topicPrefix" .Values.kafka.topicPrefix "shutdownGrace" (printf "%ds" (int .Values.shutdownGrace)) -}}
+{{- if .Values.kafka.schemaRegistryUrl -}}
+{{- $_ := set $kafka "schemaRegistryUrl" .Values.kafka.schemaRegistryUrl -}}
+{{- end -}}
+{{- $config := mustMergeOverwrite (deepCopy (.Values.config | default dict)) (dict "kafka" $kafka) -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* Kafka settings as env, shared by the stage pods and the topics hook Job. */}}
+{{- define "webscale-rl.kafkaEnv" -}}
+- name: KAFKA_BROKERS
+  value: {{ include "webscale-rl.brokers" . | quote }}
+- name: WEBSCALE_TOPIC_PREFIX
+  value: {{ .Values.kafka.topicPrefix | quote }}
+{{- end -}}
