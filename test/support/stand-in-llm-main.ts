@@ -1,0 +1,44 @@
+/**
+ * Runs the stand-in LLM server as its own process, for benchmarks and manual runs:
+ *   node dist/test/support/stand-in-llm-main.js [--port N] [--latency MS] [--mode openai|tgi]
+ * Prints the base URL (ending in /v1) on stdout once listening; stops on SIGINT/SIGTERM.
+ * Arguments are parsed with node:util's parseArgs: three flags do not justify commander here.
+ */
+import { parseArgs } from 'node:util';
+import { startStandInLlm, type StandInMode } from './stand-in-llm.js';
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '0' },
+      latency: { type: 'string', default: '0' },
+      mode: { type: 'string', default: 'openai' },
+      'api-key': { type: 'string' },
+    },
+  });
+  const port = Number(values.port);
+  const latencyMs = Number(values.latency);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${values.port}`);
+  if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`--latency must be milliseconds >= 0, got ${values.latency}`);
+  if (values.mode !== 'openai' && values.mode !== 'tgi') throw new Error(`--mode must be openai or tgi, got ${values.mode}`);
+  const server = await startStandInLlm({
+    port,
+    latencyMs,
+    mode: values.mode as StandInMode,
+    // A long benchmark must not keep every request body in memory.
+    maxLog: 100,
+    ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
+  });
+  process.stdout.write(`${server.url}\n`);
+  const stop = (): void => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`stand-in LLM: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
