@@ -1,11 +1,18 @@
 /**
- * Wraps a router so every completed LLM call is accounted in the run statistics by stage (tokens
- * and calls, re-asks included), whatever backend answered it.
+ * Wraps a router so every LLM call is observed where it is made, whatever backend answers it:
+ * the embedded runner accounts tokens per stage, the Kafka worker feeds metrics and its view of
+ * LLM health (an outage pauses consumption).
  */
+import { WebscaleError } from '../core/errors.js';
 import type { LlmStage, TokenUsage } from '../core/records.js';
-import type { LlmClient, LlmRouter } from '../llm/types.js';
+import type { LlmClient, LlmCompletion, LlmRouter } from '../llm/types.js';
 
-export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: TokenUsage) => void): LlmRouter {
+export interface LlmObserver {
+  onSuccess?(stage: LlmStage, completion: LlmCompletion, ms: number, client: LlmClient): void;
+  onError?(stage: LlmStage, error: WebscaleError, ms: number, client: LlmClient): void;
+}
+
+export function observeRouter(router: LlmRouter, observer: LlmObserver): LlmRouter {
   const wrapped = new Map<LlmStage, LlmClient>();
   return {
     forStage(stage) {
@@ -16,9 +23,15 @@ export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: 
           backend: inner.backend,
           model: inner.model,
           async complete(request) {
-            const completion = await inner.complete(request);
-            onCall(stage, completion.usage);
-            return completion;
+            const started = performance.now();
+            try {
+              const completion = await inner.complete(request);
+              observer.onSuccess?.(stage, completion, performance.now() - started, inner);
+              return completion;
+            } catch (err) {
+              observer.onError?.(stage, WebscaleError.from(err), performance.now() - started, inner);
+              throw err;
+            }
           },
           close: () => inner.close(),
         };
@@ -28,4 +41,8 @@ export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: 
     },
     close: () => router.close(),
   };
+}
+
+export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: TokenUsage) => void): LlmRouter {
+  return observeRouter(router, { onSuccess: (stage, completion) => onCall(stage, completion.usage) });
 }
