@@ -43,6 +43,11 @@ const localSchema = z
     threads: z.number().int().nonnegative().default(0),
     /** Parallel sequences decoded together in one context (batching on a CPU). */
     sequences: z.number().int().positive().default(1),
+    /**
+     * Cap on every free-text string field of the output grammar (characters; 0 = no cap). Small
+     * models ramble until maxTokens; a cap makes the grammar close the string and the JSON instead.
+     */
+    maxStringChars: z.number().int().nonnegative().default(600),
   })
   .strict();
 
