@@ -292,7 +292,8 @@ describe('helm chart', () => {
       if (Array.isArray(node)) node.forEach(visit);
       else if (node !== null && typeof node === 'object') {
         const o = node as Record<string, unknown>;
-        if (typeof o['name'] === 'string' && typeof o['partitions'] === 'number') declared.set(o['name'], o['partitions']);
+        const name = o['suffix'] ?? o['name'];
+        if (typeof name === 'string' && typeof o['partitions'] === 'number') declared.set(name, o['partitions']);
         Object.values(o).forEach(visit);
       }
     };
@@ -300,6 +301,10 @@ describe('helm chart', () => {
     for (const [topic, partitions] of Object.entries(values.topics.partitions)) {
       const spec = declared.get(topic) ?? declared.get(`${values.kafka.topicPrefix}${topic}`);
       if (spec !== undefined) expect(partitions, `partitions of ${topic} match topics/`).toBe(spec);
+    }
+    // Once the specs exist, every stage input topic must be among them.
+    if (specs.length > 0) {
+      for (const topic of Object.values(INPUT_TOPIC)) expect(declared.has(topic), `topics/ declares ${topic}`).toBe(true);
     }
     // The chart must know the partitions of every stage input topic either way.
     for (const topic of Object.values(INPUT_TOPIC)) expect(values.topics.partitions[topic]).toBeGreaterThan(0);
@@ -337,6 +342,8 @@ describe('helm chart', () => {
     expect(pod?.restartPolicy).toBe('Never');
     const c = pod?.containers[0] as Container;
     expect(c.args).toEqual(['topics', 'apply']);
+    const growing = ofKind(await template('--set', 'topics.init.allowPartitionIncrease=true'), 'Job')[0];
+    expect(growing?.spec?.template?.spec.containers[0]?.args).toEqual(['topics', 'apply', '--allow-partition-increase']);
     const env = envOf(c);
     expect(env.get('KAFKA_BROKERS')).toBe(values.kafka.brokers.join(','));
     expect(env.get('WEBSCALE_TOPIC_PREFIX')).toBe(values.kafka.topicPrefix);
