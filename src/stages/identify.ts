@@ -29,7 +29,8 @@ export function cleanPersonas(raw: readonly string[], max: number): string[] {
       .trim()
       .slice(0, MAX_PERSONA_CHARS)
       .trim();
-    if (persona === '') continue;
+    // A persona names people: without a single letter it is debris ("-", "1.", "...").
+    if (!/\p{L}/u.test(persona)) continue;
     const k = persona.toLowerCase();
     if (seen.has(k)) continue;
     seen.add(k);
