@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { configSchema } from '../../src/config/schema.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -195,6 +196,18 @@ describe('helm chart', () => {
     for (const d of ofKind(manifests, 'Deployment')) {
       expect(d.spec?.template?.spec.terminationGracePeriodSeconds).toBeGreaterThan(120);
     }
+  });
+
+  it('renders a config file that the workers\' config schema accepts', async () => {
+    const manifests = await template('--set', 'kafka.schemaRegistryUrl=http://registry.kafka:8081', '--set', 'shutdownGrace=45');
+    const text = ofKind(manifests, 'ConfigMap')[0]?.data?.['config.yaml'] ?? '';
+    const config = configSchema.parse(parse(text));
+    expect(config.kafka.shutdownGrace).toBe(45_000);
+    expect(config.kafka.schemaRegistryUrl).toBe('http://registry.kafka:8081');
+    expect(config.kafka.topicPrefix).toBe(values.kafka.topicPrefix);
+    expect(config.kafka.brokers).toEqual(values.kafka.brokers);
+    // The user's own settings survive next to the chart's Kafka block.
+    expect(config.pipeline.minTokens).toBe(50);
   });
 
   it('passes per-stage LLM settings, concurrency, image overrides and optional secret refs', async () => {
