@@ -63,6 +63,10 @@ const NO_CONTEXT_PATTERNS: readonly RegExp[] = [
     'i',
   ),
   /\b(?:mentioned|described|discussed|stated|listed|shown|given|cited)\s+(?:above|below)\b/i,
+  // "this passage", "this article": a self-contained question has no such thing in view. Not
+  // "this material" or "this document", which a question can introduce itself ("a steel with
+  // yield strength 250 MPa: what is this material's ...").
+  /\bthis\s+(?:text|passage|article|excerpt|paragraph|snippet|reading)\b/i,
 ];
 
 /** The phrase by which the question refers to an unseen source, or null. */
