@@ -5,15 +5,28 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { WebscaleError } from '../core/errors.js';
 
 export class JsonlWriter {
   private readonly stream: Writable;
   private readonly ownsStream: boolean;
   count = 0;
 
-  constructor(path: string) {
-    this.ownsStream = path !== '-';
-    this.stream = path === '-' ? process.stdout : createWriteStream(path, { flags: 'w' });
+  private constructor(stream: Writable, ownsStream: boolean) {
+    this.stream = stream;
+    this.ownsStream = ownsStream;
+  }
+
+  /** Opens the file up front, so an unwritable path fails before any work is done. */
+  static async open(path: string): Promise<JsonlWriter> {
+    if (path === '-') return new JsonlWriter(process.stdout, false);
+    const stream = createWriteStream(path, { flags: 'w' });
+    try {
+      await once(stream, 'open');
+    } catch (err) {
+      throw new WebscaleError('USAGE', `cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+    return new JsonlWriter(stream, true);
   }
 
   async write(value: unknown): Promise<void> {

@@ -6,7 +6,8 @@
  */
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
-import { addKafkaOptions, addLlmOptions } from './options.js';
+import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
+import { addKafkaOptions, addLlmOptions, type CommonFlags } from './options.js';
 import { runCommand, type RunFlags } from './run.js';
 
 function exitCodeFor(err: WebscaleError): number {
@@ -40,7 +41,53 @@ async function main(argv: string[]): Promise<number> {
     code = await runCommand(flags);
   });
 
-  void addKafkaOptions;
+  addKafkaOptions(
+    addLlmOptions(
+      program
+        .command('stage')
+        .description('run one stage as a member of consumer group <prefix><stage>')
+        .argument('<stage>', 'filter | identify | generate | check')
+        .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
+        .option('--instance-id <id>', 'stable id of this worker (transactional id); env WEBSCALE_INSTANCE_ID'),
+    ),
+  ).action(async (stage: string, flags: StageFlags) => {
+    code = await stageCommand(stage, flags);
+  });
+
+  addKafkaOptions(
+    program
+      .command('ingest')
+      .description('send documents (JSON lines or plain text files, - for stdin) into the raw topic')
+      .argument('[files...]', 'input files; none or - reads JSON lines from stdin')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (files: string[], flags: CommonFlags) => {
+    code = await ingestCommand(files, flags);
+  });
+
+  addKafkaOptions(
+    program
+      .command('export')
+      .description('write a topic (default: the qa.verified sink) as JSON lines, read_committed, up to its end at start')
+      .requiredOption('--output <file|->', 'JSON-lines output')
+      .option('--topic <suffix>', 'topic suffix, e.g. qa.verified, rejections, dlq', 'qa.verified')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (flags: ExportFlags) => {
+    code = await exportCommand(flags);
+  });
+
+  addKafkaOptions(
+    program
+      .command('tail')
+      .description('follow a topic and print its records as JSON lines')
+      .argument('<suffix>', 'topic suffix, e.g. qa.verified, rejections, dlq, docs.raw')
+      .option('--from-beginning', 'start at the beginning of the topic')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (suffix: string, flags: TailFlags) => {
+    code = await tailCommand(suffix, flags);
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -40,8 +40,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const limiter = new ConcurrencyLimiter(config.concurrency);
     const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
 
-    const qaOut = new JsonlWriter(flags.output);
-    const rejOut = new JsonlWriter(flags.rejections ?? defaultRejectionsPath(flags.output));
+    const qaOut = await JsonlWriter.open(flags.output);
+    const rejOut = await JsonlWriter.open(flags.rejections ?? defaultRejectionsPath(flags.output));
     const stopIntake = new AbortController();
     const abort = new AbortController();
     const onSignal = (): void => {

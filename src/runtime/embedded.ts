@@ -8,6 +8,7 @@
  * limiter wraps the router). Documents in flight are a multiple of that cap so the limiter always
  * has queued work: a document spends part of its life between calls, and the LLM is the cost.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
@@ -72,6 +73,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   const { config, sinks, logger } = options;
   const stats = options.stats ?? new RunStats();
   const abort = options.abort ?? new AbortController().signal;
+  // Every LLM request in flight listens on this one signal.
+  setMaxListeners(0, abort);
   const ctx: StageContext = {
     llm: options.llm,
     logger,

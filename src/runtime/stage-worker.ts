@@ -18,6 +18,7 @@
  * again, instead of dead-lettering the backlog; a record that keeps failing while other records
  * succeed is dead-lettered after `maxRecordAttempts`.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { Admin, Consumer, EachMessagePayload, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -27,7 +28,7 @@ import type { DeadLetter, LlmStage, Rejection } from '../core/records.js';
 import { createCodec, type Codec } from '../codec/index.js';
 import { SchemaRegistryClient } from '../codec/schema-registry.js';
 import type { RecordTypeName } from '../codec/record-types.js';
-import { groupName, topicName } from '../kafka/topic-names.js';
+import { createProducer, groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
@@ -126,6 +127,8 @@ export class StageWorker {
     this.groupId = groupName(config.kafka.topicPrefix, stage);
     this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
     this.log = opts.logger.child({ stage });
+    // Every LLM request in flight listens on this one signal.
+    setMaxListeners(0, this.abort.signal);
     this.highWater = opts.highWater ?? Math.max(2, config.concurrency * 2);
     this.lowWater = Math.max(1, Math.floor(this.highWater / 2));
     this.limiter = new ConcurrencyLimiter(config.concurrency);
@@ -163,7 +166,7 @@ export class StageWorker {
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
     });
-    this.producer = opts.kafka.producer({
+    this.producer = createProducer(opts.kafka, {
       transactionalId: `${this.groupId}-${instance}`,
       idempotent: true,
       maxInFlightRequests: 1,

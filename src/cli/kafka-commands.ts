@@ -1,0 +1,260 @@
+/**
+ * The Kafka commands: `stage` (one stage as a consumer group), `ingest` (documents into the raw
+ * topic), `export` (a topic to JSON lines, up to the end offsets seen at start) and `tail`
+ * (follow a topic, decoded). Records are Avro on the wire; JSON lines here, with bytes fields
+ * (dead-letter keys and values) as base64.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Kafka, Message } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
+import { WebscaleError } from '../core/errors.js';
+import { LLM_STAGES, type LlmStage } from '../core/records.js';
+import { createLogger } from '../core/logger.js';
+import { createCodec, type Codec } from '../codec/index.js';
+import type { RecordTypeName } from '../codec/record-types.js';
+import { openInput } from '../input/reader.js';
+import { createKafka, createProducer, topicName } from '../kafka/index.js';
+import { checkReachable, createLlmRouter } from '../llm/router.js';
+import { createMetrics, startHealthServer } from '../metrics/index.js';
+import { StageWorker } from '../runtime/stage-worker.js';
+import { TOPIC_RECORD_TYPES } from '../runtime/stage-bindings.js';
+import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
+import { JsonlWriter } from './jsonl-writer.js';
+import { overridesFrom, type CommonFlags } from './options.js';
+
+/** JSON for records: Buffers as base64 (dead letters carry raw bytes). */
+export function recordToJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+      return Buffer.from((v as { data: number[] }).data).toString('base64');
+    }
+    return v;
+  });
+}
+
+function codecFor(config: Config, type: RecordTypeName, topic: string): Codec<unknown> {
+  const url = config.kafka.schemaRegistryUrl;
+  return createCodec(type, url === undefined ? {} : { registryUrl: url, topic }) as Codec<unknown>;
+}
+
+function recordTypeOf(suffix: string): RecordTypeName {
+  const type = TOPIC_RECORD_TYPES[suffix];
+  if (!type) throw new WebscaleError('USAGE', `unknown topic "${suffix}": expected one of ${Object.keys(TOPIC_RECORD_TYPES).join(', ')}`);
+  return type;
+}
+
+async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka }> {
+  const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
+  const logger = createLogger(config.logLevel);
+  const kafka = createKafka(config, { logger: logger.child({ component: 'kafkajs' }) });
+  return { config, logger, kafka };
+}
+
+export interface StageFlags extends CommonFlags {
+  metricsPort?: number;
+  instanceId?: string;
+}
+
+export async function stageCommand(stageName: string, flags: StageFlags): Promise<number> {
+  if (!(LLM_STAGES as readonly string[]).includes(stageName)) {
+    throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${LLM_STAGES.join(', ')}`);
+  }
+  const stage = stageName as LlmStage;
+  const { config, logger, kafka } = await setup(flags);
+  const metrics = createMetrics({ stage });
+  const recorder = metrics.forStage();
+  const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
+  try {
+    await checkReachable(router);
+  } catch (err) {
+    // Not fatal for a long-running worker: the outage logic pauses until the LLM answers.
+    logger.warn({ err }, 'LLM not reachable at start; the worker will wait for it');
+  }
+  const worker = new StageWorker({
+    stage,
+    config,
+    kafka,
+    llm: router,
+    fewshot: await loadFewshotLibrary(config.pipeline.fewshotDir),
+    decontaminator: await loadDecontaminator(config.decontamination),
+    logger,
+    metrics: recorder,
+    instanceId: flags.instanceId ?? process.env['WEBSCALE_INSTANCE_ID'] ?? `${hostname()}-${process.pid}`,
+  });
+  const health =
+    flags.metricsPort === undefined
+      ? null
+      : await startHealthServer({
+          port: flags.metricsPort,
+          metrics,
+          isAlive: () => worker.state !== 'failed',
+          isReady: () => Promise.resolve(worker.readiness()),
+        });
+  if (health) logger.info({ port: health.port }, 'metrics and health endpoints listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): void => {
+    stopping ??= worker.stop();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  let code = 0;
+  try {
+    await worker.start();
+    await new Promise<void>((resolve, reject) => {
+      worker.failed().catch(reject);
+      const poll = setInterval(() => {
+        if (stopping) {
+          clearInterval(poll);
+          stopping.then(resolve, reject);
+        }
+      }, 100);
+    });
+  } catch (err) {
+    logger.error({ err }, 'stage worker failed');
+    code = 1;
+    await worker.stop(0).catch(() => undefined);
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    await health?.close();
+    await router.close();
+    logger.flush();
+  }
+  return code;
+}
+
+export async function ingestCommand(files: string[], flags: CommonFlags): Promise<number> {
+  const { config, logger, kafka } = await setup(flags);
+  const producer = createProducer(kafka, { allowAutoTopicCreation: false });
+  await producer.connect();
+  const rawTopic = topicName(config.kafka.topicPrefix, 'docs.raw');
+  const rejTopic = topicName(config.kafka.topicPrefix, 'rejections');
+  const docCodec = codecFor(config, 'Document', rawTopic);
+  const rejCodec = codecFor(config, 'Rejection', rejTopic);
+  let batch: { topic: string; message: Message }[] = [];
+  let batchBytes = 0;
+  const counts = { documents: 0, rejected: 0 };
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, message } of batch) {
+      const list = byTopic.get(topic) ?? [];
+      list.push(message);
+      byTopic.set(topic, list);
+    }
+    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+    batch = [];
+    batchBytes = 0;
+  };
+  try {
+    for (const file of files.length === 0 ? ['-'] : files) {
+      const input = await openInput(file);
+      for await (const item of input.items) {
+        if (item.kind === 'document') {
+          const value = await docCodec.encode(item.doc);
+          batch.push({ topic: rawTopic, message: { key: item.doc.id, value } });
+          batchBytes += value.length;
+          counts.documents++;
+        } else {
+          batch.push({ topic: rejTopic, message: { key: item.rejection.doc_id, value: await rejCodec.encode(item.rejection) } });
+          counts.rejected++;
+        }
+        if (batch.length >= 500 || batchBytes >= 4 * 1024 * 1024) await flush();
+      }
+    }
+    await flush();
+  } finally {
+    await producer.disconnect();
+  }
+  logger.info(counts, 'ingest finished');
+  process.stderr.write(`ingested ${counts.documents} documents into ${rawTopic}; ${counts.rejected} input rejections into ${rejTopic}\n`);
+  return 0;
+}
+
+export interface ExportFlags extends CommonFlags {
+  topic?: string;
+  output: string;
+}
+
+/** Reads a topic read_committed from the beginning up to the end offsets seen at start. */
+export async function exportCommand(flags: ExportFlags): Promise<number> {
+  const { config, kafka } = await setup(flags);
+  const suffix = flags.topic ?? 'qa.verified';
+  const topic = topicName(config.kafka.topicPrefix, suffix);
+  const codec = codecFor(config, recordTypeOf(suffix), topic);
+  const out = await JsonlWriter.open(flags.output);
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = `${config.kafka.topicPrefix}export-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const remaining = new Map<number, bigint>();
+    for (const o of offsets) if (BigInt(o.high) > BigInt(o.low)) remaining.set(o.partition, BigInt(o.high));
+    if (remaining.size > 0) {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+        void consumer.run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const end = remaining.get(batch.partition);
+            if (end === undefined) return;
+            for (const m of batch.messages) {
+              if (BigInt(m.offset) >= end) break;
+              if (m.value) await out.write(JSON.parse(recordToJson(await codec.decode(m.value))));
+            }
+            // lastOffset() counts the transaction markers that never reach us as messages.
+            if (BigInt(batch.lastOffset()) + 1n >= end) {
+              remaining.delete(batch.partition);
+              if (remaining.size === 0) resolve();
+            }
+          },
+        });
+      });
+    }
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+    await out.close();
+  }
+  process.stderr.write(`exported ${out.count} records from ${topic}\n`);
+  return 0;
+}
+
+export interface TailFlags extends CommonFlags {
+  fromBeginning?: boolean;
+}
+
+/** Follows a topic and prints its records as JSON lines until interrupted. */
+export async function tailCommand(suffix: string, flags: TailFlags): Promise<number> {
+  const { config, kafka } = await setup(flags);
+  const topic = topicName(config.kafka.topicPrefix, suffix);
+  const codec = codecFor(config, recordTypeOf(suffix), topic);
+  const consumer = kafka.consumer({ groupId: `${config.kafka.topicPrefix}tail-${randomUUID()}`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: flags.fromBeginning ?? false });
+  const out = await JsonlWriter.open('-');
+  await consumer.run({
+    eachMessage: async ({ message, partition }) => {
+      if (!message.value) return;
+      try {
+        await out.write(JSON.parse(recordToJson(await codec.decode(message.value))));
+      } catch (err) {
+        process.stderr.write(`partition ${partition} offset ${message.offset}: ${(err as Error).message}\n`);
+      }
+    },
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await consumer.disconnect();
+  return 0;
+}
