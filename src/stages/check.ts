@@ -66,7 +66,7 @@ const NO_CONTEXT_PATTERNS: readonly RegExp[] = [
   // "this passage", "this article": a self-contained question has no such thing in view. Not
   // "this material" or "this document", which a question can introduce itself ("a steel with
   // yield strength 250 MPa: what is this material's ...").
-  /\bthis\s+(?:text|passage|article|excerpt|paragraph|snippet|reading)\b/i,
+  /\bthis\s+(?:text|passage|article|excerpt|paragraph|snippet)\b/i,
 ];
 
 /** The phrase by which the question refers to an unseen source, or null. */
