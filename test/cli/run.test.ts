@@ -1,0 +1,195 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { runCli } from '../support/cli.js';
+
+let llm: StandInLlm;
+let dir: string;
+
+beforeAll(async () => {
+  llm = await startStandInLlm({ latencyMs: 5 });
+  dir = await mkdtemp(join(tmpdir(), 'wsrl-run-'));
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+async function readJsonl(path: string): Promise<Record<string, unknown>[]> {
+  const text = await readFile(path, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function prose(topic: string, words = 80): string {
+  const base = `The ${topic} was studied in detail by researchers who measured its growth over many seasons and recorded careful notes about what they saw in the field and in the laboratory.`;
+  let out = '';
+  while (out.split(/\s+/).length < words) out += base + ' ';
+  return out.trim();
+}
+
+describe('webscale-rl run (embedded, stand-in LLM)', () => {
+  it('accounts for every input line: QA records, typed rejections, and survives bad input', async () => {
+    const lines = [
+      JSON.stringify({ id: 'good-1', text: prose('glacier') + ' [[domain:Natural Science]] [[personas:hydrologist, hydrologist ,  ski guide,climate reporter,extra one]]', url: 'https://e/1', source: 'wiki' }),
+      JSON.stringify({ id: 'unq', text: prose('banner') + ' [[unqualified]]' }),
+      JSON.stringify({ id: 'astro', text: prose('horoscope') + ' [[domain:Astrology]]' }),
+      JSON.stringify({ id: 'short', text: 'too short to use' }),
+      JSON.stringify({ id: 'leaky', text: prose('orchard') + ' [[leak]]' }),
+      JSON.stringify({ id: 'badjson', text: prose('harbour') + ' [[badjson]]' }),
+      '{"id": "broken", "text": ',
+      '[1, 2, 3]',
+      JSON.stringify({ id: 'notext', body: 'x' }),
+      '',
+      JSON.stringify({ text: prose('volcano') }),
+    ];
+    const input = join(dir, 'mixed.jsonl');
+    await writeFile(input, Buffer.concat([Buffer.from(lines.join('\n') + '\n'), Buffer.from([0x7b, 0x22, 0x74, 0xff, 0xfe, 0x0a])]));
+    const out = join(dir, 'qa.jsonl');
+    const rej = join(dir, 'rej.jsonl');
+    const summaryPath = join(dir, 'summary.json');
+    const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--summary', summaryPath, '--llm-url', llm.url, '--llm-model', 'stand-in', '--concurrency', '4']);
+    expect(res.stderr).toContain('verification rate');
+    expect(res.code).toBe(0);
+
+    const qa = await readJsonl(out);
+    const rejections = await readJsonl(rej);
+    const reasons = rejections.map((r) => `${String(r['doc_id'])}:${String(r['reason'])}`);
+    expect(reasons).toEqual(
+      expect.arrayContaining(['unq:filter.unqualified', 'astro:identify.unknown_domain', 'short:filter.too_short', 'badjson:filter.invalid_output']),
+    );
+    expect(rejections.filter((r) => r['doc_id'] === 'leaky').map((r) => r['reason'])).toEqual(['check.leakage', 'check.leakage']);
+    const inputRejects = rejections.filter((r) => r['stage'] === 'input');
+    expect(inputRejects.map((r) => [r['reason'], r['line']])).toEqual(
+      expect.arrayContaining([
+        ['input.invalid_json', 7],
+        ['input.not_object', 8],
+        ['input.missing_text', 9],
+        ['input.invalid_utf8', 12],
+      ]),
+    );
+    for (const r of rejections) for (const k of ['doc_id', 'stage', 'reason', 'detail']) expect(r[k]).toBeTruthy();
+
+    // good-1: personas trimmed, de-duplicated and capped at 3 -> three QA pairs.
+    const good = qa.filter((q) => q['doc_id'] === 'good-1');
+    expect(good.map((q) => q['persona']).sort()).toEqual(['climate reporter', 'hydrologist', 'ski guide']);
+    for (const q of good) {
+      expect(q['domain']).toBe('Natural Science');
+      expect(q).toMatchObject({ source_url: 'https://e/1', source: 'wiki', checks: { has_context: true, answer_correct: true, info_leakage: false } });
+      const prov = q['provenance'] as Record<string, unknown>;
+      expect(Object.keys(prov['models'] as object).sort()).toEqual(['check', 'filter', 'generate', 'identify']);
+      expect((prov['fewshot_ids'] as string[]).length).toBe(2);
+      expect((q['usage'] as { prompt_tokens: number }).prompt_tokens).toBeGreaterThan(0);
+    }
+    expect(new Set(qa.map((q) => q['id'])).size).toBe(qa.length);
+
+    // Every document line (11 non-blank JSON lines + 1 invalid UTF-8 line) is accounted for.
+    const accounted = new Set([...qa.map((q) => q['doc_id']), ...rejections.map((r) => r['doc_id'])]);
+    expect(accounted.size).toBe(11);
+
+    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as Record<string, any>;
+    expect(summary['documents']['read']).toBe(11);
+    expect(summary['qa_kept']).toBe(qa.length);
+    expect(summary['rejections_by_reason']['check.leakage']).toBe(2);
+    expect(summary['documents']['input_rejected']).toBe(4);
+  });
+
+  it('is reproducible: the same input gives the same ids, questions and few-shot examples', async () => {
+    const input = join(dir, 'repro.jsonl');
+    await writeFile(input, [1, 2, 3].map((i) => JSON.stringify({ id: `r${i}`, text: prose(`river ${i}`) + ' [[domain:Math]]' })).join('\n'));
+    const runs: Record<string, unknown>[][] = [];
+    for (const n of [1, 2]) {
+      const out = join(dir, `repro-${n}.jsonl`);
+      const res = await runCli(['run', '--input', input, '--output', out, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+      expect(res.code).toBe(0);
+      runs.push((await readJsonl(out)).sort((a, b) => String(a['id']).localeCompare(String(b['id']))));
+    }
+    const pick = (r: Record<string, unknown>[]) => r.map((q) => [q['id'], q['question'], (q['provenance'] as { fewshot_ids: string[] }).fewshot_ids]);
+    expect(runs[0]?.length).toBe(6);
+    expect(pick(runs[0] ?? [])).toEqual(pick(runs[1] ?? []));
+  });
+
+  it('rides out 429s and 5xx from the server and still completes', async () => {
+    const input = join(dir, 'faults.jsonl');
+    await writeFile(input, JSON.stringify({ id: 'f1', text: prose('meadow') }) + '\n');
+    llm.script({ type: 'rate_limit', retryAfterMs: 200 }, { type: 'status', status: 503 }, { type: 'status', status: 500 }, 'malformed_json');
+    const out = join(dir, 'faults-qa.jsonl');
+    const res = await runCli(['run', '--input', input, '--output', out, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(res.code).toBe(0);
+    expect(llm.pendingFaults()).toBe(0);
+    expect((await readJsonl(out)).length).toBe(2);
+  });
+
+  it('turns exhausted retries into llm.failed rejections and goes on', async () => {
+    const input = join(dir, 'exhaust.jsonl');
+    await writeFile(input, [JSON.stringify({ id: 'e1', text: prose('canyon') }), JSON.stringify({ id: 'e2', text: prose('lagoon') })].join('\n'));
+    const config = join(dir, 'exhaust.yaml');
+    await writeFile(config, 'concurrency: 1\nllm:\n  maxRetries: 1\n  backoffInitial: 10ms\n  backoffMax: 20ms\n');
+    llm.script({ type: 'status', status: 502 }, { type: 'status', status: 502 });
+    const out = join(dir, 'exhaust-qa.jsonl');
+    const rej = join(dir, 'exhaust-rej.jsonl');
+    const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--config', config, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(res.code).toBe(0);
+    const rejections = await readJsonl(rej);
+    expect(rejections).toEqual([expect.objectContaining({ doc_id: 'e1', stage: 'filter', reason: 'llm.failed', detail: expect.stringContaining('LLM_SERVER') })]);
+    expect((await readJsonl(out)).every((q) => q['doc_id'] === 'e2')).toBe(true);
+  });
+
+  it('reads JSON lines from stdin and writes QA to stdout', async () => {
+    const res = await runCli(['run', '--input', '-', '--output', '-', '--rejections', join(dir, 'stdin-rej.jsonl'), '--llm-url', llm.url, '--llm-model', 'stand-in'], {
+      stdin: JSON.stringify({ id: 's1', text: prose('prairie') }) + '\n',
+    });
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l['doc_id'])).toEqual(['s1', 's1']);
+  });
+
+  it('exits non-zero with one clear line for unusable configuration', async () => {
+    const input = join(dir, 'one.jsonl');
+    await writeFile(input, JSON.stringify({ text: prose('tundra') }) + '\n');
+    const out = join(dir, 'x.jsonl');
+
+    const unreachable = await runCli(['run', '--input', input, '--output', out, '--llm-url', 'http://127.0.0.1:9/v1', '--llm-model', 'm']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
+    expect(unreachable.stderr).toMatch(/unreachable|connect/i);
+
+    const badFlag = await runCli(['run', '--input', input, '--output', out, '--concurrency', 'lots']);
+    expect(badFlag.code).toBe(2);
+
+    const missingModel = await runCli(['run', '--input', input, '--output', out, '--llm', 'local', '--model-path', join(dir, 'missing.gguf')]);
+    expect(missingModel.code).toBe(2);
+    expect(missingModel.stderr).toMatch(/model/i);
+
+    const cfg = join(dir, 'bad.yaml');
+    await writeFile(cfg, 'concurrency: 0\npipeline:\n  oversize: explode\n');
+    const badConfig = await runCli(['run', '--input', input, '--output', out, '--config', cfg, '--llm-url', llm.url]);
+    expect(badConfig.code).toBe(2);
+    expect(badConfig.stderr).toContain('concurrency');
+    expect(badConfig.stderr).toContain('pipeline.oversize');
+
+    const missingInput = await runCli(['run', '--input', join(dir, 'nope.jsonl'), '--output', out, '--llm-url', llm.url]);
+    expect(missingInput.code).toBe(2);
+  });
+
+  it('talks to a TGI endpoint through the Hugging Face backend', async () => {
+    const tgi = await startStandInLlm({ mode: 'tgi' });
+    try {
+      const input = join(dir, 'tgi.jsonl');
+      await writeFile(input, JSON.stringify({ id: 't1', text: prose('delta') }) + '\n');
+      const out = join(dir, 'tgi-qa.jsonl');
+      const rej = join(dir, 'tgi-rej.jsonl');
+      const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--llm', 'hf', '--llm-url', tgi.root, '--llm-model', 'tgi']);
+      expect(res.code).toBe(0);
+      expect(await readJsonl(rej)).toEqual([]);
+      expect((await readJsonl(out)).length).toBe(2);
+      const first = tgi.requests.find((r) => r.path.includes('chat/completions'));
+      expect((first?.body as { response_format?: { type?: string } }).response_format?.type).toBe('json');
+    } finally {
+      await tgi.close();
+    }
+  });
+});
