@@ -7,7 +7,8 @@
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
-import { addKafkaOptions, addLlmOptions, type CommonFlags } from './options.js';
+import { addKafkaOptions, addLlmOptions, positiveInt, type CommonFlags } from './options.js';
+import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 
 function exitCodeFor(err: WebscaleError): number {
@@ -52,6 +53,21 @@ async function main(argv: string[]): Promise<number> {
     ),
   ).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);
+  });
+
+  const topics = program.command('topics').description('manage the Kafka topics of the pipeline');
+  addKafkaOptions(
+    topics
+      .command('apply')
+      .description('create missing topics from topics/*.yaml and report drift; never deletes or shrinks anything')
+      .option('--allow-partition-increase', 'add partitions to topics that have fewer than the spec (moves keys)')
+      .option('--partitions <n>', 'partition count for every topic instead of the spec (development clusters)', positiveInt)
+      .option('--replication-factor <n|auto>', 'replication factor for every topic; auto = spec capped at live brokers', 'auto')
+      .option('--strict', 'exit 3 when drift remains')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (flags: TopicsApplyFlags) => {
+    code = await topicsApplyCommand(flags);
   });
 
   addKafkaOptions(
