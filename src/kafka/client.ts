@@ -1,0 +1,87 @@
+/**
+ * The one place kafkajs clients are made, so every producer, consumer and admin of the pipeline
+ * gets the same brokers, client id, timeouts and logging. kafkajs logs go to the pino logger
+ * passed in (at the configured level) or nowhere: kafkajs' own console logger would interleave
+ * JSON with our output.
+ */
+import kafkajs from 'kafkajs';
+import type { Kafka, KafkaConfig, LogEntry, Producer, ProducerConfig } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+
+const { Kafka: KafkaClass, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
+
+export type LogLevelName = Config['logLevel'];
+
+/** kafkajs level for our log level; kafkajs has no trace/fatal, so they fold into debug/error. */
+export function kafkaLogLevel(level: LogLevelName): kafkajs.logLevel {
+  switch (level) {
+    case 'silent':
+      return KafkaLogLevel.NOTHING;
+    case 'fatal':
+    case 'error':
+      return KafkaLogLevel.ERROR;
+    case 'warn':
+      return KafkaLogLevel.WARN;
+    case 'info':
+      return KafkaLogLevel.INFO;
+    case 'debug':
+    case 'trace':
+      return KafkaLogLevel.DEBUG;
+  }
+}
+
+function pinoLogCreator(logger: Logger): kafkajs.logCreator {
+  const base = logger.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
+      const entry = { namespace, ...fields };
+      if (level === KafkaLogLevel.ERROR) base.error(entry, message);
+      else if (level === KafkaLogLevel.WARN) base.warn(entry, message);
+      else if (level === KafkaLogLevel.INFO) base.info(entry, message);
+      else base.debug(entry, message);
+    };
+}
+
+export interface CreateKafkaOptions {
+  /** Where kafkajs logs go; without one kafkajs is silent (its errors still reach callers). */
+  logger?: Logger;
+  /** Appended to config.kafka.clientId, e.g. the stage name, to tell clients apart in broker logs. */
+  clientIdSuffix?: string;
+  /** Overrides config.kafka.brokers (tests). */
+  brokers?: string[];
+  /** Extra kafkajs settings (retry, ssl, sasl...), merged last. */
+  overrides?: Partial<KafkaConfig>;
+}
+
+/** A kafkajs client for the configured cluster. */
+export function createKafka(config: Pick<Config, 'kafka' | 'logLevel'>, opts: CreateKafkaOptions = {}): Kafka {
+  const clientId = opts.clientIdSuffix ? `${config.kafka.clientId}-${opts.clientIdSuffix}` : config.kafka.clientId;
+  const settings: KafkaConfig = {
+    clientId,
+    brokers: opts.brokers ?? config.kafka.brokers,
+    connectionTimeout: 5000,
+    requestTimeout: 30_000,
+    logLevel: opts.logger ? kafkaLogLevel(config.logLevel) : KafkaLogLevel.NOTHING,
+    ...(opts.logger ? { logCreator: pinoLogCreator(opts.logger) } : {}),
+  };
+  // Partial<KafkaConfig> allows explicit undefined values; drop them rather than override with them.
+  for (const [key, value] of Object.entries(opts.overrides ?? {})) {
+    if (value !== undefined) (settings as unknown as Record<string, unknown>)[key] = value;
+  }
+  return new KafkaClass(settings);
+}
+
+/**
+ * A producer with the Java-compatible partitioner (murmur2, the kafkajs v2 default, so keys land
+ * where Java and librdkafka clients put them) chosen explicitly, which also silences kafkajs'
+ * partitioner warning. Idempotent with acks=all by default.
+ */
+export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  return kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    ...config,
+  });
+}

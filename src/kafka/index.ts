@@ -1,0 +1,10 @@
+/**
+ * Kafka plumbing shared by the CLI, the stage workers and the tests: the kafkajs client factory,
+ * topic and group names, error conversion.
+ */
+export { createKafka, createProducer, kafkaLogLevel } from './client.js';
+export type { CreateKafkaOptions, LogLevelName } from './client.js';
+export { kafkaError } from './errors.js';
+export { TOPIC_SUFFIXES, groupName, topicName } from './topic-names.js';
+export type { TopicSuffix } from './topic-names.js';
+export { packageDir } from './package-dir.js';
