@@ -56,10 +56,30 @@ export function acquireAgent(connections: number): AgentLease {
       held.refs--;
       if (held.refs === 0 && agents.get(connections) === held) {
         agents.delete(connections);
-        await held.agent.close();
+        await closeAgent(held.agent);
       }
     },
   };
+}
+
+/** How long a closing agent may wait for requests still running before its sockets are cut. */
+const CLOSE_GRACE_MS = 2000;
+
+/** Requests running per dispatcher, so a closing agent knows whether anything is left to wait for. */
+const running = new WeakMap<Dispatcher, number>();
+
+/**
+ * Close gracefully, but never hang shutdown on a request nobody aborted (a hung server). undici's
+ * `close()` waits for running requests without limit, and a `destroy()` after it no longer cuts
+ * them, so we wait for our own count to drain, then close, or destroy when the grace runs out.
+ */
+async function closeAgent(agent: Agent): Promise<void> {
+  const deadline = Date.now() + CLOSE_GRACE_MS;
+  while ((running.get(agent) ?? 0) > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  if ((running.get(agent) ?? 0) > 0) await agent.destroy();
+  else await agent.close();
 }
 
 export interface HttpAttempt {
@@ -99,6 +119,8 @@ export async function attemptJson(attempt: HttpAttempt): Promise<HttpJsonResult>
   }, attempt.timeoutMs);
   const onAbort = (): void => controller.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
+  const dispatcher = attempt.dispatcher;
+  running.set(dispatcher, (running.get(dispatcher) ?? 0) + 1);
   const failure = (err: unknown): WebscaleError => {
     if (signal?.aborted) return abortedError(url);
     if (timedOut) {
@@ -149,6 +171,7 @@ export async function attemptJson(attempt: HttpAttempt): Promise<HttpJsonResult>
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+    running.set(dispatcher, (running.get(dispatcher) ?? 1) - 1);
   }
 }
 

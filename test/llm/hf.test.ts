@@ -1,3 +1,4 @@
+import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebscaleError } from '../../src/core/errors.js';
 import { OUTPUT_JSON_SCHEMAS } from '../../src/llm/contract.js';
@@ -173,6 +174,50 @@ describe('HfClient against an OpenAI-mode endpoint', () => {
     await client.complete(request);
     expect(chats(openai)).toHaveLength(1);
     expect(chats(openai)[0]?.body).not.toHaveProperty('response_format');
+  });
+});
+
+describe('HfClient by model id (Inference Providers)', () => {
+  // The library sends these calls to router.huggingface.co; a dispatcher that rewrites the origin
+  // lands them on the stand-in instead, so the real request path and headers are exercised.
+  function redirectTo(root: string): { dispatcher: Dispatcher; agent: Agent } {
+    const agent = new Agent();
+    const dispatcher = agent.compose((dispatch) => (opts, handler) => dispatch({ ...opts, origin: root }, handler));
+    return { dispatcher, agent };
+  }
+
+  it('posts to the router /v1/chat/completions with the OpenAI json_schema shape and the HF token', async () => {
+    const { dispatcher, agent } = redirectTo(openai.root);
+    try {
+      const { client } = hf({ endpointUrl: undefined, model: 'org/model-7b', dispatcher });
+      const out = await client.complete(request);
+      expect(JSON.parse(out.text).domain).toBe('Coding');
+      const sent = chats(openai)[0];
+      expect(sent?.headers['authorization']).toBe('Bearer hf_test_token');
+      expect(sent?.body).toMatchObject({ model: 'org/model-7b', response_format: { type: 'json_schema', json_schema: { name: 'domain_and_personas' } } });
+      expect(openai.requests.filter((r) => r.path === '/info')).toHaveLength(0);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a non-HF key cannot use the router: LLM_CLIENT, nothing sent, not retried', async () => {
+    const { dispatcher, agent } = redirectTo(openai.root);
+    try {
+      const { client, retries } = hf({ endpointUrl: undefined, model: 'org/model-7b', token: 'sk-not-hf', dispatcher });
+      const err = await failure(client.complete(request));
+      expect(err.code).toBe('LLM_CLIENT');
+      expect(retries).toEqual([]);
+      expect(chats(openai)).toHaveLength(0);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('needs a model id or an endpoint', () => {
+    expect(() => new HfClient({ timeoutMs: 1, retry: { maxRetries: 0, backoffInitial: 1, backoffMax: 1 }, responseFormat: 'auto' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 });
 

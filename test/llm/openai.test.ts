@@ -283,6 +283,17 @@ describe('OpenAiClient against the stand-in server', () => {
     }
   });
 
+  it('close() does not hang on a request the server never answers', async () => {
+    const c = new OpenAiClient({ url: server.url, apiKey: 'sk-test-secret', timeoutMs: 30_000, retry: { maxRetries: 0, backoffInitial: 1, backoffMax: 1 }, responseFormat: 'openai', connections: 2 });
+    server.script('hang');
+    const pending = c.complete(request()).catch((e: unknown) => e as WebscaleError);
+    while (server.stats().inFlight === 0) await new Promise((r) => setTimeout(r, 10));
+    const started = performance.now();
+    await c.close();
+    expect(performance.now() - started).toBeLessThan(4000);
+    expect((await pending).code).toBe('LLM_NETWORK');
+  });
+
   it('probe: reachable, wrong key, nothing listening', async () => {
     await client().client.probe();
     await expect(client({ apiKey: 'nope' }).client.probe()).rejects.toMatchObject({ code: 'LLM_AUTH' });
