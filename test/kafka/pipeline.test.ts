@@ -1,0 +1,333 @@
+/**
+ * The Kafka pipeline end to end on the real broker: `ingest`, four `stage` worker processes, and
+ * the read_committed sink, checked against the embedded run of the same input (the same stage
+ * code, so the same QA ids). Under kill -9, a broker restart, a poison record and SIGTERM, every
+ * document stays accounted for exactly once and the sink holds no duplicate.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LLM_STAGES } from '../../src/core/records.js';
+import { brokers, cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { CLI, runCli } from '../support/cli.js';
+import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { fastavroDecode } from '../interop/fastavro.js';
+
+const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url));
+
+let llm: StandInLlm;
+let dir: string;
+const workers = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  await ensureBroker();
+  llm = await startStandInLlm({ latencyMs: 40, maxLog: 100 });
+  dir = await mkdtemp(join(tmpdir(), 'wsrl-kafka-'));
+}, 600_000);
+
+afterEach(() => {
+  for (const w of workers) w.kill('SIGKILL');
+  workers.clear();
+});
+
+afterAll(async () => {
+  await llm.close();
+  await cleanupKafka();
+});
+
+function env(prefix: string): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokers().join(','),
+    WEBSCALE_TOPIC_PREFIX: prefix,
+    WEBSCALE_LLM_URL: llm.url,
+    WEBSCALE_LLM_MODEL: 'stand-in',
+    WEBSCALE_LOG_LEVEL: 'warn',
+  };
+}
+
+interface Worker {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+function startWorker(stage: string, prefix: string, extra: string[] = [], instance = `${stage}-1`): Worker {
+  const proc = spawn(process.execPath, [CLI, 'stage', stage, '--concurrency', '8', '--instance-id', instance, ...extra], {
+    env: { ...process.env, ...env(prefix) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  workers.add(proc);
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => {
+    workers.delete(proc);
+    resolve(code);
+  }));
+  return { proc, exited, stderr: () => err };
+}
+
+function prose(topic: string, i: number): string {
+  const sentence = `Record ${i} describes the ${topic} and the people who studied how it changed across ${i + 3} seasons of careful field work and laboratory analysis.`;
+  return Array.from({ length: 5 }, () => sentence).join(' ');
+}
+
+/** A mixed input: most documents pass, some are rejected at each stage. */
+async function writeInput(name: string, n: number): Promise<string> {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    let text = prose(['glacier', 'harbour', 'orchard', 'meadow', 'canyon'][i % 5] as string, i);
+    if (i % 10 === 3) text += ' [[unqualified]]';
+    if (i % 10 === 5) text += ' [[leak]]';
+    if (i % 10 === 7) text = 'too short';
+    if (i % 10 === 9) text += ' [[domain:Astrology]]';
+    lines.push(JSON.stringify({ id: `${name}-${i}`, text, source: 'test' }));
+  }
+  lines.push('{"id": "broken-line", "text": ');
+  const path = join(dir, `${name}.jsonl`);
+  await writeFile(path, lines.join('\n') + '\n');
+  return path;
+}
+
+/** QA ids and rejection keys the embedded run produces for the same input. */
+async function embeddedExpectation(input: string): Promise<{ qa: Set<string>; rejections: Set<string> }> {
+  const out = join(dir, `expected-${Date.now()}.jsonl`);
+  const rej = out.replace('.jsonl', '.rej.jsonl');
+  const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--llm-url', llm.url, '--llm-model', 'stand-in', '--no-progress']);
+  expect(res.code).toBe(0);
+  const qa = (await readFile(out, 'utf8')).trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+  const rejections = (await readFile(rej, 'utf8')).trim().split('\n').filter(Boolean).map((l) => rejectionKey(JSON.parse(l) as Record<string, unknown>));
+  return { qa: new Set(qa), rejections: new Set(rejections) };
+}
+
+function rejectionKey(r: Record<string, unknown>): string {
+  return `${String(r['doc_id'])}|${String(r['stage'])}|${String(r['reason'])}|${String(r['persona'])}`;
+}
+
+/** Everything committed on a topic right now (read_committed), as raw values. */
+async function readTopic(topic: string): Promise<{ key: string | null; value: Buffer; partition: number }[]> {
+  const kafka = testKafka('reader');
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
+  const out: { key: string | null; value: Buffer; partition: number }[] = [];
+  if (remaining.size === 0) return out;
+  const consumer = kafka.consumer({ groupId: `reader-${Date.now()}-${Math.random()}`, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const end = remaining.get(batch.partition);
+        if (end === undefined) return;
+        for (const m of batch.messages) {
+          if (BigInt(m.offset) < end && m.value) out.push({ key: m.key?.toString() ?? null, value: m.value, partition: batch.partition });
+        }
+        if (BigInt(batch.lastOffset()) + 1n >= end) {
+          remaining.delete(batch.partition);
+          if (remaining.size === 0) resolve();
+        }
+      },
+    });
+    // Read-committed: open transactions keep the end out of reach; come back for the rest later.
+    setTimeout(resolve, 15_000);
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+async function exportJsonl(prefix: string, topic: string): Promise<Record<string, unknown>[]> {
+  const out = join(dir, `export-${topic}-${Date.now()}.jsonl`);
+  const res = await runCli(['export', '--topic', topic, '--output', out], { env: env(prefix) });
+  expect(res.code, res.stderr).toBe(0);
+  const text = await readFile(out, 'utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Waits until the sink and the rejections hold what the embedded run produced. */
+async function waitForCompletion(prefix: string, expected: { qa: Set<string>; rejections: Set<string> }, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const qa = await exportJsonl(prefix, 'qa.verified');
+    const rej = await exportJsonl(prefix, 'rejections');
+    if (qa.length >= expected.qa.size && rej.length >= expected.rejections.size) return;
+    if (Date.now() > deadline) throw new Error(`timed out: sink ${qa.length}/${expected.qa.size}, rejections ${rej.length}/${expected.rejections.size}`);
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}
+
+async function assertExactlyOnce(prefix: string, expected: { qa: Set<string>; rejections: Set<string> }): Promise<void> {
+  const qa = await exportJsonl(prefix, 'qa.verified');
+  const rej = await exportJsonl(prefix, 'rejections');
+  const dlq = await exportJsonl(prefix, 'dlq');
+  const qaIds = qa.map((q) => String(q['id']));
+  expect(new Set(qaIds).size, 'duplicate QA records in the sink').toBe(qaIds.length);
+  expect(new Set(qaIds)).toEqual(expected.qa);
+  const rejKeys = rej.map(rejectionKey);
+  expect(new Set(rejKeys).size, 'duplicate rejections').toBe(rejKeys.length);
+  expect(new Set(rejKeys)).toEqual(expected.rejections);
+  expect(dlq).toEqual([]);
+}
+
+async function ingest(prefix: string, input: string): Promise<void> {
+  const res = await runCli(['ingest', input], { env: env(prefix) });
+  expect(res.code, res.stderr).toBe(0);
+}
+
+describe('Kafka pipeline (real broker, four worker processes)', () => {
+  it('processes every document exactly once, and the sink decodes with fastavro', async () => {
+    const prefix = freshPrefix('e2e');
+    const { names } = await createTestTopics(prefix);
+    const input = await writeInput('e2e', 40);
+    const expected = await embeddedExpectation(input);
+    expect(expected.qa.size).toBeGreaterThan(40);
+    await ingest(prefix, input);
+    for (const s of LLM_STAGES) startWorker(s, prefix);
+    await waitForCompletion(prefix, expected, 120_000);
+    await assertExactlyOnce(prefix, expected);
+
+    // Every document is accounted for: QA in the sink, or a rejection with a reason.
+    const qa = await exportJsonl(prefix, 'qa.verified');
+    const rej = await exportJsonl(prefix, 'rejections');
+    const accounted = new Set([...qa.map((q) => q['doc_id']), ...rej.map((r) => r['doc_id'])]);
+    for (let i = 0; i < 40; i++) expect(accounted.has(`e2e-${i}`)).toBe(true);
+
+    // Record key = document id; values decode with an independent Avro implementation.
+    const raw = await readTopic(names['qa.verified'] as string);
+    expect(raw.length).toBe(expected.qa.size);
+    const decoded = fastavroDecode(raw.map((r) => r.value));
+    for (const [i, d] of decoded.entries()) {
+      expect(d.type).toContain('QaRecord');
+      expect((d.value as { doc_id: string }).doc_id).toBe(raw[i]?.key);
+      expect(expected.qa.has((d.value as { id: string }).id)).toBe(true);
+    }
+  });
+
+  it('survives kill -9 of workers mid-run: no duplicate in the sink, nothing lost', async () => {
+    const prefix = freshPrefix('kill');
+    await createTestTopics(prefix);
+    const input = await writeInput('kill', 150);
+    const expected = await embeddedExpectation(input);
+    await ingest(prefix, input);
+    const running = new Map(LLM_STAGES.map((s) => [s, startWorker(s, prefix)]));
+    // Let work flow, then kill every stage worker without warning, twice.
+    for (let round = 0; round < 2; round++) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const sink = await exportJsonl(prefix, 'qa.verified');
+        if (sink.length >= (round + 1) * 20 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      for (const s of ['filter', 'generate', 'check'] as const) {
+        running.get(s)?.proc.kill('SIGKILL');
+        await running.get(s)?.exited;
+        running.set(s, startWorker(s, prefix));
+      }
+    }
+    await waitForCompletion(prefix, expected, 180_000);
+    // Give a late duplicate (if any) the chance to show up before we look.
+    await new Promise((r) => setTimeout(r, 3000));
+    await assertExactlyOnce(prefix, expected);
+  });
+
+  it('sends a poison record to the DLQ and moves its partition on', async () => {
+    const prefix = freshPrefix('poison');
+    const { names } = await createTestTopics(prefix, undefined, { partitions: 1 });
+    const input = await writeInput('poison', 10);
+    const expected = await embeddedExpectation(input);
+    const producer = testKafka('poison').producer();
+    await producer.connect();
+    const garbage = Buffer.from([0xc3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff]);
+    await producer.send({ topic: names['docs.raw'] as string, messages: [{ key: 'poison', value: garbage }, { key: 'not-avro', value: Buffer.from('{"text": "json, not avro"}') }] });
+    await producer.disconnect();
+    await ingest(prefix, input); // after the poison, on the same (only) partition
+    for (const s of LLM_STAGES) startWorker(s, prefix);
+    await waitForCompletion(prefix, expected, 120_000);
+    const dlq = await exportJsonl(prefix, 'dlq');
+    expect(dlq).toHaveLength(2);
+    expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'filter', error_code: 'CODEC' });
+    expect(Buffer.from(String(dlq[0]?.['value']), 'base64')).toEqual(garbage);
+    const qa = await exportJsonl(prefix, 'qa.verified');
+    expect(new Set(qa.map((q) => q['id']))).toEqual(expected.qa);
+  });
+
+  it('drains on SIGTERM within the grace period and commits what it finished', async () => {
+    const prefix = freshPrefix('drain');
+    await createTestTopics(prefix, undefined, { partitions: 1 });
+    const slow = await startStandInLlm({ latencyMs: 1500 });
+    try {
+      const input = await writeInput('drain', 6);
+      await ingest(prefix, input);
+      const cfg = join(dir, 'drain.yaml');
+      await writeFile(cfg, 'kafka:\n  shutdownGrace: 10s\n');
+      const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'drain-1'], {
+        env: { ...process.env, ...env(prefix), WEBSCALE_LLM_URL: slow.url },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      workers.add(proc);
+      const exited = new Promise<number | null>((resolve) => proc.on('close', resolve));
+      // Wait until filter calls are in flight, then ask it to stop.
+      const deadline = Date.now() + 30_000;
+      while (slow.stats().inFlight === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(slow.stats().inFlight).toBeGreaterThan(0);
+      const t0 = Date.now();
+      proc.kill('SIGTERM');
+      const code = await exited;
+      const took = Date.now() - t0;
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(10_000 + 5000);
+      // The calls in flight finished and were committed: filtered docs are in the next topic.
+      const filtered = await exportJsonl(prefix, 'docs.filtered');
+      const rejected = await exportJsonl(prefix, 'rejections');
+      expect(filtered.length + rejected.length).toBeGreaterThan(0);
+      // A second worker takes over from the committed offset: no document is processed twice.
+      const again = startWorker('filter', prefix, [], 'drain-2');
+      const deadline2 = Date.now() + 60_000;
+      for (;;) {
+        const f = await exportJsonl(prefix, 'docs.filtered');
+        const r = await exportJsonl(prefix, 'rejections');
+        if (f.length + r.length >= 6 || Date.now() > deadline2) break;
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+      again.proc.kill('SIGTERM');
+      await again.exited;
+      const f = await exportJsonl(prefix, 'docs.filtered');
+      const ids = f.map((x) => (x['doc'] as { id: string }).id);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it.runIf(!process.env['KAFKA_BROKERS'])('keeps going through a broker restart mid-run', async () => {
+    const prefix = freshPrefix('restart');
+    await createTestTopics(prefix);
+    const input = await writeInput('restart', 80);
+    const expected = await embeddedExpectation(input);
+    await ingest(prefix, input);
+    const running = LLM_STAGES.map((s) => startWorker(s, prefix));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const sink = await exportJsonl(prefix, 'qa.verified');
+      if (sink.length >= 10 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    execFileSync('bash', [KAFKA_SH, 'stop'], { stdio: 'ignore', timeout: 120_000 });
+    await new Promise((r) => setTimeout(r, 2000));
+    execFileSync('bash', [KAFKA_SH, 'start'], { stdio: 'ignore', timeout: 300_000 });
+    // Workers that gave up while the broker was away are restarted, as Kubernetes would.
+    for (const [i, w] of running.entries()) {
+      if (w.proc.exitCode !== null) running[i] = startWorker(LLM_STAGES[i] as string, prefix);
+    }
+    await waitForCompletion(prefix, expected, 240_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    await assertExactlyOnce(prefix, expected);
+  });
+});
+
