@@ -1,0 +1,60 @@
+/**
+ * Runs the real `webscale-rl` CLI in this process and, as the process exits, writes what the
+ * benchmark needs to know about it to the JSON file named by BENCH_PROBE_FILE: CPU time and peak
+ * RSS (`process.resourceUsage()`, which Node cannot report for a child from outside) and the
+ * event-loop delay (a loop busy with our own CPU work delays LLM replies and starves slots).
+ *   BENCH_PROBE_FILE=/tmp/x.json node dist/bench/cli-child.js run --input ... --output ...
+ */
+import { writeFileSync, readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+export interface ChildProbe {
+  exitCode: number;
+  userCpuUs: number;
+  systemCpuUs: number;
+  /** Peak resident set size, kB (getrusage ru_maxrss). */
+  maxRssKb: number;
+  /** VmHWM from /proc/self/status, kB: the kernel's peak RSS, a cross-check; null off Linux. */
+  vmHwmKb: number | null;
+  heapUsedAtExitBytes: number;
+  /** How late the loop ran a 10 ms timer, ms. */
+  eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
+  /** ms from process start to exit, by this process's own clock. */
+  uptimeMs: number;
+}
+
+function vmHwm(): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m?.[1] === undefined ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+const probeFile = process.env['BENCH_PROBE_FILE'];
+// The histogram records whole timer intervals, so the resolution is subtracted from each figure.
+const LOOP_RESOLUTION_MS = 10;
+const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+loop.enable();
+
+process.on('exit', (code) => {
+  if (probeFile === undefined) return;
+  loop.disable();
+  const ru = process.resourceUsage();
+  const ns = (x: number): number => Math.max(0, x / 1e6 - LOOP_RESOLUTION_MS);
+  const probe: ChildProbe = {
+    exitCode: code,
+    userCpuUs: ru.userCPUTime,
+    systemCpuUs: ru.systemCPUTime,
+    maxRssKb: ru.maxRSS,
+    vmHwmKb: vmHwm(),
+    heapUsedAtExitBytes: process.memoryUsage().heapUsed,
+    eventLoopDelayMs: { mean: ns(loop.mean), p50: ns(loop.percentile(50)), p99: ns(loop.percentile(99)), max: ns(loop.max) },
+    uptimeMs: process.uptime() * 1000,
+  };
+  writeFileSync(probeFile, JSON.stringify(probe) + '\n');
+});
+
+// commander reads process.argv[2..] as the command line, exactly as with dist/src/cli/main.js.
+await import('../src/cli/main.js');

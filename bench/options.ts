@@ -1,0 +1,89 @@
+/**
+ * Benchmark options from flags, else BENCH_* environment variables, else defaults. Parsed with
+ * node:util's parseArgs: a handful of numeric flags with env fallbacks do not need commander.
+ */
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Modes to run (`--only embedded,kafka`); default every implemented mode. */
+  only: string[] | null;
+  /** Documents for the throughput run (the issue asks for >= 500). */
+  docs: number;
+  /** Stand-in LLM latency for the throughput run, ms. */
+  latencyMs: number;
+  concurrency: number;
+  /** Small and large inputs for the CPU and peak-RSS runs. */
+  memorySmallDocs: number;
+  memoryLargeDocs: number;
+  /** Stand-in latency for the CPU and peak-RSS runs (0: measure our own cost, not the wait). */
+  memoryLatencyMs: number;
+  /** Which runs of a mode to do: throughput, memory (the CPU figures come from the memory runs). */
+  scenarios: string[];
+  seed: number;
+  outDir: string;
+  /** Keep the generated inputs and outputs (in outDir/work) instead of deleting them. */
+  keep: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_DOCS=1000)
+  --only <modes>             comma-separated: embedded (kafka: not implemented yet)
+  --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
+  --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
+  --concurrency <n>          --concurrency passed to webscale-rl (default 64)
+  --memory-small-docs <n>    small input of the CPU / peak-RSS runs (default 100)
+  --memory-large-docs <n>    large input of the CPU / peak-RSS runs (default 10000)
+  --memory-latency-ms <ms>   stand-in latency in the CPU / peak-RSS runs (default 0)
+  --scenarios <list>         throughput,memory (default both)
+  --seed <n>                 corpus seed (default 1)
+  --out <dir>                where the JSON results go (default bench-results)
+  --keep                     keep generated inputs and outputs under <out>/work`;
+
+function num(name: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function list(raw: string | undefined): string[] | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string' },
+      docs: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      concurrency: { type: 'string' },
+      'memory-small-docs': { type: 'string' },
+      'memory-large-docs': { type: 'string' },
+      'memory-latency-ms': { type: 'string' },
+      scenarios: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) return 'help';
+  const pick = (flag: string | undefined, envName: string): string | undefined => flag ?? env[envName];
+  const scenarios = list(pick(values.scenarios, 'BENCH_SCENARIOS')) ?? ['throughput', 'memory'];
+  for (const s of scenarios) if (s !== 'throughput' && s !== 'memory') throw new Error(`unknown scenario ${JSON.stringify(s)}; expected throughput or memory`);
+  const keepEnv = env['BENCH_KEEP'];
+  return {
+    only: list(pick(values.only, 'BENCH_ONLY')),
+    docs: num('--docs', pick(values.docs, 'BENCH_DOCS'), 1000, 1),
+    latencyMs: num('--latency-ms', pick(values['latency-ms'], 'BENCH_LATENCY_MS'), 200, 0),
+    concurrency: num('--concurrency', pick(values.concurrency, 'BENCH_CONCURRENCY'), 64, 1),
+    memorySmallDocs: num('--memory-small-docs', pick(values['memory-small-docs'], 'BENCH_MEMORY_SMALL_DOCS'), 100, 1),
+    memoryLargeDocs: num('--memory-large-docs', pick(values['memory-large-docs'], 'BENCH_MEMORY_LARGE_DOCS'), 10_000, 1),
+    memoryLatencyMs: num('--memory-latency-ms', pick(values['memory-latency-ms'], 'BENCH_MEMORY_LATENCY_MS'), 0, 0),
+    scenarios,
+    seed: num('--seed', pick(values.seed, 'BENCH_SEED'), 1, 0),
+    outDir: pick(values.out, 'BENCH_OUT') ?? 'bench-results',
+    keep: values.keep === true || keepEnv === '1' || keepEnv === 'true',
+  };
+}
