@@ -159,7 +159,10 @@ export class ConcurrencyLimiter {
 function limitClient(inner: LlmClient, limiter: ConcurrencyLimiter): LlmClient {
   const limited: LlmClient & { probe?: (signal?: AbortSignal) => Promise<void> } = {
     backend: inner.backend,
-    model: inner.model,
+    // A getter: the local client learns its model name only once the model has loaded.
+    get model() {
+      return inner.model;
+    },
     complete: (request: LlmRequest): Promise<LlmCompletion> => limiter.run(() => inner.complete(request), request.signal),
     close: () => inner.close(),
   };

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import type { WebscaleError } from '../../src/core/errors.js';
 import { OUTPUT_JSON_SCHEMAS } from '../../src/llm/contract.js';
+import { ConcurrencyLimiter, limitRouter } from '../../src/llm/limiter.js';
 import { checkReachable, createLlmRouter, resolveStageSettings } from '../../src/llm/router.js';
 import type { LlmClient, LlmRequest } from '../../src/llm/types.js';
 import { checkMessages, filterMessages, generateMessages, identifyMessages } from '../../src/stages/prompts.js';
@@ -122,6 +123,7 @@ describe('createLlmRouter', () => {
     };
     const router = createLlmRouter(config({}), {
       loadLocal: async () => {
+        await new Promise((r) => setTimeout(r, 5));
         loads++;
         return fake;
       },
@@ -132,6 +134,7 @@ describe('createLlmRouter', () => {
     const out = await router.forStage('generate').complete(req('filter', []));
     expect(out.text).toContain('qualified');
     expect(router.forStage('filter').model).toBe('tiny.gguf');
+    expect(limitRouter(router, new ConcurrencyLimiter(1)).forStage('check').model).toBe('tiny.gguf');
     expect(loads).toBe(1);
     await router.close();
 
