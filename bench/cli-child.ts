@@ -5,8 +5,9 @@
  * event-loop delay (a loop busy with our own CPU work delays LLM replies and starves slots).
  *   BENCH_PROBE_FILE=/tmp/x.json node dist/bench/cli-child.js run --input ... --output ...
  */
-import { writeFileSync, readFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { schedstat, vmHwmKb, type SchedTimes } from './proc.js';
 
 export interface ChildProbe {
   exitCode: number;
@@ -17,19 +18,17 @@ export interface ChildProbe {
   /** VmHWM from /proc/self/status, kB: the kernel's peak RSS, a cross-check; null off Linux. */
   vmHwmKb: number | null;
   heapUsedAtExitBytes: number;
+  /**
+   * Heap still reachable at exit, after a full GC (needs node --expose-gc; null without it).
+   * The run is over by then, so whatever grows with the input size here is a leak.
+   */
+  heapLiveAtExitBytes: number | null;
   /** How late the loop ran a 10 ms timer, ms. */
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
+  /** Main thread on a CPU vs waiting for one (see proc.ts). */
+  schedMs: SchedTimes | null;
   /** ms from process start to exit, by this process's own clock. */
   uptimeMs: number;
-}
-
-function vmHwm(): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m?.[1] === undefined ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
 }
 
 const probeFile = process.env['BENCH_PROBE_FILE'];
@@ -42,15 +41,21 @@ process.on('exit', (code) => {
   if (probeFile === undefined) return;
   loop.disable();
   const ru = process.resourceUsage();
+  const heapUsedAtExitBytes = process.memoryUsage().heapUsed;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heapLiveAtExitBytes = gc === undefined ? null : process.memoryUsage().heapUsed;
   const ns = (x: number): number => Math.max(0, x / 1e6 - LOOP_RESOLUTION_MS);
   const probe: ChildProbe = {
     exitCode: code,
     userCpuUs: ru.userCPUTime,
     systemCpuUs: ru.systemCPUTime,
     maxRssKb: ru.maxRSS,
-    vmHwmKb: vmHwm(),
-    heapUsedAtExitBytes: process.memoryUsage().heapUsed,
+    vmHwmKb: vmHwmKb(),
+    heapUsedAtExitBytes,
+    heapLiveAtExitBytes,
     eventLoopDelayMs: { mean: ns(loop.mean), p50: ns(loop.percentile(50)), p99: ns(loop.percentile(99)), max: ns(loop.max) },
+    schedMs: schedstat(),
     uptimeMs: process.uptime() * 1000,
   };
   writeFileSync(probeFile, JSON.stringify(probe) + '\n');

@@ -6,8 +6,9 @@
  *   every LLM slot busy, so LLM utilisation = calls x latency / (wall x concurrency) should be
  *   near 1 and calls/s near concurrency / latency. The stand-in's in-flight timeline shows where
  *   the rest went (ramp-up, steady state, drain at the end).
- * - memory: an instant LLM and a small vs a large input. Peak RSS must stay flat however long
- *   the input; the child's CPU time per document is our own cost, with nothing to wait for.
+ * - memory: an instant LLM and inputs of growing size (100 / 1 000 / 10 000 documents). Peak RSS
+ *   must stay flat however long the input; the child's CPU time per document is our own cost,
+ *   with nothing to wait for.
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
@@ -16,7 +17,8 @@ import { fixed, int, machineFacts, mb, ms, pct, row } from './format.js';
 import { startLlmProcess, type LlmProcess } from './llm-process.js';
 import type { ServerStatsMessage } from './llm-server.js';
 import type { BenchContext, BenchMode, ModeResult } from './modes.js';
-import { runCli, type CliRun } from './run-cli.js';
+import type { BareClientResult } from './bare-client.js';
+import { runBareClient, runCli, type CliRun } from './run-cli.js';
 import { analyseTimeline, type Phase } from './timeline.js';
 
 /** The issue's goal for LLM utilisation in the throughput run. */
@@ -27,6 +29,8 @@ interface MeasuredRun {
   server: ServerStatsMessage;
   /** CPU the stand-in spent during this run, in ms. */
   serverCpuMs: number;
+  /** ms the stand-in's main thread waited for a CPU during this run (null off Linux). */
+  serverWaitMs: number | null;
 }
 
 async function measuredRun(ctx: BenchContext, llm: LlmProcess, input: string, name: string): Promise<MeasuredRun> {
@@ -37,7 +41,8 @@ async function measuredRun(ctx: BenchContext, llm: LlmProcess, input: string, na
   const run = await runCli({ input, workDir, llmUrl: llm.url, concurrency: ctx.options.concurrency });
   const server = await llm.stats();
   const serverCpuMs = (server.cpuUserUs + server.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1000;
-  return { run, server, serverCpuMs };
+  const serverWaitMs = server.schedMs !== null && before.schedMs !== null ? server.schedMs.waiting - before.schedMs.waiting : null;
+  return { run, server, serverCpuMs, serverWaitMs };
 }
 
 function cpuMs(run: CliRun): number {
@@ -72,7 +77,12 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   const facts = await writeCorpus(input, docs, seed);
   const llm = await startLlmProcess(latencyMs);
   let m: MeasuredRun;
+  let control: BareClientResult | null = null;
   try {
+    if (ctx.options.controlCalls > 0) {
+      ctx.progress(`throughput: bare HTTP client control, ${ctx.options.controlCalls} calls`);
+      control = await runBareClient(llm.url, ctx.options.controlCalls, concurrency);
+    }
     ctx.progress(`throughput: webscale-rl run, ${docs} documents, LLM ${latencyMs} ms, concurrency ${concurrency}`);
     m = await measuredRun(ctx, llm, input, 'throughput');
   } finally {
@@ -89,6 +99,11 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   const idealWallMs = latencyMs > 0 ? (calls * latencyMs) / concurrency : null;
   const timeline = analyseTimeline(m.server.samples, concurrency);
   const pipelineCpuMs = cpuMs(m.run);
+  // Where each call's slot-time goes. utilisation = (latency / mean slot hold) x (share of slot-time held):
+  // the first factor is per-call overhead on top of the LLM's latency, the second is feeding.
+  const limiterBusyMs = s.llm_utilisation === null ? null : s.llm_utilisation * wallMs * concurrency;
+  const meanHoldMs = limiterBusyMs === null || calls === 0 ? null : limiterBusyMs / calls;
+  const meanAtServerMs = timeline === null || calls === 0 ? null : (timeline.occupancy * timeline.activeMs * concurrency) / calls;
   const problems = sanityProblems(facts, m);
 
   const report: string[] = [];
@@ -102,6 +117,15 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   report.push(row('documents/s', fixed(docsPerS, 2)));
   report.push(row('QA pairs/s', `${fixed(qaPerS, 2)}  (${int(s.qa_kept)} kept)`));
   if (idealWallMs !== null) report.push(row('ideal wall (calls x latency / C)', `${ms(idealWallMs)}; overhead ${ms(wallMs - idealWallMs)}`));
+  if (meanHoldMs !== null && meanAtServerMs !== null) {
+    report.push(row('per call: mean time at the stand-in', `${fixed(meanAtServerMs, 1)} ms (latency setting ${latencyMs} ms; the rest is the stand-in's own delay)`));
+    report.push(row('per call: mean limiter slot hold', `${fixed(meanHoldMs, 1)} ms (+${fixed(meanHoldMs - meanAtServerMs, 1)} ms client side: send, read, parse, event-loop lateness)`));
+    report.push(row('  => latency / slot hold', `${fixed(latencyMs / meanHoldMs, 3)} (per-call overhead); slot-time held ${fixed(s.llm_utilisation ?? 0, 3)} (feeding)`));
+  }
+  if (control !== null) {
+    report.push(row('control: bare undici client, same C', `${int(control.calls)} calls, mean ${fixed(control.meanCallMs, 1)} ms (p99 ${fixed(control.p99CallMs, 1)}) => latency / call ${fixed(latencyMs / control.meanCallMs, 3)}`));
+    if (meanHoldMs !== null) report.push(row('  pipeline overhead beyond the control', `${fixed(meanHoldMs - control.meanCallMs, 1)} ms per call`));
+  }
   if (timeline !== null) {
     report.push(row('stand-in in-flight timeline', `${ms(timeline.activeMs)} active, mean occupancy ${pct(timeline.occupancy)}, max in flight ${m.server.maxInFlight}`));
     report.push(phaseLine('ramp-up (until slots first full)', timeline.ramp, concurrency, wallMs));
@@ -112,7 +136,11 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   report.push(row('pipeline CPU', `${ms(pipelineCpuMs)} = ${fixed(pipelineCpuMs / m.run.processWallMs, 2)} cores over the process; ${fixed((pipelineCpuMs * 1000) / calls, 0)} us per LLM call`));
   const eld = m.run.probe.eventLoopDelayMs;
   report.push(row('pipeline event-loop delay', `mean ${fixed(eld.mean, 2)} ms, p99 ${fixed(eld.p99, 1)} ms, max ${fixed(eld.max, 1)} ms`));
-  report.push(row('stand-in CPU (separate process)', `${ms(m.serverCpuMs)} = ${fixed((m.serverCpuMs * 1000) / Math.max(1, calls), 0)} us per call`));
+  const sched = m.run.probe.schedMs;
+  if (sched !== null) {
+    report.push(row('pipeline main thread waiting for a CPU', `${ms(sched.waiting)} = ${pct(sched.waiting / m.run.processWallMs)} of its wall; ${fixed(sched.waiting / Math.max(1, sched.slices), 2)} ms per wake-up (machine contention)`));
+  }
+  report.push(row('stand-in CPU (separate process)', `${ms(m.serverCpuMs)} = ${fixed((m.serverCpuMs * 1000) / Math.max(1, calls), 0)} us per call${m.serverWaitMs === null ? '' : `; waited ${ms(m.serverWaitMs)} for a CPU`}`));
   report.push(row('machine', `${machineFacts().cpus} CPUs, load average now ${machineFacts().loadAvg1m}`));
   report.push(row('sanity', problems.length === 0 ? 'counts match the corpus' : `MISMATCH: ${problems.join('; ')}`));
 
@@ -134,10 +162,15 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
     qa_per_s: qaPerS,
     qa_kept: s.qa_kept,
     ideal_wall_ms: idealWallMs,
+    mean_call_at_stand_in_ms: meanAtServerMs,
+    mean_limiter_slot_hold_ms: meanHoldMs,
+    bare_client_control: control,
     timeline,
     stand_in_max_in_flight: m.server.maxInFlight,
     pipeline_cpu_ms: pipelineCpuMs,
     pipeline_event_loop_delay_ms: eld,
+    pipeline_sched_ms: sched,
+    stand_in_cpu_wait_ms: m.serverWaitMs,
     pipeline_max_rss_kb: m.run.probe.maxRssKb,
     stand_in_cpu_ms: m.serverCpuMs,
     sanity_problems: problems,
@@ -147,73 +180,92 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
 }
 
 async function memory(ctx: BenchContext): Promise<{ report: string[]; json: Record<string, unknown> }> {
-  const { memorySmallDocs: small, memoryLargeDocs: large, memoryLatencyMs: latencyMs, concurrency, seed } = ctx.options;
-  // The small corpus is the first documents of the large one (documents are generated by index).
-  const smallInput = join(ctx.workDir, `corpus-${small}.jsonl`);
-  const largeInput = join(ctx.workDir, `corpus-${large}.jsonl`);
-  ctx.progress(`memory: writing ${small} and ${large} documents`);
-  const smallFacts = await writeCorpus(smallInput, small, seed);
-  const largeFacts = await writeCorpus(largeInput, large, seed);
+  const { memoryDocs: sizes, memoryLatencyMs: latencyMs, concurrency, seed } = ctx.options;
+  // Documents are generated by index, so each smaller corpus is the start of the larger ones.
+  const corpora: { docs: number; input: string; facts: CorpusFacts }[] = [];
+  for (const docs of sizes) {
+    const input = join(ctx.workDir, `corpus-${docs}.jsonl`);
+    ctx.progress(`memory: writing ${docs} documents`);
+    corpora.push({ docs, input, facts: await writeCorpus(input, docs, seed) });
+  }
   const llm = await startLlmProcess(latencyMs);
-  let a: MeasuredRun;
-  let b: MeasuredRun;
+  const runs: { docs: number; facts: CorpusFacts; m: MeasuredRun }[] = [];
   try {
-    ctx.progress(`memory: webscale-rl run, ${small} documents, LLM ${latencyMs} ms`);
-    a = await measuredRun(ctx, llm, smallInput, `memory-${small}`);
-    ctx.progress(`memory: webscale-rl run, ${large} documents, LLM ${latencyMs} ms`);
-    b = await measuredRun(ctx, llm, largeInput, `memory-${large}`);
+    for (const c of corpora) {
+      ctx.progress(`memory: webscale-rl run, ${c.docs} documents, LLM ${latencyMs} ms`);
+      runs.push({ docs: c.docs, facts: c.facts, m: await measuredRun(ctx, llm, c.input, `memory-${c.docs}`) });
+    }
   } finally {
     await llm.close();
   }
-  const rssRatio = b.run.probe.maxRssKb / a.run.probe.maxRssKb;
-  const cpuA = cpuMs(a.run);
-  const cpuB = cpuMs(b.run);
-  const grossPerDoc = cpuB / large;
-  const marginalPerDoc = large > small ? (cpuB - cpuA) / (large - small) : null;
-  const callsB = b.server.total;
-  const passingB = largeFacts.byKind.pass;
-  const problems = [...sanityProblems(smallFacts, a).map((p) => `${small}: ${p}`), ...sanityProblems(largeFacts, b).map((p) => `${large}: ${p}`)];
+  const first = runs[0];
+  const last = runs[runs.length - 1];
+  const beforeLast = runs[runs.length - 2];
+  if (first === undefined || last === undefined || beforeLast === undefined) throw new Error('memory scenario needs at least two sizes');
+  const small = first.docs;
+  const large = last.docs;
+  const rss = (r: { m: MeasuredRun }): number => r.m.run.probe.maxRssKb;
+  const rssRatio = rss(last) / rss(first);
+  const plateauRatio = rss(last) / rss(beforeLast);
+  const cpuSmall = cpuMs(first.m.run);
+  const cpuLarge = cpuMs(last.m.run);
+  const grossPerDoc = cpuLarge / large;
+  const marginalPerDoc = (cpuLarge - cpuSmall) / (large - small);
+  const callsLarge = last.m.server.total;
+  const problems = runs.flatMap((r) => sanityProblems(r.facts, r.m).map((p) => `${r.docs}: ${p}`));
 
   const report: string[] = [];
-  report.push(`CPU and memory: stand-in LLM ${latencyMs} ms per call, --concurrency ${concurrency}, ${int(small)} vs ${int(large)} documents`);
-  report.push(row(`peak RSS, ${int(small)} documents`, `${mb(a.run.probe.maxRssKb)}  (VmHWM ${a.run.probe.vmHwmKb === null ? 'n/a' : mb(a.run.probe.vmHwmKb)})`));
-  report.push(row(`peak RSS, ${int(large)} documents`, `${mb(b.run.probe.maxRssKb)}  (VmHWM ${b.run.probe.vmHwmKb === null ? 'n/a' : mb(b.run.probe.vmHwmKb)})`));
-  report.push(row('peak RSS ratio large / small', `${fixed(rssRatio, 2)}x for ${fixed(large / small, 0)}x the documents`));
-  report.push(row('heap used at exit (small / large)', `${mb(a.run.probe.heapUsedAtExitBytes / 1024)} / ${mb(b.run.probe.heapUsedAtExitBytes / 1024)}`));
-  report.push(row(`CPU (user+sys), ${int(small)} documents`, `${ms(cpuA)}  (mostly start-up: Node, config, few-shot library)`));
-  report.push(row(`CPU (user+sys), ${int(large)} documents`, `${ms(cpuB)} over ${ms(b.run.summary.elapsed_ms)} wall`));
-  report.push(row('CPU per document (large run, gross)', `${fixed(grossPerDoc, 2)} ms`));
-  if (marginalPerDoc !== null) report.push(row('CPU per document (marginal, large - small)', `${fixed(marginalPerDoc, 2)} ms`));
-  report.push(row('CPU per passing document / per LLM call', `${fixed(cpuB / Math.max(1, passingB), 2)} ms / ${fixed((cpuB * 1000) / Math.max(1, callsB), 0)} us (${int(callsB)} calls)`));
-  report.push(row('documents/s with an instant LLM (CPU-bound)', fixed((b.run.summary.documents.done * 1000) / b.run.summary.elapsed_ms, 1)));
-  report.push(row('stand-in CPU, large run (separate process)', `${ms(b.serverCpuMs)} = ${fixed((b.serverCpuMs * 1000) / Math.max(1, callsB), 0)} us per call`));
+  report.push(`CPU and memory: stand-in LLM ${latencyMs} ms per call, --concurrency ${concurrency}, ${sizes.map(int).join(' / ')} documents`);
+  for (const r of runs) {
+    const p = r.m.run.probe;
+    const live = p.heapLiveAtExitBytes === null ? '' : `, live heap at exit ${mb(p.heapLiveAtExitBytes / 1024)}`;
+    report.push(row(`peak RSS, ${int(r.docs)} documents`, `${mb(p.maxRssKb)} (VmHWM ${p.vmHwmKb === null ? 'n/a' : mb(p.vmHwmKb)})${live}; ${fixed(r.m.run.summary.elapsed_ms / 1000, 1)} s run`));
+  }
+  report.push(row(`peak RSS ratio ${int(large)} / ${int(small)}`, `${fixed(rssRatio, 2)}x for ${fixed(large / small, 0)}x the documents`));
+  report.push(row(`peak RSS ratio ${int(large)} / ${int(beforeLast.docs)}`, `${fixed(plateauRatio, 2)}x for ${fixed(large / beforeLast.docs, 0)}x the documents (plateau check)`));
+  const liveSmall = first.m.run.probe.heapLiveAtExitBytes;
+  const liveLarge = last.m.run.probe.heapLiveAtExitBytes;
+  if (liveSmall !== null && liveLarge !== null) {
+    report.push(row('live heap after full GC, retained per document', `${fixed((liveLarge - liveSmall) / (large - small), 1)} bytes (${int(large)} vs ${int(small)})`));
+  }
+  report.push(row(`CPU (user+sys), ${int(small)} documents`, `${ms(cpuSmall)}  (mostly start-up: Node, config, few-shot library)`));
+  report.push(row(`CPU (user+sys), ${int(large)} documents`, `${ms(cpuLarge)} over ${ms(last.m.run.summary.elapsed_ms)} wall`));
+  report.push(row(`CPU per document (${int(large)} run, gross)`, `${fixed(grossPerDoc, 2)} ms`));
+  report.push(row(`CPU per document (marginal, ${int(large)} - ${int(small)})`, `${fixed(marginalPerDoc, 2)} ms`));
+  report.push(row('CPU per passing document / per LLM call', `${fixed(cpuLarge / Math.max(1, last.facts.byKind.pass), 2)} ms / ${fixed((cpuLarge * 1000) / Math.max(1, callsLarge), 0)} us (${int(callsLarge)} calls)`));
+  report.push(row('documents/s with an instant LLM', fixed((last.m.run.summary.documents.done * 1000) / last.m.run.summary.elapsed_ms, 1)));
+  const sched = last.m.run.probe.schedMs;
+  if (sched !== null) report.push(row(`${int(large)} run: main thread waiting for a CPU`, `${ms(sched.waiting)} = ${pct(sched.waiting / last.m.run.processWallMs)} of its wall (machine contention)`));
+  report.push(row(`stand-in CPU, ${int(large)} run (separate process)`, `${ms(last.m.serverCpuMs)} = ${fixed((last.m.serverCpuMs * 1000) / Math.max(1, callsLarge), 0)} us per call`));
   report.push(row('machine', `${machineFacts().cpus} CPUs, load average now ${machineFacts().loadAvg1m}`));
   report.push(row('sanity', problems.length === 0 ? 'counts match the corpus' : `MISMATCH: ${problems.join('; ')}`));
 
-  const runJson = (m: MeasuredRun, facts: CorpusFacts): Record<string, unknown> => ({
-    documents: facts.documents,
-    corpus: facts,
-    wall_ms: m.run.summary.elapsed_ms,
-    process_wall_ms: m.run.processWallMs,
-    cpu_user_ms: m.run.probe.userCpuUs / 1000,
-    cpu_system_ms: m.run.probe.systemCpuUs / 1000,
-    max_rss_kb: m.run.probe.maxRssKb,
-    vm_hwm_kb: m.run.probe.vmHwmKb,
-    heap_used_at_exit_bytes: m.run.probe.heapUsedAtExitBytes,
-    event_loop_delay_ms: m.run.probe.eventLoopDelayMs,
-    llm_calls: m.server.total,
-    stand_in_cpu_ms: m.serverCpuMs,
-    summary: m.run.summary,
+  const runJson = (r: { docs: number; facts: CorpusFacts; m: MeasuredRun }): Record<string, unknown> => ({
+    documents: r.docs,
+    corpus: r.facts,
+    wall_ms: r.m.run.summary.elapsed_ms,
+    process_wall_ms: r.m.run.processWallMs,
+    cpu_user_ms: r.m.run.probe.userCpuUs / 1000,
+    cpu_system_ms: r.m.run.probe.systemCpuUs / 1000,
+    max_rss_kb: r.m.run.probe.maxRssKb,
+    vm_hwm_kb: r.m.run.probe.vmHwmKb,
+    heap_used_at_exit_bytes: r.m.run.probe.heapUsedAtExitBytes,
+    heap_live_at_exit_bytes: r.m.run.probe.heapLiveAtExitBytes,
+    event_loop_delay_ms: r.m.run.probe.eventLoopDelayMs,
+    sched_ms: r.m.run.probe.schedMs,
+    llm_calls: r.m.server.total,
+    stand_in_cpu_ms: r.m.serverCpuMs,
+    summary: r.m.run.summary,
   });
   const json = {
     latency_ms: latencyMs,
     concurrency,
-    small: runJson(a, smallFacts),
-    large: runJson(b, largeFacts),
-    peak_rss_ratio: rssRatio,
+    runs: runs.map(runJson),
+    peak_rss_ratio_largest_smallest: rssRatio,
+    peak_rss_ratio_largest_next: plateauRatio,
     cpu_ms_per_doc_gross: grossPerDoc,
     cpu_ms_per_doc_marginal: marginalPerDoc,
-    cpu_us_per_llm_call: (cpuB * 1000) / Math.max(1, callsB),
+    cpu_us_per_llm_call: (cpuLarge * 1000) / Math.max(1, callsLarge),
     sanity_problems: problems,
   };
   return { report, json };

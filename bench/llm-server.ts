@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startStandInLlm } from '../test/support/stand-in-llm.js';
+import { schedstat, type SchedTimes } from './proc.js';
 
 export interface ServerSample {
   /** ms since the sampler started. */
@@ -28,6 +29,8 @@ export interface ServerStatsMessage {
   /** The server process's own CPU time since it started, in microseconds. */
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** Cumulative since the server started. */
+  schedMs: SchedTimes | null;
 }
 
 export type ServerMessage = { type: 'ready'; url: string } | ServerStatsMessage | { type: 'reset' };
@@ -60,7 +63,7 @@ async function main(): Promise<void> {
     if (m.type === 'stats') {
       const s = server.stats();
       const ru = process.resourceUsage();
-      send({ type: 'stats', total: s.total, maxInFlight: s.maxInFlight, samples, sampleEveryMs, cpuUserUs: ru.userCPUTime, cpuSystemUs: ru.systemCPUTime });
+      send({ type: 'stats', total: s.total, maxInFlight: s.maxInFlight, samples, sampleEveryMs, cpuUserUs: ru.userCPUTime, cpuSystemUs: ru.systemCPUTime, schedMs: schedstat() });
     } else if (m.type === 'reset') {
       server.resetStats();
       started = performance.now();

@@ -12,9 +12,14 @@ export interface BenchOptions {
   /** Stand-in LLM latency for the throughput run, ms. */
   latencyMs: number;
   concurrency: number;
-  /** Small and large inputs for the CPU and peak-RSS runs. */
-  memorySmallDocs: number;
-  memoryLargeDocs: number;
+  /** Calls of the bare-HTTP-client control in the throughput run (0: skip it). */
+  controlCalls: number;
+  /**
+   * Input sizes of the CPU and peak-RSS runs, ascending. The issue compares 100 with 10 000; a
+   * middle size shows whether RSS has reached its plateau (V8 grows the heap during the first
+   * second or so of a busy run, so the smallest run finishes before it does).
+   */
+  memoryDocs: number[];
   /** Stand-in latency for the CPU and peak-RSS runs (0: measure our own cost, not the wait). */
   memoryLatencyMs: number;
   /** Which runs of a mode to do: throughput, memory (the CPU figures come from the memory runs). */
@@ -30,8 +35,8 @@ export const USAGE = `npm run bench -- [options]   (every option also reads BENC
   --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
   --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
   --concurrency <n>          --concurrency passed to webscale-rl (default 64)
-  --memory-small-docs <n>    small input of the CPU / peak-RSS runs (default 100)
-  --memory-large-docs <n>    large input of the CPU / peak-RSS runs (default 10000)
+  --control-calls <n>        calls of the bare HTTP client control before the throughput run (default 2000; 0 skips)
+  --memory-docs <list>       input sizes of the CPU / peak-RSS runs (default 100,1000,10000)
   --memory-latency-ms <ms>   stand-in latency in the CPU / peak-RSS runs (default 0)
   --scenarios <list>         throughput,memory (default both)
   --seed <n>                 corpus seed (default 1)
@@ -50,6 +55,12 @@ function list(raw: string | undefined): string[] | null {
   return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+function memoryDocs(raw: string | undefined): number[] {
+  const sizes = (list(raw) ?? ['100', '1000', '10000']).map((x) => num('--memory-docs', x, 0, 1));
+  if (sizes.length < 2) throw new Error('--memory-docs needs at least two sizes to compare');
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
 export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -58,8 +69,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       docs: { type: 'string' },
       'latency-ms': { type: 'string' },
       concurrency: { type: 'string' },
-      'memory-small-docs': { type: 'string' },
-      'memory-large-docs': { type: 'string' },
+      'control-calls': { type: 'string' },
+      'memory-docs': { type: 'string' },
       'memory-latency-ms': { type: 'string' },
       scenarios: { type: 'string' },
       seed: { type: 'string' },
@@ -78,8 +89,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     docs: num('--docs', pick(values.docs, 'BENCH_DOCS'), 1000, 1),
     latencyMs: num('--latency-ms', pick(values['latency-ms'], 'BENCH_LATENCY_MS'), 200, 0),
     concurrency: num('--concurrency', pick(values.concurrency, 'BENCH_CONCURRENCY'), 64, 1),
-    memorySmallDocs: num('--memory-small-docs', pick(values['memory-small-docs'], 'BENCH_MEMORY_SMALL_DOCS'), 100, 1),
-    memoryLargeDocs: num('--memory-large-docs', pick(values['memory-large-docs'], 'BENCH_MEMORY_LARGE_DOCS'), 10_000, 1),
+    controlCalls: num('--control-calls', pick(values['control-calls'], 'BENCH_CONTROL_CALLS'), 2000, 0),
+    memoryDocs: memoryDocs(pick(values['memory-docs'], 'BENCH_MEMORY_DOCS')),
     memoryLatencyMs: num('--memory-latency-ms', pick(values['memory-latency-ms'], 'BENCH_MEMORY_LATENCY_MS'), 0, 0),
     scenarios,
     seed: num('--seed', pick(values.seed, 'BENCH_SEED'), 1, 0),

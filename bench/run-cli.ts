@@ -7,9 +7,11 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BareClientResult } from './bare-client.js';
 import type { ChildProbe } from './cli-child.js';
 
 const CHILD = fileURLToPath(new URL('./cli-child.js', import.meta.url));
+const BARE_CLIENT = fileURLToPath(new URL('./bare-client.js', import.meta.url));
 
 export interface CliRunOptions {
   input: string;
@@ -46,6 +48,8 @@ export async function runCli(options: CliRunOptions): Promise<CliRun> {
   const summaryPath = join(options.workDir, 'summary.json');
   const probePath = join(options.workDir, 'probe.json');
   const args = [
+    // Only exposes global.gc for the probe's live-heap figure at exit; the run itself is unchanged.
+    '--expose-gc',
     ...(options.nodeArgs ?? []),
     CHILD,
     'run',
@@ -78,4 +82,19 @@ export async function runCli(options: CliRunOptions): Promise<CliRun> {
   const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as RunSummary;
   const probe = JSON.parse(await readFile(probePath, 'utf8')) as ChildProbe;
   return { summary, probe, processWallMs, stderrTail: stderr };
+}
+
+/** Run the bare HTTP client control (`bare-client.ts`) in its own process. */
+export async function runBareClient(url: string, calls: number, concurrency: number): Promise<BareClientResult> {
+  const child = spawn(process.execPath, [BARE_CLIENT, '--url', url, '--calls', String(calls), '--concurrency', String(concurrency)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code !== 0) throw new Error(`bare client exited with ${code}: ${stderr}`);
+  return JSON.parse(stdout) as BareClientResult;
 }
