@@ -17,6 +17,8 @@ export interface BareClientResult {
   /** Mean time from issuing a request to having its parsed JSON reply, ms. */
   meanCallMs: number;
   p99CallMs: number;
+  /** This process's CPU per call (user + system), us: the floor for any HTTP client here. */
+  cpuUsPerCall: number;
 }
 
 async function main(): Promise<void> {
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
     response_format: { type: 'json_schema', json_schema: { name: 'question_answer', schema: { type: 'object', properties: { reasoning: { type: 'string' }, question: { type: 'string' }, answer: { type: 'string' } } } } },
   });
   const url = `${values.url}/chat/completions`;
+  const cpuBefore = process.cpuUsage();
   const durations: number[] = [];
   let issued = 0;
   const started = performance.now();
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const wallMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   await agent.close();
   durations.sort((a, b) => a - b);
   const result: BareClientResult = {
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
     wallMs,
     meanCallMs: durations.reduce((a, b) => a + b, 0) / Math.max(1, durations.length),
     p99CallMs: durations[Math.floor(durations.length * 0.99)] ?? 0,
+    cpuUsPerCall: (cpu.user + cpu.system) / Math.max(1, durations.length),
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }

@@ -12,6 +12,8 @@ export interface BenchOptions {
   /** Stand-in LLM latency for the throughput run, ms. */
   latencyMs: number;
   concurrency: number;
+  /** Throughput runs to do; the median (by utilisation) is reported in full. */
+  repeat: number;
   /** Calls of the bare-HTTP-client control in the throughput run (0: skip it). */
   controlCalls: number;
   /**
@@ -35,6 +37,7 @@ export const USAGE = `npm run bench -- [options]   (every option also reads BENC
   --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
   --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
   --concurrency <n>          --concurrency passed to webscale-rl (default 64)
+  --repeat <n>               throughput runs; the median one is reported in full (default 1)
   --control-calls <n>        calls of the bare HTTP client control before the throughput run (default 2000; 0 skips)
   --memory-docs <list>       input sizes of the CPU / peak-RSS runs (default 100,1000,10000)
   --memory-latency-ms <ms>   stand-in latency in the CPU / peak-RSS runs (default 0)
@@ -69,6 +72,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       docs: { type: 'string' },
       'latency-ms': { type: 'string' },
       concurrency: { type: 'string' },
+      repeat: { type: 'string' },
       'control-calls': { type: 'string' },
       'memory-docs': { type: 'string' },
       'memory-latency-ms': { type: 'string' },
@@ -89,6 +93,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     docs: num('--docs', pick(values.docs, 'BENCH_DOCS'), 1000, 1),
     latencyMs: num('--latency-ms', pick(values['latency-ms'], 'BENCH_LATENCY_MS'), 200, 0),
     concurrency: num('--concurrency', pick(values.concurrency, 'BENCH_CONCURRENCY'), 64, 1),
+    repeat: num('--repeat', pick(values.repeat, 'BENCH_REPEAT'), 1, 1),
     controlCalls: num('--control-calls', pick(values['control-calls'], 'BENCH_CONTROL_CALLS'), 2000, 0),
     memoryDocs: memoryDocs(pick(values['memory-docs'], 'BENCH_MEMORY_DOCS')),
     memoryLatencyMs: num('--memory-latency-ms', pick(values['memory-latency-ms'], 'BENCH_MEMORY_LATENCY_MS'), 0, 0),
