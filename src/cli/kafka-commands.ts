@@ -49,7 +49,11 @@ function recordTypeOf(suffix: string): RecordTypeName {
 async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
-  const kafka = createKafka(config, { logger: logger.child({ component: 'kafkajs' }) });
+  const kafka = createKafka(config, {
+    logger: logger.child({ component: 'kafkajs' }),
+    // Ride out a broker restart or a leader move (about two minutes of retries) before giving up.
+    overrides: { retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 10 } },
+  });
   return { config, logger, kafka };
 }
 
@@ -199,7 +203,10 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
-        consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+        // kafkajs restarts itself after retriable crashes (e.g. a coordinator still loading).
+        consumer.on(consumer.events.CRASH, (e) => {
+          if (!e.payload.restart) reject(e.payload.error);
+        });
         void consumer.run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {

@@ -122,6 +122,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    // Long-running commands (stage, tail) may leave client timers behind after a clean stop:
+    // do not let them keep the process alive once the command has finished.
+    setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
     process.stderr.write(`webscale-rl: ${String(err)}\n`);

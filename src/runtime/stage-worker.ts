@@ -77,6 +77,15 @@ interface OutMessage {
 
 const OUTAGE_CODES = new Set(['LLM_TIMEOUT', 'LLM_NETWORK', 'LLM_RATE_LIMITED', 'LLM_SERVER', 'LLM_UNREACHABLE', 'LLM_BAD_RESPONSE', 'LLM_AUTH', 'LLM_QUOTA']);
 
+/** Another producer with our transactional id took over (kafkajs may wrap the protocol error). */
+function isFenced(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -95,7 +104,8 @@ export class StageWorker {
   private readonly opts: StageWorkerOptions;
   private readonly log: Logger;
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  private producer: Producer;
+  private readonly transactionalId: string;
   private readonly admin: Admin;
   private readonly limiter: ConcurrencyLimiter;
   private readonly ctx: StageContext;
@@ -165,17 +175,37 @@ export class StageWorker {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
+      // A broker restart or a coordinator move must not end the worker: kafkajs restarts the
+      // consumer after any crash, and the committed offsets make the restart lossless.
+      retry: { restartOnFailure: () => Promise.resolve(true) },
     });
-    this.producer = createProducer(opts.kafka, {
-      transactionalId: `${this.groupId}-${instance}`,
+    this.transactionalId = `${this.groupId}-${instance}`;
+    this.producer = this.newProducer();
+    this.admin = opts.kafka.admin();
+    metrics?.onInFlight(() => this.inFlight);
+    metrics?.onOldestInFlightAge(() => this.oldestInFlightAgeSeconds());
+  }
+
+  private newProducer(): Producer {
+    return createProducer(this.opts.kafka, {
+      transactionalId: this.transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: 30_000,
       allowAutoTopicCreation: false,
     });
-    this.admin = opts.kafka.admin();
-    metrics?.onInFlight(() => this.inFlight);
-    metrics?.onOldestInFlightAge(() => this.oldestInFlightAgeSeconds());
+  }
+
+  /**
+   * After a transaction that could not even be aborted (broker gone mid-commit) the producer is
+   * stuck in its transaction; a fresh producer with the same transactional id fences the old
+   * epoch, and the coordinator aborts the dangling transaction.
+   */
+  private async resetProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    await old.disconnect().catch(() => undefined);
+    await this.producer.connect();
   }
 
   private codec(type: RecordTypeName, topic: string): Codec<unknown> {
@@ -442,7 +472,14 @@ export class StageWorker {
         }
       }
     }
-    const tx = await this.producer.transaction();
+    let tx;
+    try {
+      tx = await this.producer.transaction();
+    } catch (err) {
+      // e.g. a transaction left open by a failure above: start over with a fresh producer.
+      await this.resetProducer().catch(() => undefined);
+      throw err;
+    }
     try {
       if (byTopic.size > 0) {
         await tx.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
@@ -458,11 +495,15 @@ export class StageWorker {
       } as Parameters<typeof tx.sendOffsets>[0]);
       await tx.commit();
     } catch (err) {
-      await tx.abort().catch(() => undefined);
-      const name = (err as { type?: string; name?: string }).type ?? (err as Error).name;
-      if (name === 'INVALID_PRODUCER_EPOCH' || name === 'PRODUCER_FENCED' || name === 'KafkaJSNonRetriableError') {
+      const aborted = await tx.abort().then(
+        () => true,
+        () => false,
+      );
+      if (isFenced(err)) {
         // Another instance with our transactional id took over: this one must stop.
         this.fail(err as Error);
+      } else if (!aborted) {
+        await this.resetProducer().catch((e: unknown) => this.log.warn({ err: e }, 'producer reset failed; will retry'));
       }
       throw err;
     }

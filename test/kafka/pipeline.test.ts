@@ -207,7 +207,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
       expect((d.value as { doc_id: string }).doc_id).toBe(raw[i]?.key);
       expect(expected.qa.has((d.value as { id: string }).id)).toBe(true);
     }
-  });
+  }, 240000);
 
   it('survives kill -9 of workers mid-run: no duplicate in the sink, nothing lost', async () => {
     const prefix = freshPrefix('kill');
@@ -234,7 +234,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     // Give a late duplicate (if any) the chance to show up before we look.
     await new Promise((r) => setTimeout(r, 3000));
     await assertExactlyOnce(prefix, expected);
-  });
+  }, 420000);
 
   it('sends a poison record to the DLQ and moves its partition on', async () => {
     const prefix = freshPrefix('poison');
@@ -255,7 +255,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     expect(Buffer.from(String(dlq[0]?.['value']), 'base64')).toEqual(garbage);
     const qa = await exportJsonl(prefix, 'qa.verified');
     expect(new Set(qa.map((q) => q['id']))).toEqual(expected.qa);
-  });
+  }, 240000);
 
   it('drains on SIGTERM within the grace period and commits what it finished', async () => {
     const prefix = freshPrefix('drain');
@@ -303,7 +303,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     } finally {
       await slow.close();
     }
-  });
+  }, 180000);
 
   it.runIf(!process.env['KAFKA_BROKERS'])('keeps going through a broker restart mid-run', async () => {
     const prefix = freshPrefix('restart');
@@ -328,6 +328,6 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await waitForCompletion(prefix, expected, 240_000);
     await new Promise((r) => setTimeout(r, 3000));
     await assertExactlyOnce(prefix, expected);
-  });
+  }, 600000);
 });
 
