@@ -179,6 +179,9 @@ describe('helm chart', () => {
       expect(mount, 'WEBSCALE_CONFIG lies in a mounted volume').toBeDefined();
       const volume = pod?.volumes?.find((v) => v.name === mount?.name);
       expect(volume?.configMap?.name).toBe(ofKind(manifests, 'ConfigMap')[0]?.metadata.name);
+      // The pod name is the worker's transactional id, so a restarted container fences its zombie.
+      const instance = (c.env ?? []).find((e) => e.name === 'WEBSCALE_INSTANCE_ID') as { valueFrom?: { fieldRef?: { fieldPath?: string } } } | undefined;
+      expect(instance?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
       // Without an existing secret, no credential env vars point at a missing Secret.
       expect(env.has('HF_TOKEN')).toBe(false);
       // Scrape annotations are on by default.
