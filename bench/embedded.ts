@@ -141,6 +141,8 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
     report.push(row('pipeline main thread waiting for a CPU', `${ms(sched.waiting)} = ${pct(sched.waiting / m.run.processWallMs)} of its wall; ${fixed(sched.waiting / Math.max(1, sched.slices), 2)} ms per wake-up (machine contention)`));
   }
   report.push(row('stand-in CPU (separate process)', `${ms(m.serverCpuMs)} = ${fixed((m.serverCpuMs * 1000) / Math.max(1, calls), 0)} us per call${m.serverWaitMs === null ? '' : `; waited ${ms(m.serverWaitMs)} for a CPU`}`));
+  const sEld = m.server.eventLoopDelayMs;
+  report.push(row('stand-in event-loop delay', `mean ${fixed(sEld.mean, 2)} ms, p99 ${fixed(sEld.p99, 1)} ms, max ${fixed(sEld.max, 1)} ms`));
   report.push(row('machine', `${machineFacts().cpus} CPUs, load average now ${machineFacts().loadAvg1m}`));
   report.push(row('sanity', problems.length === 0 ? 'counts match the corpus' : `MISMATCH: ${problems.join('; ')}`));
 
@@ -171,6 +173,7 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
     pipeline_event_loop_delay_ms: eld,
     pipeline_sched_ms: sched,
     stand_in_cpu_wait_ms: m.serverWaitMs,
+    stand_in_event_loop_delay_ms: m.server.eventLoopDelayMs,
     pipeline_max_rss_kb: m.run.probe.maxRssKb,
     stand_in_cpu_ms: m.serverCpuMs,
     sanity_problems: problems,

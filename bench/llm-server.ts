@@ -9,6 +9,7 @@
  * Protocol (process.send / 'message'): child -> {type:'ready', url}; parent {type:'stats'} ->
  * child {type:'stats', ...}; parent {type:'reset'} -> child {type:'reset'}.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startStandInLlm } from '../test/support/stand-in-llm.js';
 import { schedstat, type SchedTimes } from './proc.js';
@@ -31,6 +32,8 @@ export interface ServerStatsMessage {
   cpuSystemUs: number;
   /** Cumulative since the server started. */
   schedMs: SchedTimes | null;
+  /** How late its loop ran a 10 ms timer since the last reset, ms: requests queue behind that. */
+  eventLoopDelayMs: { mean: number; p99: number; max: number };
 }
 
 export type ServerMessage = { type: 'ready'; url: string } | ServerStatsMessage | { type: 'reset' };
@@ -46,6 +49,11 @@ async function main(): Promise<void> {
   const send = (m: ServerMessage): void => {
     process.send?.(m);
   };
+
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  // The histogram records whole timer intervals; the resolution is not delay.
+  const late = (ns: number): number => Math.max(0, ns / 1e6 - 10);
 
   // A sample only when the count changed keeps the timeline short on long idle or flat periods.
   let started = performance.now();
@@ -63,12 +71,23 @@ async function main(): Promise<void> {
     if (m.type === 'stats') {
       const s = server.stats();
       const ru = process.resourceUsage();
-      send({ type: 'stats', total: s.total, maxInFlight: s.maxInFlight, samples, sampleEveryMs, cpuUserUs: ru.userCPUTime, cpuSystemUs: ru.systemCPUTime, schedMs: schedstat() });
+      send({
+        type: 'stats',
+        total: s.total,
+        maxInFlight: s.maxInFlight,
+        samples,
+        sampleEveryMs,
+        cpuUserUs: ru.userCPUTime,
+        cpuSystemUs: ru.systemCPUTime,
+        schedMs: schedstat(),
+        eventLoopDelayMs: { mean: late(loop.mean), p99: late(loop.percentile(99)), max: late(loop.max) },
+      });
     } else if (m.type === 'reset') {
       server.resetStats();
       started = performance.now();
       samples = [];
       last = -1;
+      loop.reset();
       send({ type: 'reset' });
     }
   });
