@@ -118,8 +118,8 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   report.push(row('QA pairs/s', `${fixed(qaPerS, 2)}  (${int(s.qa_kept)} kept)`));
   if (idealWallMs !== null) report.push(row('ideal wall (calls x latency / C)', `${ms(idealWallMs)}; overhead ${ms(wallMs - idealWallMs)}`));
   if (meanHoldMs !== null && meanAtServerMs !== null) {
-    report.push(row('per call: mean time at the stand-in', `${fixed(meanAtServerMs, 1)} ms (latency setting ${latencyMs} ms; the rest is the stand-in's own delay)`));
-    report.push(row('per call: mean limiter slot hold', `${fixed(meanHoldMs, 1)} ms (+${fixed(meanHoldMs - meanAtServerMs, 1)} ms client side: send, read, parse, event-loop lateness)`));
+    report.push(row('per call: mean time at the stand-in', `${fixed(meanAtServerMs, 1)} ms (body received to reply sent; latency setting ${latencyMs} ms)`));
+    report.push(row('per call: mean limiter slot hold', `${fixed(meanHoldMs, 1)} ms (+${fixed(meanHoldMs - meanAtServerMs, 1)} ms outside the stand-in: request build and send, loopback, reading and parsing the reply, event-loop and CPU waits on either side)`));
     report.push(row('  => latency / slot hold', `${fixed(latencyMs / meanHoldMs, 3)} (per-call overhead); slot-time held ${fixed(s.llm_utilisation ?? 0, 3)} (feeding)`));
   }
   if (control !== null) {
