@@ -309,6 +309,49 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     }
   }, 180000);
 
+  it('pauses on an LLM outage instead of dead-lettering, and resumes when the LLM is back', async () => {
+    const prefix = freshPrefix('outage');
+    await createTestTopics(prefix, undefined, { partitions: 1 });
+    const first = await startStandInLlm({ latencyMs: 5 });
+    const port = first.port;
+    await first.close(); // the LLM is down before the worker starts
+    const cfg = join(dir, 'outage.yaml');
+    await writeFile(cfg, 'llm:\n  maxRetries: 1\n  backoffInitial: 10ms\n  backoffMax: 50ms\n  timeout: 2s\n');
+    const input = await writeInput('outage', 10);
+    await ingest(prefix, input);
+    const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'outage-1', '--concurrency', '4'], {
+      env: { ...process.env, ...env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1` },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    workers.add(proc);
+    let stderr = '';
+    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(await exportJsonl(prefix, 'dlq')).toEqual([]);
+    expect(await exportJsonl(prefix, 'docs.filtered')).toEqual([]);
+    expect(stderr).toContain('LLM outage: pausing consumption');
+    const back = await startStandInLlm({ latencyMs: 5, port });
+    try {
+      const deadline = Date.now() + 90_000;
+      let done = 0;
+      while (Date.now() < deadline) {
+        done = (await exportJsonl(prefix, 'docs.filtered')).length + (await exportJsonl(prefix, 'rejections')).length;
+        if (done >= 11) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      // 10 documents and the one malformed line: all filtered or rejected, none dead-lettered.
+      const filtered = await exportJsonl(prefix, 'docs.filtered');
+      const rejections = await exportJsonl(prefix, 'rejections');
+      const accounted = new Set([...filtered.map((f) => (f['doc'] as { id: string }).id), ...rejections.map((r) => String(r['doc_id']))]);
+      for (let i = 0; i < 10; i++) expect(accounted.has(`outage-${i}`)).toBe(true);
+      expect(await exportJsonl(prefix, 'dlq')).toEqual([]);
+      expect(proc.exitCode).toBeNull();
+    } finally {
+      proc.kill('SIGTERM');
+      await back.close();
+    }
+  }, 240000);
+
   it.runIf(!process.env['KAFKA_BROKERS'])('keeps going through a broker restart mid-run', async () => {
     const prefix = freshPrefix('restart');
     await createTestTopics(prefix);
