@@ -90,11 +90,15 @@ describe('webscale-rl run (embedded, stand-in LLM)', () => {
     const accounted = new Set([...qa.map((q) => q['doc_id']), ...rejections.map((r) => r['doc_id'])]);
     expect(accounted.size).toBe(11);
 
-    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as Record<string, any>;
-    expect(summary['documents']['read']).toBe(11);
-    expect(summary['qa_kept']).toBe(qa.length);
-    expect(summary['rejections_by_reason']['check.leakage']).toBe(2);
-    expect(summary['documents']['input_rejected']).toBe(4);
+    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as {
+      documents: { read: number; input_rejected: number };
+      qa_kept: number;
+      rejections_by_reason: Record<string, number>;
+    };
+    expect(summary.documents.read).toBe(11);
+    expect(summary.qa_kept).toBe(qa.length);
+    expect(summary.rejections_by_reason['check.leakage']).toBe(2);
+    expect(summary.documents.input_rejected).toBe(4);
   });
 
   it('is reproducible: the same input gives the same ids, questions and few-shot examples', async () => {
