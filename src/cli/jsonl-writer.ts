@@ -3,6 +3,8 @@
  * the pipeline instead of buffering without bound. `-` writes to stdout.
  */
 import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { WebscaleError } from '../core/errors.js';
@@ -20,6 +22,7 @@ export class JsonlWriter {
   /** Opens the file up front, so an unwritable path fails before any work is done. */
   static async open(path: string): Promise<JsonlWriter> {
     if (path === '-') return new JsonlWriter(process.stdout, false);
+    await mkdir(dirname(path), { recursive: true }).catch(() => undefined);
     const stream = createWriteStream(path, { flags: 'w' });
     try {
       await once(stream, 'open');
