@@ -231,7 +231,7 @@ async function memory(ctx: BenchContext): Promise<{ report: string[]; json: Reco
   if (liveSmall !== null && liveLarge !== null) {
     report.push(row('live heap after full GC, retained per document', `${fixed((liveLarge - liveSmall) / (large - small), 1)} bytes (${int(large)} vs ${int(small)})`));
   }
-  report.push(row(`CPU (user+sys), ${int(small)} documents`, `${ms(cpuSmall)}  (mostly start-up: Node, config, few-shot library)`));
+  report.push(row(`CPU (user+sys), ${int(small)} documents`, `${ms(cpuSmall)}  (includes start-up: Node, config, few-shot library)`));
   report.push(row(`CPU (user+sys), ${int(large)} documents`, `${ms(cpuLarge)} over ${ms(last.m.run.summary.elapsed_ms)} wall`));
   report.push(row(`CPU per document (${int(large)} run, gross)`, `${fixed(grossPerDoc, 2)} ms`));
   report.push(row(`CPU per document (marginal, ${int(large)} - ${int(small)})`, `${fixed(marginalPerDoc, 2)} ms`));
