@@ -11,6 +11,8 @@ const SERVER = fileURLToPath(new URL('./llm-server.js', import.meta.url));
 
 export interface LlmProcess {
   url: string;
+  /** One base URL per server (`servers` of startLlmProcess); urls[0] === url. */
+  urls: string[];
   pid: number;
   stats(): Promise<ServerStatsMessage>;
   reset(): Promise<void>;
@@ -37,14 +39,16 @@ function reply<T extends ServerMessage['type']>(child: ChildProcess, type: T): P
   });
 }
 
-export async function startLlmProcess(latencyMs: number): Promise<LlmProcess> {
-  const child = fork(SERVER, ['--latency', String(latencyMs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** `servers` > 1: that many independent stand-ins in the one process, each on its own port. */
+export async function startLlmProcess(latencyMs: number, servers = 1): Promise<LlmProcess> {
+  const child = fork(SERVER, ['--latency', String(latencyMs), '--servers', String(servers)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ready = await reply(child, 'ready');
   const ask = (m: ParentMessage): void => {
     child.send(m);
   };
   return {
     url: ready.url,
+    urls: ready.urls,
     pid: child.pid ?? -1,
     async stats() {
       const answer = reply(child, 'stats');

@@ -26,6 +26,14 @@ export interface BenchOptions {
   memoryLatencyMs: number;
   /** Which runs of a mode to do: throughput, memory (the CPU figures come from the memory runs). */
   scenarios: string[];
+  /** Kafka mode: partitions of every topic of a run. */
+  kafkaPartitions: number;
+  /** Kafka mode: documents of the instant-LLM (overhead) run. */
+  kafkaOverheadDocs: number;
+  /** Kafka mode: ingest at this many documents/s while the workers run (0: all at once). */
+  kafkaIngestRate: number;
+  /** Kafka mode: the workers' kafka.commitInterval in ms (null: the config default). */
+  kafkaCommitIntervalMs: number | null;
   seed: number;
   outDir: string;
   /** Keep the generated inputs and outputs (in outDir/work) instead of deleting them. */
@@ -33,15 +41,19 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_DOCS=1000)
-  --only <modes>             comma-separated: embedded (kafka: not implemented yet)
+  --only <modes>             comma-separated: embedded, kafka (default both, in that order)
   --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
   --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
-  --concurrency <n>          --concurrency passed to webscale-rl (default 64)
+  --concurrency <n>          --concurrency passed to webscale-rl (default 64; in kafka mode, per worker)
   --repeat <n>               throughput runs; the median one is reported in full (default 1)
   --control-calls <n>        calls of the bare HTTP client control before the throughput run (default 2000; 0 skips)
   --memory-docs <list>       input sizes of the CPU / peak-RSS runs (default 100,1000,10000)
   --memory-latency-ms <ms>   stand-in latency in the CPU / peak-RSS runs (default 0)
-  --scenarios <list>         throughput,memory (default both)
+  --scenarios <list>         throughput,memory (default both; in kafka mode memory is the instant-LLM overhead run)
+  --kafka-partitions <n>     kafka: partitions of every topic of a run (default 12, as topics/*.yaml)
+  --kafka-overhead-docs <n>  kafka: documents of the instant-LLM overhead run (default 3000)
+  --kafka-ingest-rate <n>    kafka: feed the throughput run's documents at n/s while it runs (default 0: all at once)
+  --kafka-commit-interval-ms <ms>  kafka: the workers' kafka.commitInterval (default: config default, 1 s)
   --seed <n>                 corpus seed (default 1)
   --out <dir>                where the JSON results go (default bench-results)
   --keep                     keep generated inputs and outputs under <out>/work`;
@@ -64,6 +76,10 @@ function memoryDocs(raw: string | undefined): number[] {
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
+function commitInterval(raw: string | undefined): number | null {
+  return raw === undefined || raw === '' ? null : num('--kafka-commit-interval-ms', raw, 1000, 1);
+}
+
 export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -77,6 +93,10 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       'memory-docs': { type: 'string' },
       'memory-latency-ms': { type: 'string' },
       scenarios: { type: 'string' },
+      'kafka-partitions': { type: 'string' },
+      'kafka-overhead-docs': { type: 'string' },
+      'kafka-ingest-rate': { type: 'string' },
+      'kafka-commit-interval-ms': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean' },
@@ -98,6 +118,10 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     memoryDocs: memoryDocs(pick(values['memory-docs'], 'BENCH_MEMORY_DOCS')),
     memoryLatencyMs: num('--memory-latency-ms', pick(values['memory-latency-ms'], 'BENCH_MEMORY_LATENCY_MS'), 0, 0),
     scenarios,
+    kafkaPartitions: num('--kafka-partitions', pick(values['kafka-partitions'], 'BENCH_KAFKA_PARTITIONS'), 12, 1),
+    kafkaOverheadDocs: num('--kafka-overhead-docs', pick(values['kafka-overhead-docs'], 'BENCH_KAFKA_OVERHEAD_DOCS'), 3000, 1),
+    kafkaIngestRate: num('--kafka-ingest-rate', pick(values['kafka-ingest-rate'], 'BENCH_KAFKA_INGEST_RATE'), 0, 0),
+    kafkaCommitIntervalMs: commitInterval(pick(values['kafka-commit-interval-ms'], 'BENCH_KAFKA_COMMIT_INTERVAL_MS')),
     seed: num('--seed', pick(values.seed, 'BENCH_SEED'), 1, 0),
     outDir: pick(values.out, 'BENCH_OUT') ?? 'bench-results',
     keep: values.keep === true || keepEnv === '1' || keepEnv === 'true',
