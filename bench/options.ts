@@ -34,6 +34,11 @@ export interface BenchOptions {
   kafkaIngestRate: number;
   /** Kafka mode: the workers' kafka.commitInterval in ms (null: the config default). */
   kafkaCommitIntervalMs: number | null;
+  /**
+   * Kafka mode, experiment: force the workers' kafkajs consumer maxWaitTimeInMs (null: kafkajs
+   * default, 5 s). Patched in by cli-child.ts, not a product setting.
+   */
+  kafkaFetchMaxWaitMs: number | null;
   seed: number;
   outDir: string;
   /** Keep the generated inputs and outputs (in outDir/work) instead of deleting them. */
@@ -54,6 +59,7 @@ export const USAGE = `npm run bench -- [options]   (every option also reads BENC
   --kafka-overhead-docs <n>  kafka: documents of the instant-LLM overhead run (default 3000)
   --kafka-ingest-rate <n>    kafka: feed the throughput run's documents at n/s while it runs (default 0: all at once)
   --kafka-commit-interval-ms <ms>  kafka: the workers' kafka.commitInterval (default: config default, 1 s)
+  --kafka-fetch-max-wait-ms <ms>   kafka experiment: patch the workers' kafkajs consumer maxWaitTimeInMs (default: kafkajs's 5 s)
   --seed <n>                 corpus seed (default 1)
   --out <dir>                where the JSON results go (default bench-results)
   --keep                     keep generated inputs and outputs under <out>/work`;
@@ -76,8 +82,8 @@ function memoryDocs(raw: string | undefined): number[] {
   return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
-function commitInterval(raw: string | undefined): number | null {
-  return raw === undefined || raw === '' ? null : num('--kafka-commit-interval-ms', raw, 1000, 1);
+function optionalMs(name: string, raw: string | undefined): number | null {
+  return raw === undefined || raw === '' ? null : num(name, raw, 0, 1);
 }
 
 export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions | 'help' {
@@ -97,6 +103,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       'kafka-overhead-docs': { type: 'string' },
       'kafka-ingest-rate': { type: 'string' },
       'kafka-commit-interval-ms': { type: 'string' },
+      'kafka-fetch-max-wait-ms': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean' },
@@ -121,7 +128,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     kafkaPartitions: num('--kafka-partitions', pick(values['kafka-partitions'], 'BENCH_KAFKA_PARTITIONS'), 12, 1),
     kafkaOverheadDocs: num('--kafka-overhead-docs', pick(values['kafka-overhead-docs'], 'BENCH_KAFKA_OVERHEAD_DOCS'), 3000, 1),
     kafkaIngestRate: num('--kafka-ingest-rate', pick(values['kafka-ingest-rate'], 'BENCH_KAFKA_INGEST_RATE'), 0, 0),
-    kafkaCommitIntervalMs: commitInterval(pick(values['kafka-commit-interval-ms'], 'BENCH_KAFKA_COMMIT_INTERVAL_MS')),
+    kafkaCommitIntervalMs: optionalMs('--kafka-commit-interval-ms', pick(values['kafka-commit-interval-ms'], 'BENCH_KAFKA_COMMIT_INTERVAL_MS')),
+    kafkaFetchMaxWaitMs: optionalMs('--kafka-fetch-max-wait-ms', pick(values['kafka-fetch-max-wait-ms'], 'BENCH_KAFKA_FETCH_MAX_WAIT_MS')),
     seed: num('--seed', pick(values.seed, 'BENCH_SEED'), 1, 0),
     outDir: pick(values.out, 'BENCH_OUT') ?? 'bench-results',
     keep: values.keep === true || keepEnv === '1' || keepEnv === 'true',
