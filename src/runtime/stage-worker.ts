@@ -268,6 +268,8 @@ export class StageWorker {
     }
     this.rebalancing = false;
     this.joined = true;
+    // A consumer restarted by kafkajs forgets its paused partitions: decide afresh.
+    this.paused = false;
     this.log.info({ partitions: assigned }, 'joined group');
     this.updatePause();
   }
@@ -279,7 +281,11 @@ export class StageWorker {
     let loading = this.loading.get(partition);
     if (!loading) {
       loading = (async () => {
-        const [entry] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.inputTopic] });
+        const [entry] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.inputTopic] }).catch((err: unknown) => {
+          // Not cached: the next record of this partition asks again (kafkajs redelivers it).
+          this.loading.delete(partition);
+          throw err;
+        });
         const committed = entry?.partitions.find((p) => p.partition === partition);
         const offset = committed && Number(committed.offset) >= 0 ? BigInt(committed.offset) : firstOffset;
         const st: PartitionState = {
