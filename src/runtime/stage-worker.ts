@@ -268,10 +268,10 @@ export class StageWorker {
     }
     this.rebalancing = false;
     this.joined = true;
-    // A consumer restarted by kafkajs forgets its paused partitions: decide afresh.
-    this.paused = false;
     this.log.info({ partitions: assigned }, 'joined group');
-    this.updatePause();
+    // A consumer restarted by kafkajs forgets its paused partitions, one that merely rejoined
+    // keeps them: decide afresh and tell kafkajs either way.
+    this.updatePause(true);
   }
 
   /** The partition's tracker, created from the committed offset and its metadata on first use. */
@@ -319,12 +319,12 @@ export class StageWorker {
     this.updatePause();
   }
 
-  private updatePause(): void {
+  private updatePause(force = false): void {
     const shouldPause = this.state === 'draining' || this.outage || this.inFlight >= this.highWater;
-    if (shouldPause && !this.paused) {
+    if (shouldPause && (force || !this.paused)) {
       this.consumer.pause([{ topic: this.inputTopic }]);
       this.paused = true;
-    } else if (!shouldPause && this.paused && this.inFlight <= this.lowWater) {
+    } else if (!shouldPause && (force || (this.paused && this.inFlight <= this.lowWater))) {
       this.consumer.resume([{ topic: this.inputTopic }]);
       this.paused = false;
     }
