@@ -78,7 +78,9 @@ describe('stage worker metrics and health', () => {
       const until = Date.now() + 60_000;
       while (Date.now() < until) {
         text = await (await fetch(`${base}/metrics`)).text();
-        if (metricValue(text, 'webscale_rl_records_produced_total', { stage: 'filter', topic: names['docs.filtered'] as string }) >= 5) break;
+        const produced = metricValue(text, 'webscale_rl_records_produced_total', { stage: 'filter', topic: names['docs.filtered'] as string });
+        // The lag gauge is refreshed just after each commit; wait for both.
+        if (produced >= 5 && text.includes(`topic="${names['docs.raw']}",partition=`)) break;
         await new Promise((r) => setTimeout(r, 300));
       }
       expect(metricValue(text, 'webscale_rl_records_consumed_total', { stage: 'filter' })).toBe(6);
