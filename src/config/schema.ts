@@ -39,15 +39,16 @@ const localSchema = z
     /** Path to a GGUF file; default: the model provisioned by `npm run model:fetch`. */
     modelPath: z.string().min(1).optional(),
     contextSize: z.number().int().positive().default(4096),
-    /** CPU threads for llama.cpp; 0 = let llama.cpp decide. */
+    /** CPU threads for llama.cpp; 0 = automatic (1 for models under 1 GB, else all cores). */
     threads: z.number().int().nonnegative().default(0),
     /** Parallel sequences decoded together in one context (batching on a CPU). */
     sequences: z.number().int().positive().default(1),
     /**
      * Cap on every free-text string field of the output grammar (characters; 0 = no cap). Small
      * models ramble until maxTokens; a cap makes the grammar close the string and the JSON instead.
+     * Below 2000: llama.cpp's grammar parser refuses bounded repetitions of 2000 or more.
      */
-    maxStringChars: z.number().int().nonnegative().default(600),
+    maxStringChars: z.number().int().nonnegative().max(1999).default(600),
   })
   .strict();
 

@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { WebscaleError } from '../core/errors.js';
 
 /** The file `scripts/model-fetch.mjs` provisions by default (keep the two in sync). */
-export const DEFAULT_LOCAL_MODEL_FILE = 'gemma-3-270m-q4_k_m.gguf';
+export const DEFAULT_LOCAL_MODEL_FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 
 /** `${XDG_CACHE_HOME:-$HOME/.cache}/webscale-rl/models`, the fetch script's target folder. */
 export function localModelDir(env: NodeJS.ProcessEnv = process.env): string {

@@ -24,7 +24,7 @@ export function ensureModel(): string {
 
 export function localConfig(modelPath: string, local: Record<string, unknown> = {}, llm: Record<string, unknown> = {}): Config {
   const input: ConfigInput = {
-    llm: { backend: 'local', ...llm, local: { modelPath, contextSize: 2048, threads: 2, ...local } },
+    llm: { backend: 'local', ...llm, local: { modelPath, contextSize: 2048, ...local } },
   } as ConfigInput;
   return configSchema.parse(input);
 }
