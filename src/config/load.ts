@@ -98,12 +98,45 @@ export function compileConfig(raw: unknown, origin = 'configuration'): Config {
   throw new WebscaleError('CONFIG_INVALID', `invalid ${origin}: ${problems.join('; ')}`, { context: { problems } });
 }
 
+/**
+ * Defaults for the local llama.cpp backend, laid under whatever the user set: the default local
+ * model is tiny (135M parameters, 2K-4K context) and needs compact prompts (document cut to 1,200
+ * characters in prompts, one short few-shot example), short grammar-capped fields, and one call
+ * at a time (llama.cpp on a CPU serialises anyway). Every value can still be overridden.
+ */
+export const LOCAL_PROFILE: Record<string, unknown> = {
+  concurrency: 1,
+  llm: {
+    temperature: 0.8,
+    maxTokens: 384,
+    maxReasks: 1,
+    local: { contextSize: 2048, maxStringChars: 300 },
+  },
+  pipeline: {
+    promptDocumentChars: 1200,
+    fewshotMaxChars: 400,
+    fewshotPerPrompt: 1,
+    maxPersonas: 2,
+  },
+};
+
+/** Whether the merged settings resolve to the local backend (the router's `auto` rule). */
+function resolvesToLocal(raw: Record<string, unknown>): boolean {
+  const llm = isPlainObject(raw['llm']) ? raw['llm'] : {};
+  const backend = llm['backend'] ?? 'auto';
+  if (backend === 'local') return true;
+  if (backend !== 'auto') return false;
+  if (llm['url'] !== undefined) return false;
+  return !(llm['token'] !== undefined && llm['model'] !== undefined);
+}
+
 export async function loadConfig(options: { file?: string | undefined; overrides?: ConfigOverrides; env?: Env } = {}): Promise<Config> {
   const env = options.env ?? process.env;
   const file = options.file ?? env['WEBSCALE_CONFIG'];
   let raw: Record<string, unknown> = file ? await readConfigFile(file) : {};
   raw = merge(raw, envLayer(env));
   raw = merge(raw, flagLayer(options.overrides ?? {}));
+  if (resolvesToLocal(raw)) raw = merge(LOCAL_PROFILE, raw);
   return compileConfig(raw, file ? `configuration (file ${file}, environment and flags)` : 'configuration (environment and flags)');
 }
 

@@ -6,12 +6,27 @@ import { loadConfig } from '../../src/config/load.js';
 
 describe('loadConfig', () => {
   it('applies defaults', async () => {
-    const c = await loadConfig({ env: {} });
+    const c = await loadConfig({ env: { WEBSCALE_LLM_URL: 'http://llm:8000/v1' } });
     expect(c.concurrency).toBe(32);
     expect(c.pipeline.minTokens).toBe(50);
     expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
     expect(c.kafka.topicPrefix).toBe('webscale-rl.');
     expect(c.llm.backend).toBe('auto');
+  });
+
+  it('lays compact defaults for the local backend under what the user set', async () => {
+    const local = await loadConfig({ env: {} });
+    expect(local.concurrency).toBe(1);
+    expect(local.pipeline.promptDocumentChars).toBe(1200);
+    expect(local.pipeline.fewshotPerPrompt).toBe(1);
+    expect(local.llm.local.contextSize).toBe(2048);
+    const tuned = await loadConfig({ env: {}, overrides: { concurrency: 4, llmBackend: 'local' } });
+    expect(tuned.concurrency).toBe(4);
+    expect(tuned.pipeline.maxPersonas).toBe(2);
+    // A served model keeps the paper's settings.
+    const served = await loadConfig({ env: { HF_TOKEN: 'hf_x', WEBSCALE_LLM_MODEL: 'org/model' } });
+    expect(served.pipeline.promptDocumentChars).toBeUndefined();
+    expect(served.pipeline.fewshotPerPrompt).toBe(2);
   });
 
   it('layers file < env < flags and compiles durations to ms', async () => {

@@ -24,22 +24,12 @@ const DOCS = {
     'Frederick Banting and Charles Best first extracted insulin in 1921 at the University of Toronto, and the first patient was treated in January 1922.',
 };
 
-/** Settings for a small local model: short prompts, one few-shot, grammar-capped fields. */
-const CONFIG = `concurrency: 1
-llm:
-  backend: local
-  temperature: 0.8
-  maxTokens: 384
-  maxReasks: 1
-  local:
-    contextSize: 2048
-    maxStringChars: 300
-pipeline:
+/**
+ * Only what these short documents need: everything else comes from the local backend's compact
+ * profile (src/config/load.ts), which is what a user without any configuration gets.
+ */
+const CONFIG = `pipeline:
   minTokens: 30
-  promptDocumentChars: 1200
-  fewshotMaxChars: 400
-  fewshotPerPrompt: 1
-  maxPersonas: 2
 `;
 
 let dir: string;
@@ -92,6 +82,13 @@ describe('webscale-rl run on the local model', () => {
     expect(first.summary.stages['filter']?.in).toBe(3);
     for (const stage of Object.values(first.summary.stages)) expect(stage.llm_failed).toBe(0);
     expect(first.rejections.map((r) => r['reason'])).not.toContain('llm.failed');
+    // Grammar-constrained decoding: no rejection is caused by unparseable or invalid model output.
+    expect(first.rejections.filter((r) => String(r['reason']).endsWith('.invalid_output'))).toEqual([]);
+    for (const r of first.rejections) for (const k of ['doc_id', 'stage', 'reason', 'detail']) expect(r[k]).toBeTruthy();
+    for (const q of first.qa) {
+      expect(q).toMatchObject({ doc_id: expect.any(String), answer: expect.any(String), domain: expect.any(String), persona: expect.any(String) });
+      expect((q['provenance'] as { models: Record<string, string> }).models['generate']).toContain('SmolLM2');
+    }
     expect(first.summary.tokens.total.calls).toBeGreaterThanOrEqual(3);
     expect(first.summary.tokens.total.prompt).toBeGreaterThan(first.summary.tokens.total.calls * 100);
     expect(first.summary.tokens.total.completion).toBeGreaterThan(0);
