@@ -16,7 +16,7 @@ import { createLogger } from '../core/logger.js';
 import { createCodec, type Codec } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { openInput } from '../input/reader.js';
-import { createKafka, createProducer, topicName } from '../kafka/index.js';
+import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { checkReachable, createLlmRouter } from '../llm/router.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { StageWorker } from '../runtime/stage-worker.js';
@@ -191,44 +191,16 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecFor(config, recordTypeOf(suffix), topic);
   const out = await JsonlWriter.open(flags.output);
-  const admin = kafka.admin();
-  await admin.connect();
-  const groupId = `${config.kafka.topicPrefix}export-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    const remaining = new Map<number, bigint>();
-    for (const o of offsets) if (BigInt(o.high) > BigInt(o.low)) remaining.set(o.partition, BigInt(o.high));
-    if (remaining.size > 0) {
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        // kafkajs restarts itself after retriable crashes (e.g. a coordinator still loading).
-        consumer.on(consumer.events.CRASH, (e) => {
-          if (!e.payload.restart) reject(e.payload.error);
-        });
-        void consumer.run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const end = remaining.get(batch.partition);
-            if (end === undefined) return;
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) >= end) break;
-              if (m.value) await out.write(JSON.parse(recordToJson(await codec.decode(m.value))));
-            }
-            // lastOffset() counts the transaction markers that never reach us as messages.
-            if (BigInt(batch.lastOffset()) + 1n >= end) {
-              remaining.delete(batch.partition);
-              if (remaining.size === 0) resolve();
-            }
-          },
-        });
-      });
-    }
+    await readToEnd(
+      kafka,
+      topic,
+      async (m) => {
+        if (m.value) await out.write(JSON.parse(recordToJson(await codec.decode(m.value))));
+      },
+      { groupPrefix: `${config.kafka.topicPrefix}export-` },
+    );
   } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
     await out.close();
   }
   process.stderr.write(`exported ${out.count} records from ${topic}\n`);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LLM_STAGES } from '../../src/core/records.js';
+import { readToEnd } from '../../src/kafka/index.js';
 import { brokers, cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 import { CLI, runCli } from '../support/cli.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
@@ -109,36 +110,10 @@ function rejectionKey(r: Record<string, unknown>): string {
 
 /** Everything committed on a topic right now (read_committed), as raw values. */
 async function readTopic(topic: string): Promise<{ key: string | null; value: Buffer; partition: number }[]> {
-  const kafka = testKafka('reader');
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
   const out: { key: string | null; value: Buffer; partition: number }[] = [];
-  if (remaining.size === 0) return out;
-  const consumer = kafka.consumer({ groupId: `reader-${Date.now()}-${Math.random()}`, readUncommitted: false });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const end = remaining.get(batch.partition);
-        if (end === undefined) return;
-        for (const m of batch.messages) {
-          if (BigInt(m.offset) < end && m.value) out.push({ key: m.key?.toString() ?? null, value: m.value, partition: batch.partition });
-        }
-        if (BigInt(batch.lastOffset()) + 1n >= end) {
-          remaining.delete(batch.partition);
-          if (remaining.size === 0) resolve();
-        }
-      },
-    });
-    // Read-committed: open transactions keep the end out of reach; come back for the rest later.
-    setTimeout(resolve, 15_000);
+  await readToEnd(testKafka('reader'), topic, (m, partition) => {
+    if (m.value) out.push({ key: m.key?.toString() ?? null, value: m.value, partition });
   });
-  await consumer.disconnect();
   return out;
 }
 
