@@ -20,8 +20,8 @@ import { createKafka, createProducer, readToEnd, topicName } from '../kafka/inde
 import { checkReachable, createLlmRouter } from '../llm/router.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { StageWorker } from '../runtime/stage-worker.js';
-import { TOPIC_RECORD_TYPES } from '../runtime/stage-bindings.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
+import { loadTopicSpecs } from '../topics/index.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { overridesFrom, type CommonFlags } from './options.js';
 
@@ -40,10 +40,12 @@ function codecFor(config: Config, type: RecordTypeName, topic: string): Codec<un
   return createCodec(type, url === undefined ? {} : { registryUrl: url, topic }) as Codec<unknown>;
 }
 
+/** The record type a topic carries, from its spec in topics/. */
 function recordTypeOf(suffix: string): RecordTypeName {
-  const type = TOPIC_RECORD_TYPES[suffix];
-  if (!type) throw new WebscaleError('USAGE', `unknown topic "${suffix}": expected one of ${Object.keys(TOPIC_RECORD_TYPES).join(', ')}`);
-  return type;
+  const specs = loadTopicSpecs();
+  const spec = specs.find((s) => s.suffix === suffix);
+  if (!spec) throw new WebscaleError('USAGE', `unknown topic "${suffix}": expected one of ${specs.map((s) => s.suffix).join(', ')}`);
+  return spec.valueSchema;
 }
 
 async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka }> {

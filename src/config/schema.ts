@@ -98,6 +98,13 @@ const pipelineSchema = z
     minAlphaRatio: z.number().min(0).max(1).default(0.25),
     /** Reject documents whose most frequent line makes up more than this share of lines. */
     maxDuplicateLineRatio: z.number().min(0).max(1).default(0.5),
+    /**
+     * Ask the LLM whether each document that passed the heuristic pre-filter can yield a
+     * verifiable question. false = pre-filter only (the call is skipped and the skip recorded in
+     * the trace and provenance); the local profile turns it off, as a tiny model's verdict there
+     * is no better than chance while the check stage's verdicts still guard every pair.
+     */
+    llmFilter: z.boolean().default(true),
     maxPersonas: z.number().int().min(1).max(3).default(3),
     /** Few-shot examples per generation prompt (paper default: 2). */
     fewshotPerPrompt: z.number().int().nonnegative().default(2),

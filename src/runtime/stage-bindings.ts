@@ -71,14 +71,3 @@ export const STAGE_BINDINGS: Record<LlmStage, StageBinding> = {
   generate: generate as unknown as StageBinding,
   check: check as unknown as StageBinding,
 };
-
-/** Record type carried by each topic suffix (for `tail` and `export`). */
-export const TOPIC_RECORD_TYPES: Record<string, RecordTypeName> = {
-  'docs.raw': 'Document',
-  'docs.filtered': 'FilteredDocument',
-  'qa.tasks': 'GenerationTask',
-  'qa.candidates': 'QaCandidate',
-  'qa.verified': 'QaRecord',
-  rejections: 'Rejection',
-  dlq: 'DeadLetter',
-};

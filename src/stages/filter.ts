@@ -5,13 +5,24 @@
  *
  * `truncated_chars` on the output counts every character the models will not see: what the size
  * rule cut plus what `pipeline.promptDocumentChars` leaves out of the prompts.
+ *
+ * With `pipeline.llmFilter: false` the LLM call is skipped: the document passes on the pre-filter
+ * alone, and a zero-call trace entry (`LLM_FILTER_OFF`) says so in every record's provenance, so
+ * output made that way can always be told apart from output of the full filter.
  */
-import type { DocumentRecord, FilteredDocument } from '../core/records.js';
+import type { DocumentRecord, FilteredDocument, StageTrace } from '../core/records.js';
 import { structuredCall } from '../llm/structured.js';
 import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
 import { prefilter } from './prefilter.js';
 import { PROMPT_VERSIONS, filterMessages } from './prompts.js';
 import type { StageFn } from './types.js';
+
+/** Trace entry and reasoning for a document passed without the LLM filter. */
+export const LLM_FILTER_OFF = {
+  model: 'none',
+  promptVersion: 'filter:llm-off',
+  reasoning: 'llm filter disabled (pipeline.llmFilter: false); passed the heuristic pre-filter only',
+} as const;
 
 export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (input, ctx) => {
   const pipeline = ctx.config.pipeline;
@@ -20,6 +31,20 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
   const doc = pre.doc;
 
   const shown = promptDocument(doc.text, pipeline);
+  if (!pipeline.llmFilter) {
+    const skipped: StageTrace = {
+      stage: 'filter',
+      model: LLM_FILTER_OFF.model,
+      prompt_version: LLM_FILTER_OFF.promptVersion,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      calls: 0,
+    };
+    return {
+      outputs: [{ doc, filter_reasoning: LLM_FILTER_OFF.reasoning, truncated_chars: pre.truncatedChars + shown.cut, trace: [skipped] }],
+      rejections: [],
+    };
+  }
   const params = stageLlmParams(ctx.config, 'filter');
   const result = await structuredCall(ctx.llm.forStage('filter'), {
     stage: 'filter',
