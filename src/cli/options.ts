@@ -19,6 +19,7 @@ export function addLlmOptions(cmd: Command): Command {
     .option('--llm-url <url>', 'OpenAI-compatible base URL ending in /v1, or a TGI endpoint; env WEBSCALE_LLM_URL')
     .option('--llm-model <name>', 'model name or Hugging Face model id; env WEBSCALE_LLM_MODEL')
     .option('--model-path <gguf>', 'GGUF file for the local backend; env WEBSCALE_MODEL_PATH')
+    .option('--fewshot-dir <dir>', 'few-shot library: *.jsonl in the reference format {original_material, question, answer, domain, persona}')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent');
 }
 
@@ -35,6 +36,7 @@ export interface CommonFlags {
   llmUrl?: string;
   llmModel?: string;
   modelPath?: string;
+  fewshotDir?: string;
   logLevel?: string;
   brokers?: string;
   topicPrefix?: string;
@@ -47,6 +49,7 @@ export function overridesFrom(flags: CommonFlags): ConfigOverrides {
   if (flags.llmUrl !== undefined) o.llmUrl = flags.llmUrl;
   if (flags.llmModel !== undefined) o.llmModel = flags.llmModel;
   if (flags.modelPath !== undefined) o.modelPath = flags.modelPath;
+  if (flags.fewshotDir !== undefined) o.fewshotDir = flags.fewshotDir;
   if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
   if (flags.brokers !== undefined) o.brokers = splitList(flags.brokers);
   if (flags.topicPrefix !== undefined) o.topicPrefix = flags.topicPrefix;

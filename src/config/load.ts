@@ -16,6 +16,7 @@ export interface ConfigOverrides {
   llmModel?: string;
   llmBackend?: string;
   modelPath?: string;
+  fewshotDir?: string;
   brokers?: string[];
   topicPrefix?: string;
   logLevel?: string;
@@ -79,6 +80,7 @@ function flagLayer(o: ConfigOverrides): Record<string, unknown> {
     concurrency: o.concurrency,
     logLevel: o.logLevel,
     llm,
+    pipeline: { fewshotDir: o.fewshotDir },
     kafka: { brokers: o.brokers, topicPrefix: o.topicPrefix },
   };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +177,39 @@ describe('webscale-rl run (embedded, stand-in LLM)', () => {
 
     const missingInput = await runCli(['run', '--input', join(dir, 'nope.jsonl'), '--output', out, '--llm-url', llm.url]);
     expect(missingInput.code).toBe(2);
+  });
+
+  it('uses a user few-shot library in the reference format with --fewshot-dir', async () => {
+    const lib = join(dir, 'fewshot-lib');
+    await mkdir(lib, { recursive: true });
+    const example = (n: number) =>
+      JSON.stringify({
+        original_material: `Zebrafish embryo note ${n}: the marker ZQX-${n} glows green in the developing heart by day two after fertilisation.`,
+        question: `Which colour does the ZQX-${n} marker show in a zebrafish heart on day two?`,
+        answer: 'green',
+        domain: 'Other',
+        persona: 'developmental biologist',
+      });
+    await writeFile(join(lib, 'other_examples.jsonl'), [1, 2, 3].map(example).join('\n') + '\n');
+    const input = join(dir, 'fewshot.jsonl');
+    await writeFile(input, JSON.stringify({ id: 'fs1', text: prose('estuary') }) + '\n');
+    const out = join(dir, 'fewshot-qa.jsonl');
+    llm.requests.length = 0;
+    const res = await runCli(['run', '--input', input, '--output', out, '--fewshot-dir', lib, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(res.code).toBe(0);
+    const qa = await readJsonl(out);
+    expect(qa.length).toBe(2);
+    const generateBodies = llm.requests.map((r) => JSON.stringify(r.body ?? null)).filter((b) => b.includes('question_answer'));
+    expect(generateBodies).toHaveLength(2);
+    for (const b of generateBodies) expect(b).toMatch(/ZQX-[123]/);
+    for (const q of qa) expect((q['provenance'] as { fewshot_ids: string[] }).fewshot_ids).toHaveLength(2);
+
+    const bad = join(dir, 'fewshot-bad');
+    await mkdir(bad, { recursive: true });
+    await writeFile(join(bad, 'x.jsonl'), '{"question": "no material"}\n');
+    const rejected = await runCli(['run', '--input', input, '--output', out, '--fewshot-dir', bad, '--llm-url', llm.url]);
+    expect(rejected.code).toBe(2);
+    expect(rejected.stderr).toContain('x.jsonl');
   });
 
   it('talks to a TGI endpoint through the Hugging Face backend', async () => {
