@@ -444,6 +444,11 @@ function memoryLines(r: KafkaRun): string[] {
       ),
     );
   }
+  const waits = r.stages.map((s) => s.probe?.schedMs ?? null);
+  if (waits.every((w) => w !== null)) {
+    // Runnable but not running: on a shared 2-core machine this, not our code, stretches each call.
+    out.push(row('  main thread on CPU / waiting for one', r.stages.map((s, i) => `${s.stage} ${ms(waits[i]?.onCpu ?? 0)} / ${ms(waits[i]?.waiting ?? 0)}`).join('; ') + ' (whole process life)'));
+  }
   const docs = r.options.docs;
   out.push(row('  workers CPU, all four', `${ms(cpuSum)} = ${fixed(cpuSum / docs, 2)} ms per document`));
   if (r.brokerCpuMs !== null) out.push(row('  broker CPU (JVM, same machine)', `${ms(r.brokerCpuMs)} = ${fixed(r.brokerCpuMs / docs, 2)} ms per document`));
