@@ -142,6 +142,12 @@ const kafkaSchema = z
     /** Drain time on SIGTERM/SIGINT before the worker gives up on in-flight records. */
     shutdownGrace: duration.default(30_000),
     sessionTimeout: duration.default(30_000),
+    /**
+     * Longest a fetch waits at the broker for new records. kafkajs also sleeps this long after a
+     * fetch that found every partition paused, and resume() does not cut that sleep short, so a
+     * long wait starves a worker that pauses for backpressure.
+     */
+    fetchMaxWait: duration.default(100),
   })
   .strict();
 

@@ -53,7 +53,7 @@ export interface StageWorkerOptions {
   metrics?: StageRecorder;
   /** Stable per worker instance (pod name): the transactional id, so a restart fences its zombie. */
   instanceId?: string;
-  /** Records in flight above which intake pauses; default 2 x concurrency. */
+  /** Records in flight above which intake pauses (resumed at two thirds); default 3 x concurrency. */
   highWater?: number;
   /** Attempts for a record whose LLM calls keep failing while others succeed; default 3. */
   maxRecordAttempts?: number;
@@ -139,11 +139,14 @@ export class StageWorker {
     this.log = opts.logger.child({ stage });
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
-    this.highWater = opts.highWater ?? Math.max(2, config.concurrency * 2);
-    this.lowWater = Math.max(1, Math.floor(this.highWater / 2));
+    // Records in flight count both those in an LLM call and those queued for a slot; resuming
+    // while a full slot's worth is still queued keeps the LLM busy across the next fetch.
+    this.highWater = opts.highWater ?? Math.max(3, config.concurrency * 3);
+    this.lowWater = Math.max(1, Math.floor((this.highWater * 2) / 3));
     this.limiter = new ConcurrencyLimiter(config.concurrency);
     const metrics = opts.metrics;
-    const llm = observeRouter(limitRouter(opts.llm, this.limiter), {
+    // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
+    const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (s, completion, ms, client) => {
         this.llmSuccesses++;
         this.consecutiveLlmFailures = 0;
@@ -158,7 +161,7 @@ export class StageWorker {
         void s;
       },
       onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
-    });
+    }), this.limiter);
     this.ctx = {
       llm,
       logger: this.log,
@@ -175,6 +178,7 @@ export class StageWorker {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
+      maxWaitTimeInMs: config.kafka.fetchMaxWait,
       // A broker restart or a coordinator move must not end the worker: kafkajs restarts the
       // consumer after any crash, and the committed offsets make the restart lossless.
       retry: { restartOnFailure: () => Promise.resolve(true) },
