@@ -56,9 +56,9 @@ interface Worker {
   stderr: () => string;
 }
 
-function startWorker(stage: string, prefix: string, extra: string[] = [], instance = `${stage}-1`): Worker {
+function startWorker(stage: string, prefix: string, extra: string[] = [], instance = `${stage}-1`, extraEnv: Record<string, string> = {}): Worker {
   const proc = spawn(process.execPath, [CLI, 'stage', stage, '--concurrency', '8', '--instance-id', instance, ...extra], {
-    env: { ...process.env, ...env(prefix) },
+    env: { ...process.env, ...env(prefix), ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -190,26 +190,35 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const input = await writeInput('kill', 150);
     const expected = await embeddedExpectation(input);
     await ingest(prefix, input);
-    // A short session timeout, so the group notices a killed member quickly.
+    // A short session timeout, so the group notices a killed member quickly; a slower LLM and
+    // fewer slots, so the kills land while every stage still has work in flight.
     const cfg = join(dir, 'kill.yaml');
-    await writeFile(cfg, 'kafka:\n  sessionTimeout: 8s\n');
-    const start = (s: string): Worker => startWorker(s, prefix, ['--config', cfg]);
+    await writeFile(cfg, 'concurrency: 4\nkafka:\n  sessionTimeout: 8s\n');
+    const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
+    const start = (s: string): Worker => startWorker(s, prefix, ['--config', cfg, '--concurrency', '4'], `${s}-1`, { WEBSCALE_LLM_URL: slow.url });
     const running = new Map(LLM_STAGES.map((s) => [s, start(s)]));
     // Let work flow, then kill every stage worker without warning, twice.
-    for (let round = 0; round < 2; round++) {
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const sink = await exportJsonl(prefix, 'qa.verified');
-        if (sink.length >= (round + 1) * 20 || Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 500));
+    try {
+      for (let round = 0; round < 2; round++) {
+        const deadline = Date.now() + 60_000;
+        let sink = 0;
+        for (;;) {
+          sink = (await exportJsonl(prefix, 'qa.verified')).length;
+          if (sink >= (round + 1) * 20 || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        expect(slow.stats().inFlight, 'the kill must land mid-run').toBeGreaterThan(0);
+        expect(sink).toBeLessThan(expected.qa.size);
+        for (const s of LLM_STAGES) {
+          running.get(s)?.proc.kill('SIGKILL');
+          await running.get(s)?.exited;
+          running.set(s, start(s));
+        }
       }
-      for (const s of ['filter', 'generate', 'check'] as const) {
-        running.get(s)?.proc.kill('SIGKILL');
-        await running.get(s)?.exited;
-        running.set(s, start(s));
-      }
+      await waitForCompletion(prefix, expected, 240_000);
+    } finally {
+      await slow.close().catch(() => undefined);
     }
-    await waitForCompletion(prefix, expected, 180_000);
     // Give a late duplicate (if any) the chance to show up before we look.
     await new Promise((r) => setTimeout(r, 3000));
     await assertExactlyOnce(prefix, expected);
