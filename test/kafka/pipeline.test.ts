@@ -342,17 +342,25 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const input = await writeInput('restart', 80);
     const expected = await embeddedExpectation(input);
     await ingest(prefix, input);
-    const running = LLM_STAGES.map((s) => startWorker(s, prefix));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const sink = await exportJsonl(prefix, 'qa.verified');
-      if (sink.length >= 10 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 500));
+    // A slower LLM and fewer slots, so the broker goes away while every stage has work in flight.
+    const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
+    const running = LLM_STAGES.map((s) => startWorker(s, prefix, ['--concurrency', '4'], `${s}-1`, { WEBSCALE_LLM_URL: slow.url }));
+    try {
+      const deadline = Date.now() + 60_000;
+      let sink = 0;
+      for (;;) {
+        sink = (await exportJsonl(prefix, 'qa.verified')).length;
+        if (sink >= 10 || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      expect(sink).toBeLessThan(expected.qa.size);
+      execFileSync('bash', [KAFKA_SH, 'stop'], { stdio: 'ignore', timeout: 120_000 });
+      await new Promise((r) => setTimeout(r, 2000));
+      execFileSync('bash', [KAFKA_SH, 'start'], { stdio: 'ignore', timeout: 300_000 });
+      await waitForCompletion(prefix, expected, 240_000);
+    } finally {
+      await slow.close().catch(() => undefined);
     }
-    execFileSync('bash', [KAFKA_SH, 'stop'], { stdio: 'ignore', timeout: 120_000 });
-    await new Promise((r) => setTimeout(r, 2000));
-    execFileSync('bash', [KAFKA_SH, 'start'], { stdio: 'ignore', timeout: 300_000 });
-    await waitForCompletion(prefix, expected, 240_000);
     await new Promise((r) => setTimeout(r, 3000));
     await assertExactlyOnce(prefix, expected);
     // The workers rode out the restart themselves: none of them exited.
