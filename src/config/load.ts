@@ -103,21 +103,31 @@ export function compileConfig(raw: unknown, origin = 'configuration'): Config {
 /**
  * Defaults for the local llama.cpp backend, laid under whatever the user set: the default local
  * model is tiny (135M parameters, 2K-4K context) and needs compact prompts (document cut to 1,200
- * characters in prompts, one short few-shot example), short grammar-capped fields, and one call
- * at a time (llama.cpp on a CPU serialises anyway). Every value can still be overridden.
+ * characters in prompts, the plain prompt wording), short grammar-capped fields, and one call at
+ * a time (llama.cpp on a CPU serialises anyway). Every value can still be overridden.
+ *
+ * Measured with SmolLM2 135M on the example documents (see the commit that set these): the LLM
+ * filter's verdict was no better than chance (the full prompt rejected all 6 good documents), so
+ * it is off and the heuristic pre-filter decides alone; the check stage's three verdicts still
+ * guard every pair. Few-shot examples were copied into the questions, so there are none; a low
+ * temperature and question-first output (reasoningLast) turned rambling into real questions;
+ * maxStringChars 200 keeps every answer within maxAnswerChars.
  */
 export const LOCAL_PROFILE: Record<string, unknown> = {
   concurrency: 1,
   llm: {
-    temperature: 0.8,
+    temperature: 0.3,
     maxTokens: 384,
     maxReasks: 1,
-    local: { contextSize: 2048, maxStringChars: 300 },
+    local: { contextSize: 2048, maxStringChars: 200 },
   },
   pipeline: {
+    llmFilter: false,
+    promptStyle: 'compact',
+    reasoningLast: true,
     promptDocumentChars: 1200,
     fewshotMaxChars: 400,
-    fewshotPerPrompt: 1,
+    fewshotPerPrompt: 0,
     maxPersonas: 2,
   },
 };

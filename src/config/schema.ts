@@ -105,6 +105,16 @@ const pipelineSchema = z
      * is no better than chance while the check stage's verdicts still guard every pair.
      */
     llmFilter: z.boolean().default(true),
+    /**
+     * Prompt wording: `full` (detailed, for capable models) or `compact` (the same rules in a few
+     * plain lines, for tiny local models); see src/stages/prompts.ts.
+     */
+    promptStyle: z.enum(['full', 'compact']).default('full'),
+    /**
+     * Put `reasoning` after `question` and `answer` in the generate stage's output schema. Same
+     * fields, same checks; a tiny model writes a real question only when its reply starts with one.
+     */
+    reasoningLast: z.boolean().default(false),
     maxPersonas: z.number().int().min(1).max(3).default(3),
     /** Few-shot examples per generation prompt (paper default: 2). */
     fewshotPerPrompt: z.number().int().nonnegative().default(2),

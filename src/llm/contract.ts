@@ -74,6 +74,18 @@ export const OUTPUT_JSON_SCHEMAS: Record<LlmStage, JsonSchemaSpec> = {
   },
 };
 
+/**
+ * The same output schema with `reasoning` moved after the other fields (`pipeline.reasoningLast`).
+ * Reasoning first lets a capable model think before it commits; a tiny one instead copies
+ * document text into the reasoning and carries on with it where the question should start.
+ */
+export function withReasoningLast(spec: JsonSchemaSpec): JsonSchemaSpec {
+  const properties = (spec.schema['properties'] ?? {}) as Record<string, unknown>;
+  if (!('reasoning' in properties)) return spec;
+  const { reasoning: reasoningField, ...rest } = properties;
+  return { name: spec.name, schema: objectSchema({ ...rest, reasoning: reasoningField }) };
+}
+
 export const OUTPUT_VALIDATORS = {
   filter: filterOutput,
   identify: identifyOutput,

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { LlmStage, StageTrace } from '../core/records.js';
 import { OUTPUT_JSON_SCHEMAS, OUTPUT_VALIDATORS } from './contract.js';
 import { parseLenientJson } from './lenient-json.js';
-import type { ChatMessage, LlmClient } from './types.js';
+import type { ChatMessage, JsonSchemaSpec, LlmClient } from './types.js';
 
 export interface StructuredCallOptions {
   stage: LlmStage;
@@ -21,6 +21,8 @@ export interface StructuredCallOptions {
   sendSchema?: boolean;
   seed?: number;
   signal?: AbortSignal;
+  /** The output schema to send; default `OUTPUT_JSON_SCHEMAS[stage]` (same fields, any order). */
+  jsonSchema?: JsonSchemaSpec;
 }
 
 type Validated<S extends LlmStage> = z.output<(typeof OUTPUT_VALIDATORS)[S]>;
@@ -47,6 +49,7 @@ export async function structuredCall<S extends LlmStage>(
     completion_tokens: 0,
     calls: 0,
   };
+  const schema = options.jsonSchema ?? OUTPUT_JSON_SCHEMAS[stage];
   const messages = [...options.messages];
   let lastError = 'no attempt made';
   let lastRaw = '';
@@ -54,7 +57,7 @@ export async function structuredCall<S extends LlmStage>(
     const completion = await client.complete({
       stage,
       messages,
-      jsonSchema: OUTPUT_JSON_SCHEMAS[stage],
+      jsonSchema: schema,
       temperature: options.temperature,
       maxTokens: options.maxTokens,
       ...(options.seed === undefined ? {} : { seed: options.seed + attempt }),
@@ -81,7 +84,7 @@ export async function structuredCall<S extends LlmStage>(
         role: 'user',
         content:
           `That reply could not be used: ${lastError}. Answer again with only one JSON object ` +
-          `with the fields ${Object.keys((OUTPUT_JSON_SCHEMAS[stage].schema as { properties: object }).properties).join(', ')}.`,
+          `with the fields ${Object.keys((schema.schema as { properties: object }).properties).join(', ')}.`,
       },
     );
   }

@@ -13,7 +13,7 @@ import { sumUsage } from '../core/records.js';
 import { structuredCall } from '../llm/structured.js';
 import { clip, deriveSeeds, makeRejection, promptDocument, sha256Hex, stageLlmParams } from './common.js';
 import { PIPELINE_VERSION } from './paths.js';
-import { PROMPT_VERSIONS, checkMessages } from './prompts.js';
+import { checkMessages, promptVersion } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Answers shorter than this (normalised) are not tested for leakage: "5" or "no" occur by chance. */
@@ -166,8 +166,8 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
   const params = stageLlmParams(ctx.config, 'check');
   const result = await structuredCall(ctx.llm.forStage('check'), {
     stage: 'check',
-    promptVersion: PROMPT_VERSIONS.check,
-    messages: checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer }),
+    promptVersion: promptVersion('check', pipeline.promptStyle),
+    messages: checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer, style: pipeline.promptStyle }),
     temperature: params.temperature,
     maxTokens: params.maxTokens,
     maxReasks: params.maxReasks,

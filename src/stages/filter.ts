@@ -14,7 +14,7 @@ import type { DocumentRecord, FilteredDocument, StageTrace } from '../core/recor
 import { structuredCall } from '../llm/structured.js';
 import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
 import { prefilter } from './prefilter.js';
-import { PROMPT_VERSIONS, filterMessages } from './prompts.js';
+import { promptVersion, filterMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Trace entry and reasoning for a document passed without the LLM filter. */
@@ -48,8 +48,8 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
   const params = stageLlmParams(ctx.config, 'filter');
   const result = await structuredCall(ctx.llm.forStage('filter'), {
     stage: 'filter',
-    promptVersion: PROMPT_VERSIONS.filter,
-    messages: filterMessages(shown.text, shown.cut > 0),
+    promptVersion: promptVersion('filter', pipeline.promptStyle),
+    messages: filterMessages(shown.text, shown.cut > 0, pipeline.promptStyle),
     temperature: params.temperature,
     maxTokens: params.maxTokens,
     maxReasks: params.maxReasks,

@@ -6,9 +6,10 @@
  * the same document gets its own draw.
  */
 import type { GenerationTask, QaCandidate } from '../core/records.js';
+import { OUTPUT_JSON_SCHEMAS, withReasoningLast } from '../llm/contract.js';
 import { structuredCall } from '../llm/structured.js';
 import { clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument, stageLlmParams } from './common.js';
-import { PROMPT_VERSIONS, generateMessages, type FewshotForPrompt } from './prompts.js';
+import { generateMessages, promptVersion, type FewshotForPrompt } from './prompts.js';
 import type { StageFn } from './types.js';
 
 export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, ctx) => {
@@ -28,8 +29,9 @@ export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, 
   const params = stageLlmParams(ctx.config, 'generate');
   const result = await structuredCall(ctx.llm.forStage('generate'), {
     stage: 'generate',
-    promptVersion: PROMPT_VERSIONS.generate,
-    messages: generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona }),
+    promptVersion: promptVersion('generate', pipeline.promptStyle),
+    ...(pipeline.reasoningLast ? { jsonSchema: withReasoningLast(OUTPUT_JSON_SCHEMAS.generate) } : {}),
+    messages: generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona, style: pipeline.promptStyle }),
     temperature: params.temperature,
     maxTokens: params.maxTokens,
     maxReasks: params.maxReasks,

@@ -9,7 +9,7 @@ import type { FilteredDocument, GenerationTask } from '../core/records.js';
 import { structuredCall } from '../llm/structured.js';
 import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
 import { normaliseDomain } from './domains.js';
-import { PROMPT_VERSIONS, identifyMessages } from './prompts.js';
+import { promptVersion, identifyMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Personas longer than this are a model rambling, not a persona; they are cut. */
@@ -47,8 +47,8 @@ export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (i
   const params = stageLlmParams(ctx.config, 'identify');
   const result = await structuredCall(ctx.llm.forStage('identify'), {
     stage: 'identify',
-    promptVersion: PROMPT_VERSIONS.identify,
-    messages: identifyMessages(shown.text, shown.cut > 0),
+    promptVersion: promptVersion('identify', pipeline.promptStyle),
+    messages: identifyMessages(shown.text, shown.cut > 0, pipeline.promptStyle),
     temperature: params.temperature,
     maxTokens: params.maxTokens,
     maxReasks: params.maxReasks,

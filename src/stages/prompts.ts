@@ -8,10 +8,18 @@
  * all personas of one document comes before anything that differs per persona, so the persona's
  * calls share the longest possible prefix: document, domain, then few-shot examples (re-sampled
  * per persona), then the persona itself last.
+ *
+ * Two styles, chosen by `pipeline.promptStyle`: `full`, the detailed wording for capable models,
+ * and `compact`, the same rules in a few short, plain lines, for tiny local models (100M-300M
+ * parameters) that lose the thread of a long instruction and copy placeholders from it. The
+ * style is part of the prompt version, so records say which wording produced them.
  */
 import { DOMAINS, type Domain, type LlmStage } from '../core/records.js';
 import type { ChatMessage } from '../llm/types.js';
 import type { FewshotExample } from './fewshot.js';
+
+export const PROMPT_STYLES = ['full', 'compact'] as const;
+export type PromptStyle = (typeof PROMPT_STYLES)[number];
 
 export const PROMPT_VERSIONS = {
   filter: 'filter@1',
@@ -19,6 +27,19 @@ export const PROMPT_VERSIONS = {
   generate: 'generate@1',
   check: 'check@1',
 } as const satisfies Record<LlmStage, string>;
+
+/** Versions of the compact wording; bump these when it changes, as for `PROMPT_VERSIONS`. */
+export const COMPACT_PROMPT_VERSIONS = {
+  filter: 'filter@compact-1',
+  identify: 'identify@compact-1',
+  generate: 'generate@compact-1',
+  check: 'check@compact-1',
+} as const satisfies Record<LlmStage, string>;
+
+/** The version recorded for a stage's prompt in the given style. */
+export function promptVersion(stage: LlmStage, style: PromptStyle = 'full'): string {
+  return style === 'compact' ? COMPACT_PROMPT_VERSIONS[stage] : PROMPT_VERSIONS[stage];
+}
 
 /** Appended to a document the prompt had to cut, so the model does not judge the cut itself. */
 const CUT_NOTE = '[... the rest of the document is omitted for length ...]';
@@ -45,7 +66,19 @@ Do not judge difficulty, topic, tone, writing quality or format. Simple or advan
 Reply with one JSON object and nothing else:
 {"reasoning": "<one or two sentences explaining the verdict>", "qualified": <true or false>}`;
 
-export function filterMessages(documentText: string, cut: boolean): ChatMessage[] {
+export const FILTER_SYSTEM_COMPACT = `You decide if a text can be used to write a quiz question with a short answer that can be checked against the text.
+qualified is true when the text gives facts, explains something, works through a problem, reports events, or describes code, data or steps.
+qualified is false when the text is mostly menus, links, ads, legal or cookie notices, error pages, spam, gibberish, or a piece that makes no sense without missing context.
+Topic, difficulty and style do not matter.
+Reply in JSON with the fields reasoning (your reason, in one sentence) and qualified.`;
+
+export function filterMessages(documentText: string, cut: boolean, style: PromptStyle = 'full'): ChatMessage[] {
+  if (style === 'compact') {
+    return [
+      { role: 'system', content: FILTER_SYSTEM_COMPACT },
+      { role: 'user', content: `${documentBlock(documentText, cut)}\n\nCan a quiz question be written from this text?` },
+    ];
+  }
   return [
     { role: 'system', content: FILTER_SYSTEM },
     { role: 'user', content: `${documentBlock(documentText, cut)}\n\nIs this document a usable source?` },
@@ -63,7 +96,18 @@ Second, name between 1 and 3 personas: kinds of people who would genuinely read 
 Reply with one JSON object and nothing else:
 {"reasoning": "<one or two sentences>", "domain": "<one domain from the list>", "personas": ["<persona>", "..."]}`;
 
-export function identifyMessages(documentText: string, cut: boolean): ChatMessage[] {
+export const IDENTIFY_SYSTEM_COMPACT = `You label a text.
+domain: the one field from this list that fits the text best (Other if none fits): ${DOMAINS.join(', ')}.
+personas: one or two kinds of people who would read this text, each a few words, such as "nurse" or "history student".
+Reply in JSON with the fields reasoning (one sentence), domain and personas.`;
+
+export function identifyMessages(documentText: string, cut: boolean, style: PromptStyle = 'full'): ChatMessage[] {
+  if (style === 'compact') {
+    return [
+      { role: 'system', content: IDENTIFY_SYSTEM_COMPACT },
+      { role: 'user', content: `${documentBlock(documentText, cut)}\n\nWhat is the domain of this text, and who would read it?` },
+    ];
+  }
   return [
     { role: 'system', content: IDENTIFY_SYSTEM },
     { role: 'user', content: `${documentBlock(documentText, cut)}\n\nGive the domain and the personas for this document.` },
@@ -83,6 +127,14 @@ You are given the document, examples of good pairs written from other materials,
 Reply with one JSON object and nothing else:
 {"reasoning": "<how the answer follows from the document>", "question": "<the question>", "answer": "<the short answer>"}`;
 
+export const GENERATE_SYSTEM_COMPACT = `You write one quiz question and its answer from a text.
+- The answer is short: a number, a date, a name or a few words.
+- Take the question and the answer only from the text.
+- The question must make sense to someone who has not seen the text: name who or what it is about, and never say "the text" or "the passage".
+- The question must not contain or hint at the answer.
+- Ask what the given reader would want to know.
+Reply in JSON with the fields question, answer and reasoning (where the text gives the answer, in one sentence).`;
+
 export interface FewshotForPrompt {
   example: FewshotExample;
   /** The material as shown (possibly cut to `fewshotMaxChars`). */
@@ -95,7 +147,9 @@ export function generateMessages(args: {
   domain: Domain;
   examples: readonly FewshotForPrompt[];
   persona: string;
+  style?: PromptStyle;
 }): ChatMessage[] {
+  if (args.style === 'compact') return generateMessagesCompact(args);
   const parts = [documentBlock(args.documentText, args.cut), `Domain of the document: ${args.domain}`];
   if (args.examples.length > 0) {
     const shown = args.examples.map(({ example, material }, i) =>
@@ -117,6 +171,29 @@ export function generateMessages(args: {
   ];
 }
 
+/**
+ * Compact generation prompt: examples first, each as question and answer only (a tiny model
+ * copies any material it is shown, so the examples' materials are left out), then the document
+ * and the reader last, closest to the reply.
+ */
+function generateMessagesCompact(args: {
+  documentText: string;
+  cut: boolean;
+  examples: readonly FewshotForPrompt[];
+  persona: string;
+}): ChatMessage[] {
+  const parts = [documentBlock(args.documentText, args.cut)];
+  if (args.examples.length > 0) {
+    const shown = args.examples.map(({ example }) => `Question: ${example.question}\nAnswer: ${example.answer}`);
+    parts.push(`The kind of pair wanted (from other texts):\n${shown.join('\n\n')}`);
+  }
+  parts.push(`Reader: ${args.persona}\nWrite one question and its short answer from the text above.`);
+  return [
+    { role: 'system', content: GENERATE_SYSTEM_COMPACT },
+    { role: 'user', content: parts.join('\n\n') },
+  ];
+}
+
 export const CHECK_SYSTEM = `You review a question-answer pair that was written from a source document. The pair will be used without the document: a model will see only the question, and its reply will be graded against the answer. Judge three things:
 
 - has_context: true when the question can be understood on its own and carries the background it needs; false when it points at an unseen source ("the text", "the passage", "the article", "the material above") or depends on details a reader could not know.
@@ -131,7 +208,17 @@ export function checkMessages(args: {
   cut: boolean;
   question: string;
   answer: string;
+  style?: PromptStyle;
 }): ChatMessage[] {
+  if (args.style === 'compact') {
+    return [
+      { role: 'system', content: CHECK_SYSTEM_COMPACT },
+      {
+        role: 'user',
+        content: `${documentBlock(args.documentText, args.cut)}\n\nQuestion: ${args.question}\nAnswer: ${args.answer}\n\nGrade this question and answer.`,
+      },
+    ];
+  }
   return [
     { role: 'system', content: CHECK_SYSTEM },
     {
@@ -140,3 +227,9 @@ export function checkMessages(args: {
     },
   ];
 }
+
+export const CHECK_SYSTEM_COMPACT = `You grade a quiz question and answer written from a text. Later, the question is shown without the text.
+has_context: true if the question makes sense on its own; false if it mentions "the text" or needs details it does not give.
+answer_correct: true if the text shows the answer is right for the question; false if it is wrong, not in the text, or answers something else.
+info_leakage: true if the question gives away the answer; false if it does not.
+Reply in JSON with the fields reasoning (one sentence), has_context, answer_correct and info_leakage.`;

@@ -18,7 +18,14 @@ describe('loadConfig', () => {
     const local = await loadConfig({ env: {} });
     expect(local.concurrency).toBe(1);
     expect(local.pipeline.promptDocumentChars).toBe(1200);
-    expect(local.pipeline.fewshotPerPrompt).toBe(1);
+    expect(local.pipeline.fewshotPerPrompt).toBe(0);
+    expect(local.pipeline).toMatchObject({ llmFilter: false, promptStyle: 'compact', reasoningLast: true });
+    expect(local.llm.local.maxStringChars).toBeLessThanOrEqual(local.pipeline.maxAnswerChars);
+    // Each can still be set back by the user.
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
+    await writeFile(join(dir, 'full.yaml'), 'pipeline:\n  llmFilter: true\n  promptStyle: full\n  reasoningLast: false\n');
+    const full = await loadConfig({ file: join(dir, 'full.yaml'), env: {} });
+    expect(full.pipeline).toMatchObject({ llmFilter: true, promptStyle: 'full', reasoningLast: false, fewshotPerPrompt: 0 });
     expect(local.llm.local.contextSize).toBe(2048);
     const tuned = await loadConfig({ env: {}, overrides: { concurrency: 4, llmBackend: 'local' } });
     expect(tuned.concurrency).toBe(4);
@@ -27,6 +34,7 @@ describe('loadConfig', () => {
     const served = await loadConfig({ env: { HF_TOKEN: 'hf_x', WEBSCALE_LLM_MODEL: 'org/model' } });
     expect(served.pipeline.promptDocumentChars).toBeUndefined();
     expect(served.pipeline.fewshotPerPrompt).toBe(2);
+    expect(served.pipeline).toMatchObject({ llmFilter: true, promptStyle: 'full', reasoningLast: false });
   });
 
   it('layers file < env < flags and compiles durations to ms', async () => {
