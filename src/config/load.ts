@@ -117,7 +117,9 @@ export const LOCAL_PROFILE: Record<string, unknown> = {
   concurrency: 1,
   llm: {
     temperature: 0.3,
-    maxTokens: 384,
+    // Above what the capped fields can take (one token is at least one character), so the grammar,
+    // not the token cap, ends every reply: a cut reply is an invalid output.
+    maxTokens: 1024,
     maxReasks: 1,
     local: { contextSize: 2048, maxStringChars: 200 },
   },

@@ -1,6 +1,7 @@
 /**
  * The whole embedded pipeline (`webscale-rl run`, built CLI) on the default local model, with the
- * compact-prompt settings a 135M model needs. A toy model's verdicts are not what is tested here:
+ * compact-prompt settings a 135M model needs (LLM filter off, compact prompts). A toy model's
+ * verdicts are not what is tested here:
  * every document must be accounted for, no call may fail at the LLM layer (context overflow,
  * grammar errors), tokens are counted, and a second run with the same seeds writes the same
  * records, because each local request starts from a fresh context and a seeded sampler.
@@ -70,7 +71,7 @@ async function run(tag: string) {
     summary: JSON.parse(await readFile(summary, 'utf8')) as {
       documents: { read: number; done: number };
       stages: Record<string, { in: number; llm_failed: number }>;
-      tokens: { total: { prompt: number; completion: number; calls: number } };
+      tokens: { total: { prompt: number; completion: number; calls: number }; by_stage: Record<string, { calls: number }> };
     },
   };
 }
@@ -85,9 +86,17 @@ describe('webscale-rl run on the local model', () => {
     // Grammar-constrained decoding: no rejection is caused by unparseable or invalid model output.
     expect(first.rejections.filter((r) => String(r['reason']).endsWith('.invalid_output'))).toEqual([]);
     for (const r of first.rejections) for (const k of ['doc_id', 'stage', 'reason', 'detail']) expect(r[k]).toBeTruthy();
+    // The local profile skips the LLM filter (pre-filter only) and says so in every record; every
+    // document then reaches generation and its pairs reach the check stage's three verdicts.
+    expect(first.summary.tokens.by_stage['filter']?.calls).toBe(0);
+    expect(first.summary.stages['identify']?.in).toBe(3);
+    expect(first.summary.stages['check']?.in).toBeGreaterThan(0);
     for (const q of first.qa) {
       expect(q).toMatchObject({ doc_id: expect.any(String), answer: expect.any(String), domain: expect.any(String), persona: expect.any(String) });
-      expect((q['provenance'] as { models: Record<string, string> }).models['generate']).toContain('SmolLM2');
+      const provenance = q['provenance'] as { models: Record<string, string>; prompt_versions: Record<string, string> };
+      expect(provenance.models['generate']).toContain('SmolLM2');
+      expect(provenance.prompt_versions['filter']).toBe('filter:llm-off');
+      expect(q['checks']).toMatchObject({ has_context: true, answer_correct: true, info_leakage: false });
     }
     expect(first.summary.tokens.total.calls).toBeGreaterThanOrEqual(3);
     expect(first.summary.tokens.total.prompt).toBeGreaterThan(first.summary.tokens.total.calls * 100);
