@@ -33,7 +33,7 @@ export const COMPACT_PROMPT_VERSIONS = {
   filter: 'filter@compact-1',
   identify: 'identify@compact-1',
   generate: 'generate@compact-1',
-  check: 'check@compact-1',
+  check: 'check@compact-2',
 } as const satisfies Record<LlmStage, string>;
 
 /** The version recorded for a stage's prompt in the given style. */
@@ -228,8 +228,8 @@ export function checkMessages(args: {
   ];
 }
 
-export const CHECK_SYSTEM_COMPACT = `You grade a quiz question and answer written from a text. Later, the question is shown without the text.
-has_context: true if the question makes sense on its own; false if it mentions "the text" or needs details it does not give.
-answer_correct: true if the text shows the answer is right for the question; false if it is wrong, not in the text, or answers something else.
-info_leakage: true if the question gives away the answer; false if it does not.
+export const CHECK_SYSTEM_COMPACT = `You grade a quiz question and answer written from a text. Later the question is shown alone, without the text, and replies are graded against the answer.
+has_context: true if the question can be understood on its own; false if it mentions "the text" or "the passage" or needs details it does not give.
+answer_correct: true if the text supports the answer and it answers what the question asks; false if it is wrong, not supported by the text, or answers something else.
+info_leakage: true if the question itself already states the answer or gives it away, so no knowledge is needed; false otherwise.
 Reply in JSON with the fields reasoning (one sentence), has_context, answer_correct and info_leakage.`;
