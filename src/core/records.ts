@@ -51,6 +51,7 @@ export const REASON_CODES = [
   'identify.no_personas',
   'identify.invalid_output',
   'generate.invalid_output',
+  'check.not_a_question',
   'check.no_context',
   'check.incorrect',
   'check.leakage',

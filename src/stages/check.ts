@@ -1,7 +1,7 @@
 /**
  * Stage 4: quality check of one QA candidate, cheapest test first.
- *  1. Deterministic checks that save an LLM call: empty answer, over-long answer, answer written
- *     out in the question, question pointing at an unseen "text/passage/article".
+ *  1. Deterministic checks that save an LLM call: not a question at all, empty answer, over-long
+ *     answer, answer written out in the question, question pointing at an unseen "text/passage".
  *  2. Decontamination against the benchmarks (deterministic too, so it also runs before the LLM;
  *     a contaminated pair is dropped whatever the verdicts would be).
  *  3. The LLM's three verdicts; all must pass (has_context, answer_correct, !info_leakage).
@@ -68,6 +68,29 @@ const NO_CONTEXT_PATTERNS: readonly RegExp[] = [
   // yield strength 250 MPa: what is this material's ...").
   /\bthis\s+(?:text|passage|article|excerpt|paragraph|snippet)\b/i,
 ];
+
+/** Fewer words than this and a "question" cannot carry the background it needs. */
+export const MIN_QUESTION_WORDS = 4;
+
+/** Words a question may open with when it has no question mark (interrogatives, imperatives). */
+const QUESTION_OPENERS = new Set(
+  'what which who whom whose when where why how name give state list identify calculate compute find determine estimate explain is are was were do does did can could should would will has have had in on at for by from to of during after before under if'.split(
+    ' ',
+  ),
+);
+
+/**
+ * Why the text is not a question at all, or null: too short to be self-contained, or neither a
+ * question mark nor a question-like opening ("The answer is: 1753" from a tiny model).
+ */
+export function notAQuestion(question: string): string | null {
+  const words = question.trim().split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w));
+  if (words.length < MIN_QUESTION_WORDS) return `${words.length} word(s), a self-contained question needs at least ${MIN_QUESTION_WORDS}`;
+  const first = (words[0] ?? '').toLowerCase().replace(/[^\p{L}]/gu, '');
+  if (!question.includes('?') && !QUESTION_OPENERS.has(first)) return 'no question mark and no question-like opening word';
+  if (/\bthe answer is\b/i.test(question)) return 'the question states "the answer is"';
+  return null;
+}
 
 /** The phrase by which the question refers to an unseen source, or null. */
 export function unseenSourceReference(question: string): string | null {
@@ -139,6 +162,8 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
   });
 
   // 1. Deterministic checks.
+  const malformed = notAQuestion(question);
+  if (malformed !== null) return reject('check.not_a_question', malformed, candidate.trace);
   if (answer.trim() === '') return reject('check.empty_answer', 'the answer is empty', candidate.trace);
   if (answer.length > pipeline.maxAnswerChars) {
     return reject('check.answer_too_long', `answer has ${answer.length} characters, limit ${pipeline.maxAnswerChars}`, candidate.trace);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { QaCandidate } from '../../src/core/records.js';
-import { answerInQuestion, checkStage, unseenSourceReference } from '../../src/stages/check.js';
+import { answerInQuestion, checkStage, notAQuestion, unseenSourceReference } from '../../src/stages/check.js';
 import { Decontaminator } from '../../src/stages/decontaminate.js';
 import { PIPELINE_VERSION } from '../../src/stages/paths.js';
 import { PROSE, USAGE_PER_CALL, makeConfig, makeCtx, makeDoc, userText } from './helpers.js';
@@ -82,6 +82,29 @@ describe('deterministic pre-checks (no LLM call)', () => {
     ]) {
       expect(unseenSourceReference(q), q).not.toBeNull();
     }
+  });
+});
+
+describe('question shape', () => {
+  it('accepts real questions, with or without a question mark', () => {
+    for (const q of [
+      'In which year did Lind publish his treatise on scurvy?',
+      'Name the Zen temple whose bridge crosses a valley of maples.',
+      'How many seconds of waggling correspond to a kilometre of flight',
+      'Is the product abc of a primitive Pythagorean triple always divisible by 60?',
+    ]) {
+      expect(notAQuestion(q), q).toBeNull();
+    }
+  });
+
+  it('rejects fragments, statements and "the answer is" before any LLM call', async () => {
+    for (const q of ['1', 'Frederick Banting', 'The answer is: 1753', 'Honeybees dance on the comb to share directions.']) {
+      expect(notAQuestion(q), q).not.toBeNull();
+    }
+    const ctx = makeCtx();
+    const result = await checkStage(candidate('The answer is: 1753', 'The text is incomplete'), ctx);
+    expect(result.rejections.map((r) => r.reason)).toEqual(['check.not_a_question']);
+    expect(ctx.router.clients.check.requests).toHaveLength(0);
   });
 });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMAINS } from '../../src/core/records.js';
 import { mulberry32 } from '../../src/stages/common.js';
-import { answerInQuestion, unseenSourceReference } from '../../src/stages/check.js';
+import { answerInQuestion, notAQuestion, unseenSourceReference } from '../../src/stages/check.js';
 import { FewshotLibrary, loadFewshotLibrary } from '../../src/stages/fewshot.js';
 import { defaultFewshotDir } from '../../src/stages/paths.js';
 
@@ -44,6 +44,7 @@ describe('our bundled library', () => {
         // Our own examples must obey the rules the check stage enforces.
         expect(answerInQuestion(ex.question, ex.answer), ex.id).toBe(false);
         expect(unseenSourceReference(ex.question), ex.id).toBeNull();
+        expect(notAQuestion(ex.question), ex.id).toBeNull();
       }
     }
   });
