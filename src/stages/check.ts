@@ -10,10 +10,9 @@
 import type { Config } from '../config/schema.js';
 import type { CheckVerdicts, QaCandidate, QaRecord, ReasonCode, StageTrace, TokenUsage } from '../core/records.js';
 import { sumUsage } from '../core/records.js';
-import { structuredCall } from '../llm/structured.js';
-import { clip, deriveSeeds, makeRejection, promptDocument, sha256Hex, stageLlmParams } from './common.js';
+import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument, sha256Hex } from './common.js';
 import { PIPELINE_VERSION } from './paths.js';
-import { checkMessages, promptVersion } from './prompts.js';
+import { checkMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Answers shorter than this (normalised) are not tested for leakage: "5" or "no" occur by chance. */
@@ -188,18 +187,12 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
 
   // 3. The LLM's verdicts.
   const shown = promptDocument(doc.text, pipeline);
-  const params = stageLlmParams(ctx.config, 'check');
-  const result = await structuredCall(ctx.llm.forStage('check'), {
-    stage: 'check',
-    promptVersion: promptVersion('check', pipeline.promptStyle),
-    messages: checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer, style: pipeline.promptStyle }),
-    temperature: params.temperature,
-    maxTokens: params.maxTokens,
-    maxReasks: params.maxReasks,
-    sendSchema: params.sendSchema,
-    seed: deriveSeeds(doc.id, persona, 'check', pipeline.seed).llm,
-    signal: ctx.signal,
-  });
+  const result = await callStageLlm(
+    ctx,
+    'check',
+    checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer, style: pipeline.promptStyle }),
+    deriveSeeds(doc.id, persona, 'check', pipeline.seed).llm,
+  );
   const trace = [...candidate.trace, result.trace];
   if (!result.ok) return reject('check.invalid_output', `${result.error}; last reply: ${clip(result.raw, 300)}`, trace);
 

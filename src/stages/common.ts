@@ -4,7 +4,11 @@
  * LLM seeds reproducible (same document + persona + `pipeline.seed` -> same draw, every run).
  */
 import { createHash } from 'node:crypto';
-import type { Config, PipelineConfig } from '../config/schema.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { structuredCall, type StructuredResult } from '../llm/structured.js';
+import type { ChatMessage, JsonSchemaSpec } from '../llm/types.js';
+import { promptVersion } from './prompts.js';
+import type { StageContext } from './types.js';
 import {
   sumUsage,
   type LlmStage,
@@ -37,22 +41,32 @@ export function makeRejection(input: RejectionInput): Rejection {
   };
 }
 
-export interface StageLlmParams {
-  temperature: number;
-  maxTokens: number;
-  maxReasks: number;
-  sendSchema: boolean;
-}
-
-/** Temperature and token cap from `llm`, overridden per stage by `llm.stages.<stage>`. */
-export function stageLlmParams(config: Config, stage: LlmStage): StageLlmParams {
+/**
+ * One structured LLM call of a stage: the stage's temperature and token cap (from `llm`,
+ * overridden per stage by `llm.stages.<stage>`), re-asks, the prompt version of the configured
+ * prompt style, the reproducible seed and the run's abort signal.
+ */
+export function callStageLlm<S extends LlmStage>(
+  ctx: StageContext,
+  stage: S,
+  messages: ChatMessage[],
+  seed: number,
+  jsonSchema?: JsonSchemaSpec,
+): Promise<StructuredResult<S>> {
+  const { config } = ctx;
   const override = config.llm.stages[stage];
-  return {
+  return structuredCall(ctx.llm.forStage(stage), {
+    stage,
+    promptVersion: promptVersion(stage, config.pipeline.promptStyle),
+    messages,
     temperature: override?.temperature ?? config.llm.temperature,
     maxTokens: override?.maxTokens ?? config.llm.maxTokens,
     maxReasks: config.llm.maxReasks,
     sendSchema: config.llm.jsonSchema,
-  };
+    seed,
+    signal: ctx.signal,
+    ...(jsonSchema === undefined ? {} : { jsonSchema }),
+  });
 }
 
 export interface CutText {

@@ -11,10 +11,9 @@
  * output made that way can always be told apart from output of the full filter.
  */
 import type { DocumentRecord, FilteredDocument, StageTrace } from '../core/records.js';
-import { structuredCall } from '../llm/structured.js';
-import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
+import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument } from './common.js';
 import { prefilter } from './prefilter.js';
-import { promptVersion, filterMessages } from './prompts.js';
+import { filterMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Trace entry and reasoning for a document passed without the LLM filter. */
@@ -45,18 +44,7 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
       rejections: [],
     };
   }
-  const params = stageLlmParams(ctx.config, 'filter');
-  const result = await structuredCall(ctx.llm.forStage('filter'), {
-    stage: 'filter',
-    promptVersion: promptVersion('filter', pipeline.promptStyle),
-    messages: filterMessages(shown.text, shown.cut > 0, pipeline.promptStyle),
-    temperature: params.temperature,
-    maxTokens: params.maxTokens,
-    maxReasks: params.maxReasks,
-    sendSchema: params.sendSchema,
-    seed: deriveSeeds(doc.id, 'filter', pipeline.seed).llm,
-    signal: ctx.signal,
-  });
+  const result = await callStageLlm(ctx, 'filter', filterMessages(shown.text, shown.cut > 0, pipeline.promptStyle), deriveSeeds(doc.id, 'filter', pipeline.seed).llm);
   const trace = [result.trace];
 
   if (!result.ok) {

@@ -7,9 +7,8 @@
  */
 import type { GenerationTask, QaCandidate } from '../core/records.js';
 import { OUTPUT_JSON_SCHEMAS, withReasoningLast } from '../llm/contract.js';
-import { structuredCall } from '../llm/structured.js';
-import { clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument, stageLlmParams } from './common.js';
-import { generateMessages, promptVersion, type FewshotForPrompt } from './prompts.js';
+import { callStageLlm, clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument } from './common.js';
+import { generateMessages, type FewshotForPrompt } from './prompts.js';
 import type { StageFn } from './types.js';
 
 export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, ctx) => {
@@ -26,19 +25,13 @@ export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, 
   }));
 
   const shown = promptDocument(doc.text, pipeline);
-  const params = stageLlmParams(ctx.config, 'generate');
-  const result = await structuredCall(ctx.llm.forStage('generate'), {
-    stage: 'generate',
-    promptVersion: promptVersion('generate', pipeline.promptStyle),
-    ...(pipeline.reasoningLast ? { jsonSchema: withReasoningLast(OUTPUT_JSON_SCHEMAS.generate) } : {}),
-    messages: generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona, style: pipeline.promptStyle }),
-    temperature: params.temperature,
-    maxTokens: params.maxTokens,
-    maxReasks: params.maxReasks,
-    sendSchema: params.sendSchema,
-    seed: seeds.llm,
-    signal: ctx.signal,
-  });
+  const result = await callStageLlm(
+    ctx,
+    'generate',
+    generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona, style: pipeline.promptStyle }),
+    seeds.llm,
+    pipeline.reasoningLast ? withReasoningLast(OUTPUT_JSON_SCHEMAS.generate) : undefined,
+  );
   const trace = [...task.trace, result.trace];
 
   let problem: string | null = null;

@@ -6,10 +6,9 @@
  * and more than asked for.
  */
 import type { FilteredDocument, GenerationTask } from '../core/records.js';
-import { structuredCall } from '../llm/structured.js';
-import { clip, deriveSeeds, makeRejection, promptDocument, stageLlmParams } from './common.js';
+import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument } from './common.js';
 import { normaliseDomain } from './domains.js';
-import { promptVersion, identifyMessages } from './prompts.js';
+import { identifyMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
 /** Personas longer than this are a model rambling, not a persona; they are cut. */
@@ -44,18 +43,7 @@ export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (i
   const { doc } = input;
   const pipeline = ctx.config.pipeline;
   const shown = promptDocument(doc.text, pipeline);
-  const params = stageLlmParams(ctx.config, 'identify');
-  const result = await structuredCall(ctx.llm.forStage('identify'), {
-    stage: 'identify',
-    promptVersion: promptVersion('identify', pipeline.promptStyle),
-    messages: identifyMessages(shown.text, shown.cut > 0, pipeline.promptStyle),
-    temperature: params.temperature,
-    maxTokens: params.maxTokens,
-    maxReasks: params.maxReasks,
-    sendSchema: params.sendSchema,
-    seed: deriveSeeds(doc.id, 'identify', pipeline.seed).llm,
-    signal: ctx.signal,
-  });
+  const result = await callStageLlm(ctx, 'identify', identifyMessages(shown.text, shown.cut > 0, pipeline.promptStyle), deriveSeeds(doc.id, 'identify', pipeline.seed).llm);
   const trace = [...input.trace, result.trace];
   const reject = (reason: 'identify.invalid_output' | 'identify.unknown_domain' | 'identify.no_personas', detail: string) => ({
     outputs: [],
