@@ -61,6 +61,8 @@ export const REASON_CODES = [
   'check.invalid_output',
   // transport: retries exhausted or a non-retryable LLM error
   'llm.failed',
+  // embedded mode: the stage itself failed on this record (a bug); the Kafka worker dead-letters
+  'pipeline.error',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

@@ -50,7 +50,7 @@ export interface EmbeddedRunResult {
   interrupted: boolean;
 }
 
-function llmFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
+function stageFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
   let prompt = 0;
   let completion = 0;
   for (const t of trace) {
@@ -60,7 +60,7 @@ function llmFailure(stage: LlmStage, docId: string, persona: string | null, err:
   return {
     doc_id: docId,
     stage,
-    reason: 'llm.failed',
+    reason: err.code.startsWith('LLM_') ? 'llm.failed' : 'pipeline.error',
     detail: `${err.code}: ${err.message}`,
     persona,
     line: null,
@@ -96,7 +96,11 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     return emit(() => sinks.rejection(r));
   };
 
-  /** Run one stage on one record; an LLM transport failure becomes an `llm.failed` rejection. */
+  /**
+   * Run one stage on one record. An LLM transport failure becomes an `llm.failed` rejection; any
+   * other failure of the stage on this record (a bug) a `pipeline.error` one, so one bad record
+   * never ends the run.
+   */
   async function step<I, O>(
     stage: LlmStage,
     fn: StageFn<I, O>,
@@ -109,8 +113,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       result = await fn(input, ctx);
     } catch (err) {
       const e = WebscaleError.from(err);
-      if (!e.code.startsWith('LLM_')) throw e;
-      await reject(llmFailure(stage, who.docId, who.persona, e, who.trace));
+      if (!e.code.startsWith('LLM_')) logger.error({ err, doc_id: who.docId, stage }, 'stage failed on a record');
+      await reject(stageFailure(stage, who.docId, who.persona, e, who.trace));
       return [];
     }
     stats.stages[stage].out += result.outputs.length;
