@@ -109,7 +109,8 @@ export class StageWorker {
   private readonly admin: Admin;
   private readonly limiter: ConcurrencyLimiter;
   private readonly ctx: StageContext;
-  private readonly codecs = new Map<RecordTypeName, Codec<unknown>>();
+  /** Codecs by record type and topic (with a registry, the subject is per topic). */
+  private readonly codecs = new Map<string, Codec<unknown>>();
   private readonly partitions = new Map<number, PartitionState>();
   private readonly loading = new Map<number, Promise<PartitionState>>();
   private readonly abort = new AbortController();
@@ -147,7 +148,7 @@ export class StageWorker {
     const metrics = opts.metrics;
     // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
     const llm = limitRouter(observeRouter(opts.llm, {
-      onSuccess: (s, completion, ms, client) => {
+      onSuccess: (_stage, completion, ms, client) => {
         this.llmSuccesses++;
         this.consecutiveLlmFailures = 0;
         if (this.outage) this.endOutage();
@@ -158,7 +159,6 @@ export class StageWorker {
           promptTokens: completion.usage.prompt_tokens,
           completionTokens: completion.usage.completion_tokens,
         });
-        void s;
       },
       onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
     }), this.limiter);
@@ -213,7 +213,7 @@ export class StageWorker {
   }
 
   private codec(type: RecordTypeName, topic: string): Codec<unknown> {
-    const key = `${type}@${topic}` as RecordTypeName;
+    const key = `${type}@${topic}`;
     let codec = this.codecs.get(key);
     if (!codec) {
       const url = this.opts.config.kafka.schemaRegistryUrl;
