@@ -13,7 +13,7 @@ import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
 import { LLM_STAGES, type LlmStage } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
-import { createCodec, type Codec } from '../codec/index.js';
+import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { openInput } from '../input/reader.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
@@ -35,11 +35,6 @@ export function recordToJson(value: unknown): string {
   });
 }
 
-function codecFor(config: Config, type: RecordTypeName, topic: string): Codec<unknown> {
-  const url = config.kafka.schemaRegistryUrl;
-  return createCodec(type, url === undefined ? {} : { registryUrl: url, topic }) as Codec<unknown>;
-}
-
 /** The record type a topic carries, from its spec in topics/. */
 function recordTypeOf(suffix: string): RecordTypeName {
   const specs = loadTopicSpecs();
@@ -48,7 +43,7 @@ function recordTypeOf(suffix: string): RecordTypeName {
   return spec.valueSchema;
 }
 
-async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka }> {
+async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
   const kafka = createKafka(config, {
@@ -56,7 +51,7 @@ async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logg
     // Ride out a broker restart or a leader move (about two minutes of retries) before giving up.
     overrides: { retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 10 } },
   });
-  return { config, logger, kafka };
+  return { config, logger, kafka, codecs: new TopicCodecs(config.kafka.schemaRegistryUrl) };
 }
 
 export interface StageFlags extends CommonFlags {
@@ -101,24 +96,23 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
         });
   if (health) logger.info({ port: health.port }, 'metrics and health endpoints listening');
 
+  // Settles when a signal's graceful stop is done, or rejects when the worker fails on its own.
+  let onStopped: (stop: Promise<void>) => void = () => undefined;
+  const stopped = new Promise<void>((resolve, reject) => {
+    onStopped = (stop) => stop.then(resolve, reject);
+  });
   let stopping: Promise<void> | null = null;
   const stop = (): void => {
-    stopping ??= worker.stop();
+    if (stopping) return;
+    stopping = worker.stop();
+    onStopped(stopping);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   let code = 0;
   try {
     await worker.start();
-    await new Promise<void>((resolve, reject) => {
-      worker.failed().catch(reject);
-      const poll = setInterval(() => {
-        if (stopping) {
-          clearInterval(poll);
-          stopping.then(resolve, reject);
-        }
-      }, 100);
-    });
+    await Promise.race([stopped, worker.failed()]);
   } catch (err) {
     logger.error({ err }, 'stage worker failed');
     code = 1;
@@ -134,13 +128,13 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
 }
 
 export async function ingestCommand(files: string[], flags: CommonFlags): Promise<number> {
-  const { config, logger, kafka } = await setup(flags);
+  const { config, logger, kafka, codecs } = await setup(flags);
   const producer = createProducer(kafka, { allowAutoTopicCreation: false });
   await producer.connect();
   const rawTopic = topicName(config.kafka.topicPrefix, 'docs.raw');
   const rejTopic = topicName(config.kafka.topicPrefix, 'rejections');
-  const docCodec = codecFor(config, 'Document', rawTopic);
-  const rejCodec = codecFor(config, 'Rejection', rejTopic);
+  const docCodec = codecs.for('Document', rawTopic);
+  const rejCodec = codecs.for('Rejection', rejTopic);
   let batch: { topic: string; message: Message }[] = [];
   let batchBytes = 0;
   const counts = { documents: 0, rejected: 0 };
@@ -188,10 +182,10 @@ export interface ExportFlags extends CommonFlags {
 
 /** Reads a topic read_committed from the beginning up to the end offsets seen at start. */
 export async function exportCommand(flags: ExportFlags): Promise<number> {
-  const { config, kafka } = await setup(flags);
+  const { config, kafka, codecs } = await setup(flags);
   const suffix = flags.topic ?? 'qa.verified';
   const topic = topicName(config.kafka.topicPrefix, suffix);
-  const codec = codecFor(config, recordTypeOf(suffix), topic);
+  const codec = codecs.for(recordTypeOf(suffix), topic);
   const out = await JsonlWriter.open(flags.output);
   try {
     await readToEnd(
@@ -215,9 +209,9 @@ export interface TailFlags extends CommonFlags {
 
 /** Follows a topic and prints its records as JSON lines until interrupted. */
 export async function tailCommand(suffix: string, flags: TailFlags): Promise<number> {
-  const { config, kafka } = await setup(flags);
+  const { config, kafka, codecs } = await setup(flags);
   const topic = topicName(config.kafka.topicPrefix, suffix);
-  const codec = codecFor(config, recordTypeOf(suffix), topic);
+  const codec = codecs.for(recordTypeOf(suffix), topic);
   const consumer = kafka.consumer({ groupId: `${config.kafka.topicPrefix}tail-${randomUUID()}`, readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: flags.fromBeginning ?? false });

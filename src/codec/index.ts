@@ -18,5 +18,6 @@ export type { RecordTypeMap, RecordTypeName } from './record-types.js';
 export { SchemaStore, defaultSchemaStore, parseSchema } from './schema-store.js';
 export type { SchemaVersion } from './schema-store.js';
 export { SchemaRegistryClient } from './schema-registry.js';
+export { TopicCodecs } from './topic-codecs.js';
 export type { SchemaRegistryOptions } from './schema-registry.js';
 export { canonicalForm, rabin64, schemaFingerprint } from './fingerprint.js';

@@ -25,8 +25,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
 import type { DeadLetter, LlmStage, Rejection } from '../core/records.js';
-import { createCodec, type Codec } from '../codec/index.js';
-import { SchemaRegistryClient } from '../codec/schema-registry.js';
+import { TopicCodecs, type Codec } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { createProducer, groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
@@ -109,8 +108,7 @@ export class StageWorker {
   private readonly admin: Admin;
   private readonly limiter: ConcurrencyLimiter;
   private readonly ctx: StageContext;
-  /** Codecs by record type and topic (with a registry, the subject is per topic). */
-  private readonly codecs = new Map<string, Codec<unknown>>();
+  private readonly codecs: TopicCodecs;
   private readonly partitions = new Map<number, PartitionState>();
   private readonly loading = new Map<number, Promise<PartitionState>>();
   private readonly abort = new AbortController();
@@ -138,6 +136,7 @@ export class StageWorker {
     this.groupId = groupName(config.kafka.topicPrefix, stage);
     this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
     this.log = opts.logger.child({ stage });
+    this.codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
@@ -213,20 +212,7 @@ export class StageWorker {
   }
 
   private codec(type: RecordTypeName, topic: string): Codec<unknown> {
-    const key = `${type}@${topic}`;
-    let codec = this.codecs.get(key);
-    if (!codec) {
-      const url = this.opts.config.kafka.schemaRegistryUrl;
-      codec = createCodec(type, url === undefined ? {} : { registryUrl: url, topic, registry: this.registry() }) as Codec<unknown>;
-      this.codecs.set(key, codec);
-    }
-    return codec;
-  }
-
-  private registryClient: SchemaRegistryClient | undefined;
-  private registry(): SchemaRegistryClient {
-    this.registryClient ??= new SchemaRegistryClient(this.opts.config.kafka.schemaRegistryUrl as string);
-    return this.registryClient;
+    return this.codecs.for(type, topic);
   }
 
   private topic(suffix: string): string {

@@ -1,0 +1,28 @@
+/**
+ * The codecs of one process, by record type and topic: single-object encoding, or Confluent
+ * framing under `<topic>-value` when a registry URL is configured, with one registry client (and
+ * its id cache) shared by all of them.
+ */
+import { createCodec, type Codec } from './codec.js';
+import type { RecordTypeName } from './record-types.js';
+import { SchemaRegistryClient } from './schema-registry.js';
+
+export class TopicCodecs {
+  private readonly codecs = new Map<string, Codec<unknown>>();
+  private readonly registry: SchemaRegistryClient | undefined;
+
+  constructor(private readonly registryUrl?: string) {
+    this.registry = registryUrl === undefined ? undefined : new SchemaRegistryClient(registryUrl);
+  }
+
+  for(type: RecordTypeName, topic: string): Codec<unknown> {
+    const key = `${type}@${topic}`;
+    let codec = this.codecs.get(key);
+    if (!codec) {
+      const url = this.registryUrl;
+      codec = createCodec(type, url === undefined ? {} : { registryUrl: url, topic, ...(this.registry ? { registry: this.registry } : {}) }) as Codec<unknown>;
+      this.codecs.set(key, codec);
+    }
+    return codec;
+  }
+}
