@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     ),
   ).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);
+    exitWhenDone = true;
   });
 
   const topics = program.command('topics').description('manage the Kafka topics of the pipeline');
@@ -103,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
       .option('--log-level <level>', 'log level'),
   ).action(async (suffix: string, flags: TailFlags) => {
     code = await tailCommand(suffix, flags);
+    exitWhenDone = true;
   });
   try {
     await program.parseAsync(argv);
@@ -119,12 +121,17 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
+/**
+ * Long-running commands (stage, tail) may leave kafkajs timers behind after a clean stop: they
+ * must not keep the process alive once the command has finished. Commands that write data to
+ * stdout are left to exit on their own, so nothing still buffered for a slow reader is cut.
+ */
+let exitWhenDone = false;
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
-    // Long-running commands (stage, tail) may leave client timers behind after a clean stop:
-    // do not let them keep the process alive once the command has finished.
-    setTimeout(() => process.exit(code), 2000).unref();
+    if (exitWhenDone) setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
     process.stderr.write(`webscale-rl: ${String(err)}\n`);
