@@ -15,7 +15,7 @@ import { WebscaleError } from '../core/errors.js';
 import type { DocumentRecord, LlmStage, QaRecord, Rejection, StageTrace } from '../core/records.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { InputItem } from '../input/reader.js';
-import { checkStage, filterStage, generateStage, identifyStage } from '../stages/index.js';
+import { checkStage, filterStage, generateStage, identifyStage, makeRejection } from '../stages/index.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { StageContext, StageFn, StageResult } from '../stages/types.js';
@@ -51,22 +51,14 @@ export interface EmbeddedRunResult {
 }
 
 function stageFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
-  let prompt = 0;
-  let completion = 0;
-  for (const t of trace) {
-    prompt += t.prompt_tokens;
-    completion += t.completion_tokens;
-  }
-  return {
-    doc_id: docId,
+  return makeRejection({
+    docId,
     stage,
     reason: err.code.startsWith('LLM_') ? 'llm.failed' : 'pipeline.error',
     detail: `${err.code}: ${err.message}`,
     persona,
-    line: null,
-    usage: { prompt_tokens: prompt, completion_tokens: completion },
-    created_at: Date.now(),
-  };
+    trace,
+  });
 }
 
 export async function runEmbedded(options: EmbeddedRunOptions): Promise<EmbeddedRunResult> {
