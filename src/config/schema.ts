@@ -31,6 +31,8 @@ const stageLlmSchema = z
     model: z.string().min(1).optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxTokens: z.number().int().positive().optional(),
+    /** The stage model's context in tokens (prompt + completion); see `llm.contextSize`. */
+    contextSize: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -68,6 +70,15 @@ const llmSchema = z
     backoffMax: duration.default(30_000),
     temperature: z.number().min(0).max(2).default(1),
     maxTokens: z.number().int().positive().default(4096),
+    /**
+     * The served model's context in tokens (prompt + completion). Documents are cut to fit it
+     * before the call. Unset: no cut up front; a server's "context length exceeded" answer is
+     * read for its limit, and the document is cut to that and sent once more. The local backend
+     * ignores it and uses the context it runs with (`llm.local.contextSize`, at most the model's).
+     */
+    contextSize: z.number().int().positive().optional(),
+    /** Characters per token of the estimate that sizes documents for `contextSize` (lower = safer). */
+    charsPerToken: z.number().positive().max(16).default(3),
     /** Extra requests when the model's output does not parse or validate. */
     maxReasks: z.number().int().nonnegative().default(2),
     /** Whether to send `response_format` with the JSON schema. */

@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'LLM_RATE_LIMITED',
   'LLM_SERVER',
   'LLM_CLIENT',
+  /** The prompt plus the completion do not fit the model's context (the server said so, or the local model would not hold it). */
+  'LLM_CONTEXT_EXCEEDED',
   'LLM_AUTH',
   'LLM_QUOTA',
   'LLM_BAD_RESPONSE',

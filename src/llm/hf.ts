@@ -16,6 +16,7 @@ import type { Dispatcher } from 'undici';
 import { WebscaleError } from '../core/errors.js';
 import { acquireAgent, attemptFetch, attemptJson, probeEndpoint, type AgentLease } from './http.js';
 import { safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
 
@@ -33,6 +34,8 @@ export interface HfClientOptions {
   connections?: number | undefined;
   dispatcher?: Dispatcher | undefined;
   events?: LlmEvents | undefined;
+  /** The model's context in tokens (`llm.contextSize`); unset = unknown. */
+  contextSize?: number | undefined;
 }
 
 /** The server root of an endpoint URL: `http://h:8080/v1/chat/completions` -> `http://h:8080`. */
@@ -158,6 +161,10 @@ export class HfClient implements LlmClient {
       },
       { policy: this.options.retry, signal: request.signal, stage: request.stage, events: this.options.events },
     );
+  }
+
+  contextWindow(): Promise<ContextWindow | undefined> {
+    return Promise.resolve(this.options.contextSize === undefined ? undefined : { tokens: this.options.contextSize });
   }
 
   /** Endpoint: GET `<root>/v1/models`. Inference Providers: GET the router's model list. */

@@ -166,6 +166,8 @@ function limitClient(inner: LlmClient, limiter: ConcurrencyLimiter): LlmClient {
     complete: (request: LlmRequest): Promise<LlmCompletion> => limiter.run(() => inner.complete(request), request.signal),
     close: () => inner.close(),
   };
+  // Reading the context window is not an LLM call: it does not wait for a slot.
+  if (inner.contextWindow !== undefined) limited.contextWindow = (signal?: AbortSignal) => inner.contextWindow?.(signal) ?? Promise.resolve(undefined);
   const probe = (inner as { probe?: unknown }).probe;
   if (typeof probe === 'function') limited.probe = (signal?: AbortSignal) => (probe as (s?: AbortSignal) => Promise<void>).call(inner, signal);
   return limited;

@@ -15,6 +15,7 @@ import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaG
 import { WebscaleError } from '../core/errors.js';
 import type { Config } from '../config/schema.js';
 import { localModelName, resolveLocalModelPath } from './local-model-path.js';
+import { overflowContext, type ContextWindow, type TokenCounter } from './context.js';
 import type { ChatMessage, JsonSchemaSpec, LlmClient, LlmCompletion, LlmRequest } from './types.js';
 
 export { DEFAULT_LOCAL_MODEL_FILE, defaultLocalModelPath, localModelDir, resolveLocalModelPath } from './local-model-path.js';
@@ -100,11 +101,39 @@ class LocalClient implements LlmClient {
   ) {
     this.model = localModelName(modelPath);
     this.free = slots;
+    const first = slots[0];
+    if (first === undefined) throw new WebscaleError('INTERNAL', 'local LLM client needs at least one sequence');
+    this.anyChat = first.chat;
   }
+
+  /** A chat for rendering prompts to count them (the template is the same for every slot). */
+  private readonly anyChat: LlamaChat;
 
   /** Tokens one sequence can hold (llama.cpp may round the configured size up). */
   get contextSize(): number {
     return this.context.contextSize;
+  }
+
+  /** The context it runs with, and the model's own tokenizer and chat template to count with. */
+  contextWindow(): Promise<ContextWindow> {
+    return Promise.resolve({ tokens: this.context.contextSize, counter: this.counter });
+  }
+
+  /** Exact counts: prompts through the chat template, prefixes by tokenizing and detokenizing. */
+  private readonly counter: TokenCounter = {
+    promptTokens: (messages) => this.promptTokens(toHistory(messages)),
+    prefixChars: (text, maxTokens) => {
+      if (maxTokens <= 0) return 0;
+      const tokens = this.llamaModel.tokenize(text);
+      if (tokens.length <= maxTokens) return text.length;
+      // Detokenized text can differ from the input in spacing; its length is close, and the
+      // caller re-counts the whole prompt after cutting.
+      return Math.min(text.length, this.llamaModel.detokenize(tokens.slice(0, maxTokens)).length);
+    },
+  };
+
+  private promptTokens(history: ChatHistoryItem[]): number {
+    return this.anyChat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.llamaModel.tokenizer).length;
   }
 
   async complete(request: LlmRequest): Promise<LlmCompletion> {
@@ -136,11 +165,19 @@ class LocalClient implements LlmClient {
     const promptTokens = chat.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(this.llamaModel.tokenizer).length;
     const room = sequence.contextSize - promptTokens;
     if (room < MIN_COMPLETION_TOKENS) {
+      // The same code and fields as a server's "context length exceeded", so the stage shortens
+      // the document and asks once more, as it does for a served model.
       throw new WebscaleError(
-        'LLM_CLIENT',
+        'LLM_CONTEXT_EXCEEDED',
         `prompt of ${promptTokens} tokens does not fit the local model's context of ${sequence.contextSize} tokens: ` +
           'shorten prompts (pipeline.promptDocumentChars, pipeline.fewshotMaxChars) or raise llm.local.contextSize',
-        { context: { backend: 'local', stage: request.stage, promptTokens, contextSize: sequence.contextSize } },
+        {
+          context: {
+            backend: 'local',
+            stage: request.stage,
+            ...overflowContext({ limit: sequence.contextSize, promptTokens, completionTokens: request.maxTokens }),
+          },
+        },
       );
     }
     // Never let generation reach the end of the context: node-llama-cpp would shift the context
@@ -284,8 +321,10 @@ export async function createLocalClient(config: Config): Promise<LlmClient & { r
         context: { modelPath },
       });
     }
+    // Never more than the model was trained on (GGUF `<arch>.context_length`): past it, quality
+    // falls apart while the window would promise room that is not there.
     const context = await model.createContext({
-      contextSize: local.contextSize,
+      contextSize: Math.min(local.contextSize, model.trainContextSize > 0 ? model.trainContextSize : local.contextSize),
       sequences: local.sequences,
       threads: local.threads > 0 ? local.threads : autoThreads(model.size),
     });

@@ -7,6 +7,7 @@
 import type { Dispatcher } from 'undici';
 import { acquireAgent, attemptJson, probeEndpoint, type AgentLease } from './http.js';
 import { safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
 
@@ -27,6 +28,8 @@ export interface OpenAiClientOptions {
   /** Use this dispatcher instead of leasing the shared agent (the caller closes it). */
   dispatcher?: Dispatcher | undefined;
   events?: LlmEvents | undefined;
+  /** The model's context in tokens (`llm.contextSize`); unset = unknown. */
+  contextSize?: number | undefined;
 }
 
 /** What a model name looks like in logs and traces when the config names none. */
@@ -82,6 +85,10 @@ export class OpenAiClient implements LlmClient {
       },
       { policy: this.options.retry, signal: request.signal, stage: request.stage, events: this.options.events },
     );
+  }
+
+  contextWindow(): Promise<ContextWindow | undefined> {
+    return Promise.resolve(this.options.contextSize === undefined ? undefined : { tokens: this.options.contextSize });
   }
 
   /** GET `${url}/models`: throws LLM_UNREACHABLE / LLM_AUTH when calls cannot work. */

@@ -8,6 +8,7 @@
  */
 import { WebscaleError, type ErrorCode } from '../core/errors.js';
 import type { LlmStage } from '../core/records.js';
+import { overflowContext, parseContextOverflow } from './context.js';
 
 export interface RetryPolicy {
   /** Extra attempts after the first one. */
@@ -159,6 +160,13 @@ export function classifyHttpError(failure: HttpFailure): WebscaleError {
   if (status === 402) return make('LLM_QUOTA', 'payment required', false);
   if (status === 424) return make('LLM_SERVER', 'generation failed', true);
   if (status >= 500) return make('LLM_SERVER', 'server error', true);
+  // 400 (OpenAI, vLLM, llama.cpp), 422 (TGI), 413 (some proxies): the prompt is too long for the
+  // model. Not retried as is; the stage shortens the document and asks once more.
+  const overflow = parseContextOverflow(failure.body);
+  if (overflow !== undefined) {
+    Object.assign(context, overflowContext(overflow));
+    return make('LLM_CONTEXT_EXCEEDED', 'context length exceeded', false);
+  }
   return make('LLM_CLIENT', 'request rejected', false);
 }
 

@@ -1,7 +1,7 @@
 /**
  * Picks the LLM client for each stage. Settings are the top-level `llm` block with the stage's
  * overrides from `llm.stages.<stage>` on top (the paper used a smaller model for identify and
- * check). Stages that resolve to the same (backend, url, model) share one client, so they also
+ * check). Stages that resolve to the same (backend, url, model, context size) share one client, so they also
  * share connections. Backend `auto`: a URL means an OpenAI-compatible server; else a Hugging Face
  * token plus a model id means HF Inference Providers; else the local llama.cpp model.
  * The local backend lives in `local.ts` (node-llama-cpp) and is loaded only when a stage needs it,
@@ -16,6 +16,7 @@ import { HfClient } from './hf.js';
 import { acquireAgent, type AgentLease } from './http.js';
 import { OpenAiClient } from './openai.js';
 import type { LlmEvents, RetryPolicy } from './retry.js';
+import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest, LlmRouter } from './types.js';
 import type { ResponseFormatShape } from './wire.js';
 
@@ -27,6 +28,8 @@ export interface StageSettings {
   model: string | undefined;
   temperature: number;
   maxTokens: number;
+  /** The model's context in tokens when configured (`llm.stages.<stage>.contextSize`, `llm.contextSize`). */
+  contextSize: number | undefined;
 }
 
 /** The effective LLM settings of one stage: its overrides over the `llm` block, `auto` resolved. */
@@ -47,6 +50,7 @@ export function resolveStageSettings(config: Config, stage: LlmStage): StageSett
     model,
     temperature: own.temperature ?? llm.temperature,
     maxTokens: own.maxTokens ?? llm.maxTokens,
+    contextSize: own.contextSize ?? llm.contextSize,
   };
 }
 
@@ -121,6 +125,12 @@ class LazyLocalClient implements LlmClient {
     await this.ready();
   }
 
+  /** The context the local model runs with: known once it has loaded, so this loads it. */
+  async contextWindow(): Promise<ContextWindow | undefined> {
+    const client = await this.ready();
+    return client.contextWindow?.();
+  }
+
   async close(): Promise<void> {
     if (this.loading === undefined) return;
     const client = await this.loading.catch(() => undefined);
@@ -187,6 +197,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
           model: settings.model,
           apiKey: config.llm.apiKey ?? config.llm.token,
           responseFormat: shape === 'auto' ? 'openai' : shape,
+          contextSize: settings.contextSize,
           ...common(),
         });
       }
@@ -196,6 +207,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
           endpointUrl: settings.url,
           token: config.llm.token,
           responseFormat: shapeFor(config, 'hf'),
+          contextSize: settings.contextSize,
           ...common(),
         });
       case 'local':
@@ -207,7 +219,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
     const known = byStage.get(stage);
     if (known !== undefined) return known;
     const settings = resolveStageSettings(config, stage);
-    const key = settings.backend === 'local' ? 'local' : `${settings.backend}|${settings.url ?? ''}|${settings.model ?? ''}`;
+    const key = settings.backend === 'local' ? 'local' : `${settings.backend}|${settings.url ?? ''}|${settings.model ?? ''}|${settings.contextSize ?? ''}`;
     let client = byKey.get(key);
     if (client === undefined) {
       client = build(settings);

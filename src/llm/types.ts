@@ -5,6 +5,7 @@
  * that `structured.ts` parses leniently and validates.
  */
 import type { LlmStage, TokenUsage } from '../core/records.js';
+import type { ContextWindow } from './context.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -43,6 +44,11 @@ export interface LlmClient {
   readonly model: string;
   /** One request. Throws `WebscaleError` (LLM_* codes) once its own retries are exhausted. */
   complete(request: LlmRequest): Promise<LlmCompletion>;
+  /**
+   * The model's context window, when known (configured for a server, the real one for the local
+   * model, which may load it); undefined when unknown. Optional: a client without it is unknown.
+   */
+  contextWindow?(signal?: AbortSignal): Promise<ContextWindow | undefined>;
   close(): Promise<void>;
 }
 
