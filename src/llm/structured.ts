@@ -8,7 +8,8 @@ import type { z } from 'zod';
 import type { LlmStage, StageTrace } from '../core/records.js';
 import { OUTPUT_JSON_SCHEMAS, OUTPUT_VALIDATORS } from './contract.js';
 import { parseLenientJson } from './lenient-json.js';
-import type { ChatMessage, JsonSchemaSpec, LlmClient } from './types.js';
+import { isWebscaleError, type WebscaleError } from '../core/errors.js';
+import type { ChatMessage, JsonSchemaSpec, LlmClient, LlmCompletion } from './types.js';
 
 export interface StructuredCallOptions {
   stage: LlmStage;
@@ -23,6 +24,19 @@ export interface StructuredCallOptions {
   signal?: AbortSignal;
   /** The output schema to send; default `OUTPUT_JSON_SCHEMAS[stage]` (same fields, any order). */
   jsonSchema?: JsonSchemaSpec;
+  /**
+   * Called at most once, when a request is refused as too long for the model's context
+   * (LLM_CONTEXT_EXCEEDED), with the error and the messages that were sent: returns a shorter
+   * prompt to start over with (re-ask turns are dropped), or undefined to give up (the error is
+   * thrown). Without it the error is thrown at once.
+   */
+  refit?: (error: WebscaleError, sent: readonly ChatMessage[]) => RefitPrompt | undefined;
+}
+
+/** A prompt shortened after a context overflow, and the completion cap that fits with it. */
+export interface RefitPrompt {
+  messages: ChatMessage[];
+  maxTokens: number;
 }
 
 type Validated<S extends LlmStage> = z.output<(typeof OUTPUT_VALIDATORS)[S]>;
@@ -50,19 +64,34 @@ export async function structuredCall<S extends LlmStage>(
     calls: 0,
   };
   const schema = options.jsonSchema ?? OUTPUT_JSON_SCHEMAS[stage];
-  const messages = [...options.messages];
+  let messages = [...options.messages];
+  let maxTokens = options.maxTokens;
+  let refitted = false;
   let lastError = 'no attempt made';
   let lastRaw = '';
   for (let attempt = 0; attempt <= options.maxReasks; attempt++) {
-    const completion = await client.complete({
-      stage,
-      messages,
-      jsonSchema: schema,
-      temperature: options.temperature,
-      maxTokens: options.maxTokens,
-      ...(options.seed === undefined ? {} : { seed: options.seed + attempt }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    let completion: LlmCompletion;
+    try {
+      completion = await client.complete({
+        stage,
+        messages,
+        jsonSchema: schema,
+        temperature: options.temperature,
+        maxTokens,
+        ...(options.seed === undefined ? {} : { seed: options.seed + attempt }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    } catch (err) {
+      if (refitted || options.refit === undefined || !isWebscaleError(err, 'LLM_CONTEXT_EXCEEDED')) throw err;
+      const next = options.refit(err, messages);
+      if (next === undefined) throw err;
+      refitted = true;
+      messages = [...next.messages];
+      maxTokens = next.maxTokens;
+      // The refused request produced nothing: it does not count as a re-ask.
+      attempt--;
+      continue;
+    }
     trace.calls++;
     trace.model = completion.model;
     trace.prompt_tokens += completion.usage.prompt_tokens;

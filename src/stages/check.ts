@@ -190,7 +190,11 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
   const result = await callStageLlm(
     ctx,
     'check',
-    checkMessages({ documentText: shown.text, cut: shown.cut > 0, question, answer, style: pipeline.promptStyle }),
+    {
+      text: shown.text,
+      cut: shown.cut > 0 || task.truncated_chars > 0,
+      build: (documentText, cut) => checkMessages({ documentText, cut, question, answer, style: pipeline.promptStyle }),
+    },
     deriveSeeds(doc.id, persona, 'check', pipeline.seed).llm,
   );
   const trace = [...candidate.trace, result.trace];
@@ -208,5 +212,8 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
     info_leakage: v.info_leakage,
     reasoning: v.reasoning,
   };
-  return { outputs: [buildQaRecord(candidate, verdicts, trace, ctx.config)], rejections: [] };
+  // A checker with a smaller context than the generator judged less of the document: the record
+  // says so in truncated_chars (source_text stays the text the pair was drawn from).
+  const checked = result.fit.cutChars > 0 ? { ...candidate, task: { ...task, truncated_chars: task.truncated_chars + result.fit.cutChars } } : candidate;
+  return { outputs: [buildQaRecord(checked, verdicts, trace, ctx.config)], rejections: [] };
 };

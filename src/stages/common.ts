@@ -1,12 +1,14 @@
 /**
- * Small helpers shared by the stages: building typed rejections, reading a stage's LLM settings
- * from the config, cutting text on a word boundary, and the hashing that makes sampling and
+ * Small helpers shared by the stages: building typed rejections, a stage's LLM call (its settings
+ * from the config, the document fitted to the model's context), cutting text on a word boundary, and the hashing that makes sampling and
  * LLM seeds reproducible (same document + persona + `pipeline.seed` -> same draw, every run).
  */
 import { createHash } from 'node:crypto';
 import type { PipelineConfig } from '../config/schema.js';
+import { contextOverflowOf, estimatingCounter, type ContextWindow } from '../llm/context.js';
 import { structuredCall, type StructuredResult } from '../llm/structured.js';
-import type { ChatMessage, JsonSchemaSpec } from '../llm/types.js';
+import type { JsonSchemaSpec, LlmClient } from '../llm/types.js';
+import { fitPrompt, refitAfterOverflow, type DocumentPrompt, type FittedPrompt } from './context-fit.js';
 import { promptVersion } from './prompts.js';
 import type { StageContext } from './types.js';
 import {
@@ -41,60 +43,75 @@ export function makeRejection(input: RejectionInput): Rejection {
   };
 }
 
+/** Context windows servers stated in an overflow, by client: later documents are cut to them up front. */
+const learnedWindows = new WeakMap<LlmClient, ContextWindow>();
+
+/** A stage's structured call, and the document as it was sent. */
+export type StageCall<S extends LlmStage> = StructuredResult<S> & {
+  /** `text`: the document as sent (a prefix of the one given); `cutChars`: what the context fit cut from it. */
+  fit: { text: string; cutChars: number };
+};
+
 /**
  * One structured LLM call of a stage: the stage's temperature and token cap (from `llm`,
  * overridden per stage by `llm.stages.<stage>`), re-asks, the prompt version of the configured
  * prompt style, the reproducible seed and the run's abort signal.
+ *
+ * The document is cut to fit the model's context with room for the reply (`context-fit.ts`) when
+ * the window is known: configured (`llm.contextSize`, per stage), the local model's, or stated by
+ * the server in an earlier overflow. A request refused as too long is sent once more with the
+ * document cut to what the server said; the caller records `fit.cutChars` in `truncated_chars`.
  */
-export function callStageLlm<S extends LlmStage>(
+export async function callStageLlm<S extends LlmStage>(
   ctx: StageContext,
   stage: S,
-  messages: ChatMessage[],
+  doc: DocumentPrompt,
   seed: number,
   jsonSchema?: JsonSchemaSpec,
-): Promise<StructuredResult<S>> {
+): Promise<StageCall<S>> {
   const { config } = ctx;
   const override = config.llm.stages[stage];
-  return structuredCall(ctx.llm.forStage(stage), {
+  const client = ctx.llm.forStage(stage);
+  const maxTokens = override?.maxTokens ?? config.llm.maxTokens;
+  const window = learnedWindows.get(client) ?? (await client.contextWindow?.(ctx.signal));
+  const counter = window?.counter ?? estimatingCounter(config.llm.charsPerToken);
+  let fitted: FittedPrompt =
+    window === undefined
+      ? { messages: doc.build(doc.text, doc.cut), text: doc.text, cutChars: 0, maxTokens }
+      : fitPrompt(doc, window.tokens, maxTokens, counter);
+
+  const result = await structuredCall(client, {
     stage,
     promptVersion: promptVersion(stage, config.pipeline.promptStyle),
-    messages,
+    messages: fitted.messages,
     temperature: override?.temperature ?? config.llm.temperature,
-    maxTokens: override?.maxTokens ?? config.llm.maxTokens,
+    maxTokens: fitted.maxTokens,
     maxReasks: config.llm.maxReasks,
     sendSchema: config.llm.jsonSchema,
     seed,
     signal: ctx.signal,
     ...(jsonSchema === undefined ? {} : { jsonSchema }),
+    refit: (error, sent) => {
+      const overflow = contextOverflowOf(error);
+      if (overflow.limit !== undefined && (window === undefined || overflow.limit < window.tokens)) {
+        learnedWindows.set(client, { tokens: overflow.limit, ...(window?.counter === undefined ? {} : { counter: window.counter }) });
+      }
+      const next = refitAfterOverflow(doc, fitted, sent, overflow, window?.tokens, maxTokens, counter);
+      ctx.logger.debug(
+        { stage, overflow, cutChars: next?.cutChars, keptChars: next?.text.length },
+        next === undefined ? 'prompt exceeds the model context; nothing left to cut' : 'prompt exceeds the model context; retrying with a shorter document',
+      );
+      if (next === undefined) return undefined;
+      fitted = next;
+      return { messages: next.messages, maxTokens: next.maxTokens };
+    },
   });
+  return { ...result, fit: { text: fitted.text, cutChars: fitted.cutChars } };
 }
 
-export interface CutText {
-  text: string;
-  /** Characters removed from the end (0 when the text fit). */
-  cut: number;
-}
+import { cutText, type CutText } from './cut-text.js';
 
-/**
- * Keep at most `max` characters. Prefer to stop at the last whitespace when it lies in the final
- * tenth of the budget (a cut mid-word confuses models and looks like garbage to the filter); a
- * surrogate pair is never split.
- */
-export function cutText(text: string, max: number): CutText {
-  if (text.length <= max) return { text, cut: 0 };
-  let end = max;
-  const floor = Math.floor(max * 0.9);
-  for (let i = max; i > floor; i--) {
-    if (/\s/.test(text[i] ?? '')) {
-      end = i;
-      break;
-    }
-  }
-  const code = text.charCodeAt(end - 1);
-  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end--;
-  const kept = text.slice(0, end).trimEnd();
-  return { text: kept, cut: text.length - kept.length };
-}
+export { cutText, type CutText };
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');

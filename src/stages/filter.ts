@@ -4,7 +4,8 @@
  * let any verdict other than "N" through, so garbled replies counted as passes).
  *
  * `truncated_chars` on the output counts every character the models will not see: what the size
- * rule cut plus what `pipeline.promptDocumentChars` leaves out of the prompts.
+ * rule cut, what `pipeline.promptDocumentChars` leaves out of the prompts, and what was cut to fit
+ * the model's context (see `callStageLlm`).
  *
  * With `pipeline.llmFilter: false` the LLM call is skipped: the document passes on the pre-filter
  * alone, and a zero-call trace entry (`LLM_FILTER_OFF`) says so in every record's provenance, so
@@ -44,8 +45,16 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
       rejections: [],
     };
   }
-  const result = await callStageLlm(ctx, 'filter', filterMessages(shown.text, shown.cut > 0, pipeline.promptStyle), deriveSeeds(doc.id, 'filter', pipeline.seed).llm);
+  const result = await callStageLlm(
+    ctx,
+    'filter',
+    { text: shown.text, cut: shown.cut > 0 || pre.truncatedChars > 0, build: (text, cut) => filterMessages(text, cut, pipeline.promptStyle) },
+    deriveSeeds(doc.id, 'filter', pipeline.seed).llm,
+  );
   const trace = [result.trace];
+  // What the model did not see stays out of the record from here on (see identify.ts).
+  const seen = result.fit.cutChars > 0 ? { ...doc, text: result.fit.text } : doc;
+  const truncatedChars = pre.truncatedChars + shown.cut + result.fit.cutChars;
 
   if (!result.ok) {
     const detail = `${result.error}; last reply: ${clip(result.raw, 300)}`;
@@ -71,9 +80,9 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
   return {
     outputs: [
       {
-        doc,
+        doc: seen,
         filter_reasoning: result.value.reasoning,
-        truncated_chars: pre.truncatedChars + shown.cut,
+        truncated_chars: truncatedChars,
         trace,
       },
     ],

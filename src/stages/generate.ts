@@ -28,11 +28,18 @@ export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, 
   const result = await callStageLlm(
     ctx,
     'generate',
-    generateMessages({ documentText: shown.text, cut: shown.cut > 0, domain: task.domain, examples, persona, style: pipeline.promptStyle }),
+    {
+      text: shown.text,
+      cut: shown.cut > 0 || task.truncated_chars > 0,
+      build: (documentText, cut) => generateMessages({ documentText, cut, domain: task.domain, examples, persona, style: pipeline.promptStyle }),
+    },
     seeds.llm,
     pipeline.reasoningLast ? withReasoningLast(OUTPUT_JSON_SCHEMAS.generate) : undefined,
   );
   const trace = [...task.trace, result.trace];
+  // The pair comes from the text the model saw: the check stage judges it against that text.
+  const seenTask =
+    result.fit.cutChars > 0 ? { ...task, doc: { ...doc, text: result.fit.text }, truncated_chars: task.truncated_chars + result.fit.cutChars } : task;
 
   let problem: string | null = null;
   if (!result.ok) problem = `${result.error}; last reply: ${clip(result.raw, 300)}`;
@@ -55,7 +62,7 @@ export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, 
   return {
     outputs: [
       {
-        task,
+        task: seenTask,
         question: result.value.question.trim(),
         // An empty answer passes on: the check stage records it as check.empty_answer.
         answer: result.value.answer.trim(),

@@ -43,8 +43,18 @@ export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (i
   const { doc } = input;
   const pipeline = ctx.config.pipeline;
   const shown = promptDocument(doc.text, pipeline);
-  const result = await callStageLlm(ctx, 'identify', identifyMessages(shown.text, shown.cut > 0, pipeline.promptStyle), deriveSeeds(doc.id, 'identify', pipeline.seed).llm);
+  const result = await callStageLlm(
+    ctx,
+    'identify',
+    { text: shown.text, cut: shown.cut > 0 || input.truncated_chars > 0, build: (text, cut) => identifyMessages(text, cut, pipeline.promptStyle) },
+    deriveSeeds(doc.id, 'identify', pipeline.seed).llm,
+  );
   const trace = [...input.trace, result.trace];
+  // A document cut to fit this model's context travels on cut: the next stages and the sink
+  // record hold the text the pairs were drawn from, and `truncated_chars` counts the rest.
+  // (A `promptDocumentChars` cut was already counted by the filter stage.)
+  const seen = result.fit.cutChars > 0 ? { ...doc, text: result.fit.text } : doc;
+  const truncatedChars = input.truncated_chars + result.fit.cutChars;
   const reject = (reason: 'identify.invalid_output' | 'identify.unknown_domain' | 'identify.no_personas', detail: string) => ({
     outputs: [],
     rejections: [makeRejection({ docId: doc.id, stage: 'identify', reason, detail, trace })],
@@ -61,12 +71,12 @@ export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (i
   }
   return {
     outputs: personas.map((persona, i) => ({
-      doc,
+      doc: seen,
       domain,
       persona,
       persona_index: i,
       persona_count: personas.length,
-      truncated_chars: input.truncated_chars,
+      truncated_chars: truncatedChars,
       trace: [...trace],
     })),
     rejections: [],
