@@ -10,6 +10,9 @@
  * text steer the answers: `[[unqualified]]`, `[[domain:X]]`, `[[personas:a,b]]`, `[[answer:X]]`,
  * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`.
  *
+ * With `contextLimit` it refuses prompts that do not fit, with the real servers' 400 (vLLM,
+ * OpenAI or llama.cpp wording; TGI's 422).
+ *
  * A fault script (`script(...)`) makes the next requests fail in chosen ways: 429 with
  * Retry-After or retry-after-ms, quota errors, any status, hangs, resets, malformed or non-JSON
  * bodies, replies that break the schema or come in code fences. It is for protocol and fault
@@ -55,6 +58,13 @@ export interface StandInOptions {
   model?: string;
   /** Keep at most this many requests in `requests` (oldest dropped; default 10 000). */
   maxLog?: number;
+  /**
+   * The model's context in tokens: a chat request whose prompt tokens (as counted here) plus
+   * `max_tokens` exceed it gets the real server's answer, a 400 (TGI: 422) naming the limit.
+   */
+  contextLimit?: number;
+  /** Wording of that answer in OpenAI mode: vLLM's (default), OpenAI's, or llama.cpp server's. */
+  contextErrorStyle?: 'vllm' | 'openai' | 'llamacpp';
 }
 
 export interface StandInLlm {
@@ -70,8 +80,8 @@ export interface StandInLlm {
   script(...faults: StandInFault[]): void;
   /** Faults still queued. */
   pendingFaults(): number;
-  /** Chat-completion requests being handled right now, and the most seen at once. */
-  stats(): { total: number; inFlight: number; maxInFlight: number };
+  /** Chat-completion requests being handled right now, the most seen at once, and those refused as over `contextLimit`. */
+  stats(): { total: number; inFlight: number; maxInFlight: number; contextRejections: number };
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -209,6 +219,75 @@ function tokensOf(chars: number): number {
   return Math.max(1, Math.ceil(chars / 4));
 }
 
+/** Prompt tokens as the stand-in counts them: 4 characters a token, plus a chat template's few per message. */
+export function standInPromptTokens(body: Record<string, unknown>): number {
+  const messages = messagesOf(body);
+  return tokensOf(messages.reduce((n, m) => n + m.content.length, 0)) + 4 * messages.length + 3;
+}
+
+/**
+ * The body and status a real server sends for a request over its context. Wording from the
+ * servers' sources: vLLM's OpenAI-compatible server (`{object: "error", message, type:
+ * "BadRequestError", code: 400}`), OpenAI (`context_length_exceeded`), llama.cpp server
+ * (`exceed_context_size_error` with `n_prompt_tokens` and `n_ctx`), TGI's validation error (422).
+ */
+export function contextErrorBody(
+  style: 'vllm' | 'openai' | 'llamacpp' | 'tgi',
+  limit: number,
+  promptTokens: number,
+  maxTokens: number,
+): { status: number; body: unknown } {
+  const total = promptTokens + maxTokens;
+  switch (style) {
+    case 'vllm':
+      return {
+        status: 400,
+        body: {
+          object: 'error',
+          message:
+            `This model's maximum context length is ${limit} tokens. However, you requested ${total} tokens ` +
+            `(${promptTokens} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
+          type: 'BadRequestError',
+          param: null,
+          code: 400,
+        },
+      };
+    case 'openai':
+      return {
+        status: 400,
+        body: {
+          error: {
+            message: `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+            type: 'invalid_request_error',
+            param: 'messages',
+            code: 'context_length_exceeded',
+          },
+        },
+      };
+    case 'llamacpp':
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 400,
+            message: `request (${promptTokens} tokens) exceeds the available context size (${limit} tokens), try increasing it`,
+            type: 'exceed_context_size_error',
+            n_prompt_tokens: promptTokens,
+            n_ctx: limit,
+          },
+        },
+      };
+    case 'tgi':
+      return {
+        status: 422,
+        body: {
+          error: `Input validation error: \`inputs\` tokens + \`max_new_tokens\` must be <= ${limit}. Given: ${promptTokens} \`inputs\` tokens and ${maxTokens} \`max_new_tokens\``,
+          error_type: 'validation',
+        },
+      };
+  }
+}
+
 const TGI_ERROR_TYPES: Record<number, string> = {
   400: 'validation',
   422: 'validation',
@@ -237,6 +316,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   const pending = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   let total = 0;
+  let contextRejections = 0;
   let inFlight = 0;
   let maxInFlight = 0;
   let sequence = 0;
@@ -324,6 +404,16 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     if (problem !== undefined) {
       sendError(res, mode === 'tgi' ? 422 : 400, problem);
       return;
+    }
+    if (options.contextLimit !== undefined) {
+      const promptTokens = standInPromptTokens(body);
+      const maxTokens = typeof body['max_tokens'] === 'number' ? body['max_tokens'] : 16;
+      if (promptTokens + maxTokens > options.contextLimit) {
+        contextRejections++;
+        const refusal = contextErrorBody(mode === 'tgi' ? 'tgi' : (options.contextErrorStyle ?? 'vllm'), options.contextLimit, promptTokens, maxTokens);
+        sendJson(res, refusal.status, refusal.body);
+        return;
+      }
     }
     if (fault === undefined) {
       answer();
@@ -464,9 +554,10 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
       faults.push(...more);
     },
     pendingFaults: () => faults.length,
-    stats: () => ({ total, inFlight, maxInFlight }),
+    stats: () => ({ total, inFlight, maxInFlight, contextRejections }),
     resetStats() {
       total = 0;
+      contextRejections = 0;
       maxInFlight = inFlight;
     },
     async close() {
