@@ -19,7 +19,7 @@ export function observeRouter(router: LlmRouter, observer: LlmObserver): LlmRout
       let client = wrapped.get(stage);
       if (!client) {
         const inner = router.forStage(stage);
-        client = {
+        const observed: LlmClient = {
           backend: inner.backend,
           model: inner.model,
           async complete(request) {
@@ -35,6 +35,9 @@ export function observeRouter(router: LlmRouter, observer: LlmObserver): LlmRout
           },
           close: () => inner.close(),
         };
+        // Not an LLM call: nothing to observe, but the stage needs it to fit its prompt.
+        if (inner.contextWindow !== undefined) observed.contextWindow = (signal) => inner.contextWindow?.(signal) ?? Promise.resolve(undefined);
+        client = observed;
         wrapped.set(stage, client);
       }
       return client;
