@@ -167,17 +167,43 @@ describe('local llama.cpp client on the default model', () => {
     expect((await rejection(client.complete(request('filter', { signal: pre.signal })))).code).toBe('LLM_ABORTED');
   });
 
-  it('fails a prompt longer than the context with a non-retryable LLM_CLIENT error', async () => {
+  it('fails a prompt longer than the context with a non-retryable LLM_CONTEXT_EXCEEDED naming the limit', async () => {
     const long = `${DOC} `.repeat(60);
     const err = await rejection(client.complete({ ...request('filter'), messages: [{ role: 'user', content: long }] }));
-    expect(err.code).toBe('LLM_CLIENT');
+    expect(err.code).toBe('LLM_CONTEXT_EXCEEDED');
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/promptDocumentChars/);
     expect(err.context['promptTokens']).toBeGreaterThan(client.contextSize);
+    expect(err.context['contextLimit']).toBe(client.contextSize);
+  });
+
+  it('reports the context it runs with and counts prompts exactly as it evaluates them', async () => {
+    const window = await client.contextWindow?.();
+    expect(window?.tokens).toBe(client.contextSize);
+    const counter = window?.counter;
+    expect(counter).toBeDefined();
+    const completion = await client.complete(request('filter', { maxTokens: 8 }));
+    expect(counter?.promptTokens(PROMPTS.filter)).toBe(completion.usage.prompt_tokens);
+    // A prefix of at most N tokens, by the model's own tokenizer.
+    const n = counter?.prefixChars(DOC, 10) ?? 0;
+    expect(n).toBeGreaterThan(10);
+    expect(n).toBeLessThan(DOC.length);
+    expect(counter?.prefixChars(DOC, 10_000)).toBe(DOC.length);
   });
 });
 
 describe('local client lifecycle', () => {
+  it('runs with no more context than the model was trained on (GGUF metadata), whatever is configured', async () => {
+    const client = await createLocalClient(localConfig(ensureModel(), { contextSize: 1_000_000 }));
+    try {
+      const window = await client.contextWindow?.();
+      // SmolLM2-135M: llama.context_length = 8192.
+      expect(window?.tokens).toBe(8192);
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
   it('refuses calls after close', async () => {
     const client = await createLocalClient(localConfig(ensureModel()));
     await client.close();
