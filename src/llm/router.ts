@@ -1,8 +1,8 @@
 /**
  * Picks the LLM client for each stage. Settings are the top-level `llm` block with the stage's
  * overrides from `llm.stages.<stage>` on top (the paper used a smaller model for identify and
- * check). Stages that resolve to the same (backend, url, model, context size) share one client, so they also
- * share connections. Backend `auto`: a URL means an OpenAI-compatible server; else a Hugging Face
+ * check). Stages that resolve to the same (backend, url, model, context size) share one client,
+ * so they also share connections. Backend `auto`: a URL means an OpenAI-compatible server; else a Hugging Face
  * token plus a model id means HF Inference Providers; else the local llama.cpp model.
  * The local backend lives in `local.ts` (node-llama-cpp) and is loaded only when a stage needs it,
  * through a dynamic import, so the other backends work on machines without it.

@@ -8,7 +8,11 @@ import {
   PROMPT_OVERHEAD_TOKENS,
   scaledCounter,
 } from '../../src/llm/context.js';
+import { configSchema } from '../../src/config/schema.js';
+import { ConcurrencyLimiter, limitRouter } from '../../src/llm/limiter.js';
 import { classifyHttpError } from '../../src/llm/retry.js';
+import { createLlmRouter } from '../../src/llm/router.js';
+import { observeRouter } from '../../src/runtime/metered.js';
 import { contextErrorBody } from '../support/stand-in-llm.js';
 
 describe('token estimate', () => {
@@ -153,5 +157,32 @@ describe('context-length-exceeded answers', () => {
     const body = JSON.stringify({ error: { message: "This model's maximum context length is 4096 tokens.", type: 'server_error' } });
     expect(classifyHttpError({ status: 503, body, headers: {}, url: 'http://h/v1' }).code).toBe('LLM_SERVER');
     expect(classifyHttpError({ status: 429, body, headers: {}, url: 'http://h/v1' }).code).toBe('LLM_RATE_LIMITED');
+  });
+});
+
+describe('context size per stage', () => {
+  it('comes from llm.contextSize, overridden by llm.stages.<stage>.contextSize, through every router wrapper', async () => {
+    const config = configSchema.parse({
+      llm: { url: 'http://127.0.0.1:9/v1', model: 'm', contextSize: 32768, stages: { check: { contextSize: 8192 } } },
+    });
+    const router = createLlmRouter(config);
+    try {
+      const wrapped = observeRouter(limitRouter(router, new ConcurrencyLimiter(2)), {});
+      expect(await wrapped.forStage('generate').contextWindow?.()).toEqual({ tokens: 32768 });
+      expect(await wrapped.forStage('check').contextWindow?.()).toEqual({ tokens: 8192 });
+      // Same server and model, different context: not one shared client.
+      expect(router.forStage('check')).not.toBe(router.forStage('generate'));
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('is unknown for a server when not configured', async () => {
+    const router = createLlmRouter(configSchema.parse({ llm: { url: 'http://127.0.0.1:9/v1' } }));
+    try {
+      expect(await router.forStage('filter').contextWindow?.()).toBeUndefined();
+    } finally {
+      await router.close();
+    }
   });
 });
