@@ -468,6 +468,7 @@ export class StageWorker {
         }
       }
     }
+    const t0 = performance.now();
     let tx;
     try {
       tx = await this.producer.transaction();
@@ -503,6 +504,7 @@ export class StageWorker {
       }
       throw err;
     }
+    this.opts.metrics?.commit((performance.now() - t0) / 1000, 'ok');
     this.lastCommitOk = true;
     this.counts.commits++;
     for (const { st, plan } of plans) {
