@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'INPUT_INVALID',
   'CODEC',
   'KAFKA',
+  'KAFKA_FENCED',
   'INTERNAL',
 ] as const;
 
