@@ -9,8 +9,9 @@
  * - a string, bytes or fixed longer than the bytes left;
  * - an array or map block whose item count, times the fewest bytes one item can take, is more than
  *   the bytes left (for a block written with a negative count, more than its declared byte size);
- * - values that take no bytes at all (null, a fixed of size 0, a record of only such fields) have
- *   no size to check against, so all of them in one record count towards `maxZeroByteValues`;
+ * - array items that take no bytes at all (null, a fixed of size 0, a record of only such fields)
+ *   have no size to check a count against, so every value avsc would build for them, across the
+ *   whole record, counts towards `maxZeroByteValues`;
  * - nesting of records, arrays, maps and unions deeper than `maxDepth`;
  * - an int varint longer than 5 bytes, a long varint longer than 10, or one past 32/64 bits.
  * Each of those is a `DECODE_LIMITS` error whose message starts with `decode.limits:` and names
@@ -18,10 +19,11 @@
  * union or enum index, a negative length, a block whose byte size does not match its items, a
  * varint cut off by the end of the body) as `CODEC` errors.
  *
- * Work is bounded: every value the walk (and then avsc) visits either consumes at least one byte
- * of the body or is one of the at most `maxZeroByteValues` zero-byte values, which the walk counts
- * by arithmetic without visiting them. Schemas are trusted (ours, or the registry's); only the
- * bytes are not. Written by hand because avsc has no such mode (its `Type.isValid` checks values,
+ * Work is bounded: every array or map item the walk (and then avsc) visits consumes at least one
+ * byte of the body, or is one of the at most `maxZeroByteValues` zero-byte values, which the walk
+ * counts by arithmetic without visiting them; within an item the work is bounded by the schema.
+ * (A null in a record field or union branch is paid for by the bytes around it, so it does not
+ * count.) Schemas are trusted (ours, or the registry's); only the bytes are not. Written by hand because avsc has no such mode (its `Type.isValid` checks values,
  * not bytes) and no other Avro library for Node pre-validates a body.
  */
 import type { Type } from 'avsc';
@@ -30,15 +32,18 @@ import { WebscaleError } from '../core/errors.js';
 export interface DecodeLimits {
   /** Deepest nesting of records, arrays, maps and unions in one record (the top record is 1). */
   maxDepth: number;
-  /** Values that encode in 0 bytes (null, fixed of size 0, records of only those), per record. */
+  /**
+   * Values avsc builds for array items that encode in 0 bytes (null, fixed of size 0, records of
+   * only those; a record item counts 1 plus its fields), per record.
+   */
   maxZeroByteValues: number;
 }
 
 /**
- * Our schemas nest 4 deep; 64 leaves room for any sane schema while keeping avsc's recursion far
- * from the stack limit. 100,000 zero-byte values take avsc about a millisecond and under 1 MB;
- * no record of ours has a single one outside a nullable union (where the branch index costs a
- * byte), so the cap only ever meets hostile or very unusual data.
+ * Our schemas nest at most 4 levels (QaRecord > usage > by_stage map > TokenUsage); 64 leaves
+ * room for any sane schema while keeping avsc's recursion far from the stack limit. 100,000
+ * zero-byte values take avsc about a millisecond and under 1 MB; none of our schemas has an
+ * array whose items can take 0 bytes, so that cap only ever meets hostile or very unusual data.
  */
 export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({ maxDepth: 64, maxZeroByteValues: 100_000 });
 
@@ -235,10 +240,8 @@ class Walk {
   }
 
   value(s: Shape, depth: number): void {
-    if (s.min === 0) {
-      this.countZeroByteValues(1, s.zeroWeight);
-      return;
-    }
+    // Nothing to read; the bytes around it (a union index, its record's other fields) pay for it.
+    if (s.min === 0) return;
     if (s.min > this.end - this.pos) {
       const need = s.min === Infinity ? 'cannot be encoded in finitely many bytes' : `needs at least ${s.min} bytes`;
       throw this.exceeded('record size', `a ${s.kind} ${need}, ${this.end - this.pos} left`);

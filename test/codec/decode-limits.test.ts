@@ -191,6 +191,14 @@ describe('values that take no bytes', () => {
     expect(() => checkDecodeLimits(t, Buffer.from([...zz(30_000), 0]))).not.toThrow();
   });
 
+  it('does not count nulls the bytes pay for: 200,000 nullable items, each with its union index', () => {
+    const t = parseSchema({ type: 'array', items: ['null', 'int'] });
+    const value = Array<null>(200_000).fill(null);
+    const body = t.toBuffer(value);
+    expect(checkDecodeLimits(t, body)).toBe(body.length);
+    expect(t.fromBuffer(body)).toStrictEqual(value);
+  });
+
   it('decodes a modest number of them, and the cap is configurable', () => {
     const body = Buffer.from([...zz(1000), 0]);
     expect(checkDecodeLimits(nulls, body)).toBe(body.length);
@@ -214,6 +222,13 @@ describe('nesting', () => {
     expect(list.fromBuffer(chain(20))).toBeTruthy();
     expect(checkDecodeLimits(list, chain(100), { ...DEFAULT_DECODE_LIMITS, maxDepth: 250 })).toBe(100);
     expectLimits(() => checkDecodeLimits(list, chain(20), { ...DEFAULT_DECODE_LIMITS, maxDepth: 10 }), /deeper than 10 levels/);
+  });
+
+  it('counts levels as records, arrays, maps and unions: QaRecord nests 4 deep', () => {
+    const qa = createSingleObjectCodec('QaRecord');
+    const body = qa.encode(SAMPLES.QaRecord).subarray(10);
+    expect(checkDecodeLimits(qa.writer.type, body, { ...DEFAULT_DECODE_LIMITS, maxDepth: 4 })).toBe(body.length);
+    expectLimits(() => checkDecodeLimits(qa.writer.type, body, { ...DEFAULT_DECODE_LIMITS, maxDepth: 3 }), /deeper than 3 levels \(in usage\.by_stage\{\}\)/);
   });
 
   it('refuses any body of a record that always contains itself', () => {
