@@ -22,7 +22,7 @@ import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
-import type { DeadLetter, LlmStage, Rejection } from '../core/records.js';
+import type { LlmStage } from '../core/records.js';
 import { TopicCodecs } from '../codec/index.js';
 import { groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
@@ -34,9 +34,12 @@ import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { StageContext } from '../stages/types.js';
 import { intakeLimits, pauseReason, type IntakeLimits, type PauseReason } from './backpressure.js';
 import { observeRouter } from './metered.js';
+import { OwnedPartitions } from './owned-partitions.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
-import { decideFailure, RECORD_BACKOFF, TRANSIENT_CODES, type RecordFailurePolicy } from './record-policy.js';
+import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
+import { LlmHealth, RecordRunner } from './record-runner.js';
 import { STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
+import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -63,19 +66,6 @@ export interface StageWorkerOptions {
   probeLlm?: (signal: AbortSignal) => Promise<void>;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}
-
-/** Longest the consume loop waits for a partition to be taken before restarting the consumer. */
-const OPEN_WAIT_MS = 10_000;
 
 export class StageWorker {
   state: WorkerState = 'starting';
@@ -91,19 +81,13 @@ export class StageWorker {
   private readonly codecs: TopicCodecs;
   private readonly limits: IntakeLimits;
   private readonly failurePolicy: RecordFailurePolicy;
-  /** Partitions owned now (fenced in, offsets read). */
-  private readonly owners = new Map<number, PartitionOwner>();
-  /** Partitions being taken: the consume loop waits for these before handing records over. */
-  private readonly opening = new Map<number, Promise<PartitionOwner | null>>();
-  /** Bumped on every group join: an open that finishes after a newer join is discarded. */
-  private generation = 0;
+  private readonly partitions: OwnedPartitions;
+  private readonly runner: RecordRunner;
+  private readonly health: LlmHealth;
   private readonly abort = new AbortController();
   private paused = false;
   private pausedFor: PauseReason | null = null;
-  private outage = false;
   private llmReady: boolean;
-  private consecutiveLlmFailures = 0;
-  private llmSuccesses = 0;
   private joined = false;
   private consumerStarted = false;
   private committing: Promise<void> | null = null;
@@ -137,11 +121,13 @@ export class StageWorker {
     this.limiter = new ConcurrencyLimiter(config.concurrency);
     const metrics = opts.metrics;
     // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
+    this.health = new LlmHealth((outage) => {
+      if (!outage) this.log.warn('LLM answers again: resuming consumption');
+      this.updatePause();
+    });
     const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (_stage, completion, ms, client) => {
-        this.llmSuccesses++;
-        this.consecutiveLlmFailures = 0;
-        if (this.outage) this.endOutage();
+        this.health.success();
         metrics?.llmRequest({
           model: client.model,
           outcome: 'ok',
@@ -173,6 +159,35 @@ export class StageWorker {
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
     this.admin = opts.kafka.admin();
+    this.partitions = new OwnedPartitions({
+      open: (partition) =>
+        PartitionOwner.open({
+          kafka: opts.kafka,
+          admin: this.admin,
+          groupId: this.groupId,
+          topic: this.inputTopic,
+          partition,
+          transactionTimeout: config.kafka.transactionTimeout,
+          metadataBudget: config.kafka.commitMetadataBytes,
+          logger: this.log,
+        }),
+      signal: this.abort.signal,
+      log: this.log,
+      onReleased: (p) => metrics?.clearCommittedLag(this.inputTopic, p),
+    });
+    this.runner = new RecordRunner({
+      binding: this.binding,
+      codecs: this.codecs,
+      inputTopic: this.inputTopic,
+      topicPrefix: config.kafka.topicPrefix,
+      ctx: this.ctx,
+      policy: this.failurePolicy,
+      health: this.health,
+      shutdown: this.abort.signal,
+      log: this.log,
+      metrics,
+      counts: this.counts,
+    });
     metrics?.onInFlight(() => this.inFlight);
     metrics?.onOldestInFlightAge(() => this.oldestInFlightAgeSeconds());
     metrics?.onUncommittedBytes(() => this.heldBytes);
@@ -181,16 +196,12 @@ export class StageWorker {
 
   /** Records taken from the input and not finished yet, over every owned partition. */
   get inFlight(): number {
-    let n = 0;
-    for (const o of this.owners.values()) n += o.startedAt.size;
-    return n;
+    return this.partitions.inFlight;
   }
 
   /** Bytes of finished outputs waiting for their commit, over every owned partition. */
   get heldBytes(): number {
-    let n = 0;
-    for (const o of this.owners.values()) n += o.heldBytes;
-    return n;
+    return this.partitions.heldBytes;
   }
 
   async start(): Promise<void> {
@@ -239,33 +250,14 @@ export class StageWorker {
         const e = WebscaleError.from(err);
         if (e.message !== lastMessage) this.log.error({ code: e.code, context: e.context }, `LLM cannot serve stage ${this.binding.stage}: ${e.message}; not consuming until it does`);
         lastMessage = e.message;
-        await sleep(backoffDelay(attempt, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
+        await wait(backoffDelay(attempt, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
       }
     }
   }
 
-  /**
-   * Group membership settled. Partitions we lost are released (their results dropped: the new
-   * owner fences us and starts from the committed offset). Partitions we kept are taken again,
-   * because we may have lost and regained them while frozen: if nobody committed meanwhile our
-   * work in flight stays valid, else it is dropped. New partitions are taken.
-   */
+  /** Group membership settled: release the partitions lost, take the assigned ones (again). */
   private onGroupJoin(assigned: number[]): void {
-    const generation = ++this.generation;
-    const keep = new Set(assigned);
-    for (const [p, owner] of [...this.owners]) {
-      if (keep.has(p)) continue;
-      this.owners.delete(p);
-      void owner.close();
-      this.opts.metrics?.clearCommittedLag(this.inputTopic, p);
-    }
-    for (const p of [...this.opening.keys()]) if (!keep.has(p)) this.opening.delete(p);
-    for (const p of assigned) {
-      // A kept partition leaves the commit loop while it is taken again (see take()).
-      const previous = this.owners.get(p);
-      this.owners.delete(p);
-      this.opening.set(p, this.take(p, generation, previous));
-    }
+    this.partitions.assign(assigned);
     this.joined = true;
     this.log.info({ partitions: assigned }, 'joined group');
     this.notifyIdle();
@@ -274,64 +266,9 @@ export class StageWorker {
     this.updatePause(true);
   }
 
-  /** Fence the partition in and read where it stands; retried until it works or the partition is gone. */
-  private async take(partition: number, generation: number, previous: PartitionOwner | undefined): Promise<PartitionOwner | null> {
-    // Flush what the previous life of the partition finished (fenced already if we had lost it).
-    if (previous) await previous.commit().catch(() => undefined);
-    for (let attempt = 0; ; attempt++) {
-      if (generation !== this.generation || this.abort.signal.aborted) {
-        if (previous) await previous.close();
-        return null;
-      }
-      try {
-        const owner = await PartitionOwner.open({
-          kafka: this.opts.kafka,
-          admin: this.admin,
-          groupId: this.groupId,
-          topic: this.inputTopic,
-          partition,
-          transactionTimeout: this.opts.config.kafka.transactionTimeout,
-          metadataBudget: this.opts.config.kafka.commitMetadataBytes,
-          logger: this.log,
-        });
-        if (generation !== this.generation) {
-          await owner.close();
-          return null;
-        }
-        if (previous && previous.active && previous.sameCommitAs(owner)) {
-          // Nobody committed for the partition since our last commit: our work in flight holds.
-          previous.adoptProducerOf(owner);
-          this.owners.set(partition, previous);
-        } else {
-          if (previous) await previous.close();
-          this.owners.set(partition, owner);
-        }
-        this.opening.delete(partition);
-        return this.owners.get(partition) ?? null;
-      } catch (err) {
-        this.log.warn({ err, partition, attempt }, 'could not take partition yet; retrying');
-        await sleep(backoffDelay(attempt, { maxRetries: 0, backoffInitial: 200, backoffMax: 5000 }), this.abort.signal);
-      }
-    }
-  }
-
-  private async ownerFor(partition: number): Promise<PartitionOwner | null> {
-    const opening = this.opening.get(partition);
-    if (opening) {
-      // The partition cannot be processed before it is ours. kafkajs heartbeats between
-      // messages, so do not hold the loop past the session timeout: restart the consumer instead
-      // (it re-fetches from the committed offset after rejoining).
-      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), OPEN_WAIT_MS).unref());
-      const owner = await Promise.race([opening, timeout]);
-      if (owner === 'timeout') throw new WebscaleError('KAFKA', `partition ${partition} could not be taken within ${OPEN_WAIT_MS} ms`, { retryable: true });
-      return owner;
-    }
-    return this.owners.get(partition) ?? null;
-  }
-
   private async onMessage({ partition, message }: EachMessagePayload): Promise<void> {
     if (this.state !== 'running' && this.state !== 'starting') return;
-    const owner = await this.ownerFor(partition);
+    const owner = await this.partitions.ownerFor(partition);
     // Not ours (lost, or fenced by a newer owner): every later record of it is skipped too, until
     // a group join hands it back and kafkajs fetches again from the committed offset.
     if (owner === null || !owner.active) return;
@@ -348,7 +285,7 @@ export class StageWorker {
 
   private updatePause(force = false): void {
     const reason = pauseReason(
-      { inFlight: this.inFlight, uncommittedBytes: this.heldBytes, draining: this.state === 'draining', outage: this.outage, llmReady: this.llmReady },
+      { inFlight: this.inFlight, uncommittedBytes: this.heldBytes, draining: this.state === 'draining', outage: this.health.outage, llmReady: this.llmReady },
       this.limits,
       this.paused,
     );
@@ -367,122 +304,24 @@ export class StageWorker {
     }
   }
 
-  private endOutage(): void {
-    this.outage = false;
-    this.log.warn('LLM answers again: resuming consumption');
-    this.updatePause();
-  }
-
-  /** A signal for one attempt: the worker's, plus the record's age limit while it has not passed. */
-  private attemptSignal(startedAt: number): AbortSignal {
-    const left = startedAt + this.failurePolicy.maxRecordAgeMs - Date.now();
-    return left > 0 ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(left)]) : this.abort.signal;
-  }
-
-  /** Runs the stage on one record until it has a final result: outputs, rejections or a dead letter. */
+  /** Runs one record to its final result in the background; its outputs wait in its owner. */
   private async process(owner: PartitionOwner, offset: bigint, key: Buffer | null, value: Buffer | null): Promise<void> {
-    const b = this.binding;
-    const startedAt = owner.startedAt.get(offset) ?? Date.now();
     try {
-      let input: unknown;
-      try {
-        if (value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
-        input = await this.codecs.for(b.inputType, this.inputTopic).decode(value);
-      } catch (err) {
-        return this.finish(owner, offset, [await this.deadLetter(owner.partition, offset, key, value, WebscaleError.from(err, 'CODEC'))]);
-      }
-      let attempts = 0;
-      let successesAtFirstFailure = -1;
-      for (;;) {
-        const signal = this.attemptSignal(startedAt);
-        try {
-          const result = await b.fn(input as never, { ...this.ctx, signal });
-          return this.finish(owner, offset, await this.encodeResult(result));
-        } catch (err) {
-          let e = WebscaleError.from(err);
-          if (e.code === 'LLM_ABORTED' && !this.abort.signal.aborted) {
-            // Our own age limit cut the call: the record is due for the DLQ if others succeed.
-            e = new WebscaleError('LLM_TIMEOUT', `record still failing after maxRecordAge (${this.failurePolicy.maxRecordAgeMs} ms)`, { retryable: true, cause: err });
-          }
-          attempts++;
-          if (successesAtFirstFailure < 0) successesAtFirstFailure = this.llmSuccesses;
-          if (TRANSIENT_CODES.has(e.code)) this.consecutiveLlmFailures++;
-          const decision = decideFailure(
-            {
-              code: e.code,
-              attempts,
-              ageMs: Date.now() - startedAt,
-              othersSucceeded: this.llmSuccesses > successesAtFirstFailure,
-              consecutiveFailures: this.consecutiveLlmFailures,
-              shuttingDown: this.abort.signal.aborted,
-            },
-            this.failurePolicy,
-          );
-          switch (decision.action) {
-            case 'abandon':
-              return this.abandon(owner, offset);
-            case 'dead-letter': {
-              const detail = decision.why === 'record-specific' ? e : new WebscaleError(e.code, `gave up after ${attempts} attempts in ${Math.round((Date.now() - startedAt) / 1000)} s (${decision.why === 'age' ? 'maxRecordAge' : 'maxRecordAttempts'}) while other records succeeded: ${e.message}`);
-              return this.finish(owner, offset, [await this.deadLetter(owner.partition, offset, key, value, detail)]);
-            }
-            case 'retry':
-              if (decision.outage && !this.outage) {
-                this.outage = true;
-                this.log.error({ err: e }, 'LLM outage: pausing consumption until it answers again');
-                this.updatePause();
-              }
-              this.log.warn({ offset: String(offset), partition: owner.partition, code: e.code, attempts, delay: decision.delayMs }, 'LLM failed for record; will retry');
-              await sleep(decision.delayMs, this.abort.signal);
-              if (this.abort.signal.aborted) return this.abandon(owner, offset);
-              if (!owner.active) return; // lost the partition meanwhile: the new owner redoes it
-              break;
-          }
-        }
-      }
+      const outcome = await this.runner.run({
+        partition: owner.partition,
+        offset,
+        key,
+        value,
+        startedAt: owner.startedAt.get(offset) ?? Date.now(),
+        owned: () => owner.active,
+      });
+      if (outcome.kind === 'done') this.finish(owner, offset, outcome.messages);
+      else this.abandon(owner, offset);
     } catch (err) {
       // Encoding outputs or building the dead letter failed: nothing sane to commit for it.
       this.log.error({ err, offset: String(offset), partition: owner.partition }, 'record failed unexpectedly; left uncommitted');
       this.fail(err as Error);
     }
-  }
-
-  private async encodeResult(result: Awaited<ReturnType<StageBinding['fn']>>): Promise<OutMessage[]> {
-    const b = this.binding;
-    const out: OutMessage[] = [];
-    const outTopic = this.topic(b.outputSuffix);
-    for (const o of result.outputs) {
-      out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: await this.codecs.for(b.outputType, outTopic).encode(o) } });
-    }
-    const rejTopic = this.topic('rejections');
-    for (const r of result.rejections) {
-      out.push({ topic: rejTopic, message: { key: r.doc_id, value: await this.codecs.for('Rejection', rejTopic).encode(r satisfies Rejection) } });
-      this.opts.metrics?.rejected(r.reason);
-      this.counts.rejected++;
-    }
-    return out;
-  }
-
-  private topic(suffix: string): string {
-    return topicName(this.opts.config.kafka.topicPrefix, suffix);
-  }
-
-  private async deadLetter(partition: number, offset: bigint, key: Buffer | null, value: Buffer | null, err: WebscaleError): Promise<OutMessage> {
-    const topic = this.topic('dlq');
-    const letter: DeadLetter = {
-      source_topic: this.inputTopic,
-      partition,
-      offset: String(offset),
-      key,
-      value,
-      error_code: err.code,
-      error: err.message.slice(0, 4000),
-      stage: this.binding.stage,
-      created_at: Date.now(),
-    };
-    this.counts.deadLettered++;
-    this.opts.metrics?.deadLettered(err.code);
-    this.log.warn({ partition, offset: String(offset), code: err.code, error: err.message }, 'record dead-lettered');
-    return { topic, message: { key, value: await this.codecs.for('DeadLetter', topic).encode(letter) } };
   }
 
   private finish(owner: PartitionOwner, offset: bigint, out: OutMessage[]): void {
@@ -507,7 +346,7 @@ export class StageWorker {
 
   oldestInFlightAgeSeconds(): number | undefined {
     let oldest = Infinity;
-    for (const o of this.owners.values()) for (const t of o.startedAt.values()) oldest = Math.min(oldest, t);
+    for (const o of this.partitions.values()) for (const t of o.startedAt.values()) oldest = Math.min(oldest, t);
     return oldest === Infinity ? undefined : (Date.now() - oldest) / 1000;
   }
 
@@ -521,7 +360,7 @@ export class StageWorker {
 
   private async commitAll(): Promise<void> {
     if (this.fatal) return;
-    const owners = [...this.owners.values()].filter((o) => o.active);
+    const owners = [...this.partitions.values()].filter((o) => o.active);
     let failed = false;
     let committed = false;
     await Promise.all(
@@ -554,12 +393,10 @@ export class StageWorker {
 
   /** A newer owner took the partition while we were not looking (frozen, partitioned): let go. */
   private onFenced(owner: PartitionOwner, err: WebscaleError): void {
-    if (this.owners.get(owner.partition) === owner) this.owners.delete(owner.partition);
+    this.partitions.release(owner);
     this.counts.fenced++;
     this.opts.metrics?.fenced();
-    this.opts.metrics?.clearCommittedLag(this.inputTopic, owner.partition);
     this.log.warn({ partition: owner.partition, err }, 'partition taken over by a newer owner: its uncommitted work here is dropped');
-    void owner.close();
     this.notifyIdle();
   }
 
@@ -568,7 +405,7 @@ export class StageWorker {
     if (!metrics) return;
     try {
       const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
-      for (const owner of this.owners.values()) {
+      for (const owner of this.partitions.values()) {
         const end = ends.find((e) => e.partition === owner.partition);
         const committed = owner.committedOffset;
         if (end && committed !== null) metrics.setCommittedLag(this.inputTopic, owner.partition, Math.max(0, Number(BigInt(end.high) - committed)));
@@ -598,7 +435,7 @@ export class StageWorker {
 
   /** Readiness: joined the group, last commit fine, LLM proven and not in an outage. */
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
-    const checks = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.outage };
+    const checks = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
@@ -616,15 +453,14 @@ export class StageWorker {
     if (!wasRunning) this.abort.abort(); // still probing the LLM: nothing to drain
     if (!wasFailed && this.inFlight > 0) {
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      await Promise.race([idle, sleep(graceMs)]);
+      await Promise.race([idle, wait(graceMs)]);
     }
     if (this.commitTimer) clearInterval(this.commitTimer);
     if (!wasFailed && wasRunning) await this.commit();
     this.abort.abort();
     const unfinished = this.inFlight;
     if (this.consumerStarted) await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
-    await Promise.all([...this.owners.values()].map((o) => o.close()));
-    this.owners.clear();
+    await this.partitions.closeAll();
     await this.admin.disconnect().catch(() => undefined);
     this.state = wasFailed ? 'failed' : 'stopped';
     this.log.info({ ...this.counts, unfinished }, 'stage worker stopped');
