@@ -8,7 +8,7 @@
  * whole pipeline run can be checked end to end. The stage is read from the request's JSON schema
  * (name, or property names in TGI's shape), else from the system prompt. Markers in the request
  * text steer the answers: `[[unqualified]]`, `[[domain:X]]`, `[[personas:a,b]]`, `[[answer:X]]`,
- * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`.
+ * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`; `[[fail500]]` always gets a 500.
  *
  * With `contextLimit` it refuses prompts that do not fit, with the real servers' 400 (vLLM,
  * OpenAI or llama.cpp wording; TGI's 422).
@@ -414,6 +414,11 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
         sendJson(res, refusal.status, refusal.body);
         return;
       }
+    }
+    if (JSON.stringify(body['messages'] ?? body['inputs'] ?? '').includes('[[fail500]]')) {
+      // A document this server can never answer, whatever the retries (a stuck record).
+      later(latencyMs, () => sendError(res, 500, 'stand-in: this document always fails'));
+      return;
     }
     if (fault === undefined) {
       answer();
