@@ -79,7 +79,7 @@ function convertLibraryError(err: unknown, url: string): unknown {
  * Authorization header to a URL that `credentialFor` does not give that credential fails with
  * LLM_AUTH before a byte leaves the process.
  */
-function guardCredential(inner: typeof fetch, credential: string | undefined, creds: Credentials): typeof fetch {
+export function guardCredential(inner: typeof fetch, credential: string | undefined, creds: Credentials): typeof fetch {
   const guarded = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
     const headers = new Headers(init?.headers);

@@ -48,13 +48,13 @@ export function resolveStageSettings(config: Config, stage: LlmStage): StageSett
   else if (llm.token !== undefined && model !== undefined) backend = 'hf';
   else backend = 'local';
   // A stage's own key belongs to the stage's URL; the top-level key to the top-level URL only.
-  const ownKey = own.apiKey !== undefined;
+  const apiKey = own.apiKey ?? llm.apiKey;
   return {
     backend,
     url,
     model,
-    apiKey: ownKey ? own.apiKey : llm.apiKey,
-    apiKeyUrl: ownKey ? url : llm.url,
+    apiKey,
+    apiKeyUrl: apiKey === undefined ? undefined : own.apiKey !== undefined ? url : llm.url,
     temperature: own.temperature ?? llm.temperature,
     maxTokens: own.maxTokens ?? llm.maxTokens,
   };
