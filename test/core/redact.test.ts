@@ -59,13 +59,22 @@ describe('redact', () => {
     const root = new Error('connect ECONNREFUSED for https://user:hunter2@registry:8081');
     const middle = new WebscaleError('KAFKA', 'registry unreachable', { cause: root, retryable: true, context: { deep: { a: { b: { c: { authorization: 'Basic dXNlcjpodW50ZXIy' } } } } } });
     const top = new WebscaleError('CODEC', 'cannot encode', { cause: middle, context: { apiKey: 'sk-top' } });
-    const out = redact(top) as Record<string, any>;
+    const out = redact(top);
     const text = JSON.stringify(out);
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('dXNlcjpodW50ZXIy');
     expect(text).not.toContain('sk-top');
-    expect(out).toMatchObject({ type: 'WebscaleError', code: 'CODEC', message: 'cannot encode', context: { apiKey: '[redacted]' } });
-    expect(out['cause']).toMatchObject({ code: 'KAFKA', retryable: true, context: { deep: { a: { b: { c: { authorization: '[redacted]' } } } } } });
-    expect(out['cause']['cause']).toMatchObject({ type: 'Error', message: 'connect ECONNREFUSED for https://[redacted]@registry:8081' });
+    expect(out).toMatchObject({
+      type: 'WebscaleError',
+      code: 'CODEC',
+      message: 'cannot encode',
+      context: { apiKey: '[redacted]' },
+      cause: {
+        code: 'KAFKA',
+        retryable: true,
+        context: { deep: { a: { b: { c: { authorization: '[redacted]' } } } } },
+        cause: { type: 'Error', message: 'connect ECONNREFUSED for https://[redacted]@registry:8081' },
+      },
+    });
   });
 });

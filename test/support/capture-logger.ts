@@ -20,7 +20,7 @@ export function captureLogger(level = 'debug') {
         .join('')
         .split('\n')
         .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as Record<string, any>),
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 
