@@ -3,7 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { OUTPUT_JSON_SCHEMAS } from '../../src/llm/contract.js';
 import { credentialFor, isHuggingFaceUrl, sameOrigin } from '../../src/llm/credentials.js';
+import { clearRegisteredSecrets } from '../../src/core/redact.js';
+import { loadConfig } from '../../src/config/load.js';
 import { guardCredential } from '../../src/llm/hf.js';
+import { classifyHttpError } from '../../src/llm/retry.js';
 import { checkReachable, createLlmRouter, type LlmRouterOptions } from '../../src/llm/router.js';
 import type { LlmRequest } from '../../src/llm/types.js';
 import { filterMessages } from '../../src/stages/prompts.js';
@@ -155,5 +158,20 @@ describe('token routing, asserted at the stand-in', () => {
       expect(tgi.requests.length).toBeGreaterThan(0);
       expect(new Set(authorizations(tgi))).toEqual(new Set([`Bearer ${HF_TOKEN}`]));
     });
+  });
+});
+
+describe('secrets a server echoes back', () => {
+  afterEach(() => clearRegisteredSecrets());
+
+  it('configured secrets are cut out of LLM error messages (which reach dead letters and rejections)', async () => {
+    await loadConfig({
+      env: { OPENAI_API_KEY: KEY_A, HF_TOKEN: 'hf_shortish', WEBSCALE_LLM_URL: 'http://127.0.0.1:9/v1', WEBSCALE_SCHEMA_REGISTRY_URL: 'https://sr:registry-pass-word@sr.example' },
+    });
+    const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY_A}. Token hf_shortish, registry registry-pass-word.` } });
+    const err = classifyHttpError({ status: 401, body, headers: {}, url: 'http://127.0.0.1:9/v1/chat/completions' });
+    expect(err.code).toBe('LLM_AUTH');
+    expect(err.message).toContain('Incorrect API key provided: [redacted]');
+    for (const secret of [KEY_A, 'hf_shortish', 'registry-pass-word']) expect(err.message).not.toContain(secret);
   });
 });
