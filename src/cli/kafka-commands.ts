@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
+import { redactString } from '../core/redact.js';
 import { LLM_STAGES, type LlmStage } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
@@ -222,7 +223,7 @@ export async function tailCommand(suffix: string, flags: TailFlags): Promise<num
       try {
         await out.write(JSON.parse(recordToJson(await codec.decode(message.value))));
       } catch (err) {
-        process.stderr.write(`partition ${partition} offset ${message.offset}: ${(err as Error).message}\n`);
+        process.stderr.write(`partition ${partition} offset ${message.offset}: ${redactString((err as Error).message)}\n`);
       }
     },
   });

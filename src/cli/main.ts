@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
+import { redactString } from '../core/redact.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { addKafkaOptions, addLlmOptions, positiveInt, type CommonFlags } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
@@ -115,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
     }
     const we = WebscaleError.from(err);
-    process.stderr.write(`webscale-rl: ${we.message}\n`);
+    process.stderr.write(`webscale-rl: ${redactString(we.message)}\n`);
     return exitCodeFor(we);
   }
   return code;
@@ -134,7 +135,7 @@ main(process.argv).then(
     if (exitWhenDone) setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`webscale-rl: ${String(err)}\n`);
+    process.stderr.write(`webscale-rl: ${redactString(String(err))}\n`);
     process.exitCode = 1;
   },
 );

@@ -6,9 +6,15 @@
  * Transport failures are `KAFKA` errors marked retryable (the registry is infrastructure; a worker
  * retries rather than dead-lettering the record); a registry that answers but refuses the schema
  * (e.g. 409 incompatible) is a non-retryable `CODEC` error.
+ *
+ * Credentials in the URL's user-info (`https://user:pass@registry:8081`, the usual way to give a
+ * registry's basic-auth key and secret) are sent as an `Authorization: Basic` header (undici drops
+ * user-info from a request URL) and kept out of everything else: the URL in error messages and
+ * context is the one without them.
  */
 import { request } from 'undici';
 import { WebscaleError } from '../core/errors.js';
+import { redactString, redactUrl } from '../core/redact.js';
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 
@@ -18,13 +24,17 @@ export interface SchemaRegistryOptions {
 }
 
 export class SchemaRegistryClient {
+  /** The registry URL without user-info: safe for errors and logs. */
   private readonly baseUrl: string;
+  private readonly authorization: string | undefined;
   private readonly timeoutMs: number;
   private readonly idsBySubjectSchema = new Map<string, Promise<number>>();
   private readonly schemasById = new Map<number, Promise<string>>();
 
   constructor(url: string, opts: SchemaRegistryOptions = {}) {
-    this.baseUrl = url.replace(/\/+$/, '');
+    const { base, authorization } = splitUserInfo(url);
+    this.baseUrl = base.replace(/\/+$/, '');
+    this.authorization = authorization;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -63,7 +73,7 @@ export class SchemaRegistryClient {
 
   private badResponse(what: string, body: unknown): WebscaleError {
     return new WebscaleError('CODEC', `schema registry: unexpected ${what} response ${JSON.stringify(body).slice(0, 200)}`, {
-      context: { registry: this.baseUrl },
+      context: { registry: redactUrl(this.baseUrl) },
     });
   }
 
@@ -73,16 +83,20 @@ export class SchemaRegistryClient {
     try {
       res = await request(url, {
         method,
-        headers: { accept: CONTENT_TYPE, ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }) },
+        headers: {
+          accept: CONTENT_TYPE,
+          ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }),
+          ...(this.authorization === undefined ? {} : { authorization: this.authorization }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });
     } catch (err) {
-      throw new WebscaleError('KAFKA', `schema registry unreachable: ${(err as Error).message}`, {
+      throw new WebscaleError('KAFKA', `schema registry unreachable: ${redactString((err as Error).message)}`, {
         cause: err,
         retryable: true,
-        context: { url, method },
+        context: { url: redactUrl(url), method },
       });
     }
     const text = await res.body.text();
@@ -94,10 +108,26 @@ export class SchemaRegistryClient {
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return parsed;
     const message = (parsed as { message?: unknown }).message;
-    const detail = `schema registry ${method} ${path}: HTTP ${res.statusCode}${typeof message === 'string' ? ` ${message}` : ''}`;
+    const detail = `schema registry ${method} ${path}: HTTP ${res.statusCode}${typeof message === 'string' ? ` ${redactString(message)}` : ''}`;
     if (res.statusCode >= 500 || res.statusCode === 429) {
-      throw new WebscaleError('KAFKA', detail, { retryable: true, context: { url, status: res.statusCode } });
+      throw new WebscaleError('KAFKA', detail, { retryable: true, context: { url: redactUrl(url), status: res.statusCode } });
     }
-    throw new WebscaleError('CODEC', detail, { context: { url, status: res.statusCode } });
+    throw new WebscaleError('CODEC', detail, { context: { url: redactUrl(url), status: res.statusCode } });
   }
+}
+
+/** The URL without user-info, and the user-info as a Basic authorization header value. */
+export function splitUserInfo(url: string): { base: string; authorization: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { base: url, authorization: undefined };
+  }
+  if (u.username === '' && u.password === '') return { base: url, authorization: undefined };
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  return { base: u.toString(), authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
 }

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { WebscaleError } from '../core/errors.js';
+import { registerSecret } from '../core/redact.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Settings that flags or the environment can override, in config-file shape. */
@@ -151,6 +152,29 @@ export async function loadConfig(options: { file?: string | undefined; overrides
   raw = merge(raw, envLayer(env));
   raw = merge(raw, flagLayer(options.overrides ?? {}));
   if (resolvesToLocal(raw)) raw = merge(LOCAL_PROFILE, raw);
-  return compileConfig(raw, file ? `configuration (file ${file}, environment and flags)` : 'configuration (environment and flags)');
+  const config = compileConfig(raw, file ? `configuration (file ${file}, environment and flags)` : 'configuration (environment and flags)');
+  registerConfigSecrets(config);
+  return config;
+}
+
+/**
+ * Hand the configured credentials to the redactor, so their values are cut out of any log line or
+ * printed error, even where a server echoes them back: the token and keys, and the password in
+ * the user-info of any configured URL (registry, LLM).
+ */
+export function registerConfigSecrets(config: Config): void {
+  registerSecret(config.llm.token);
+  registerSecret(config.llm.apiKey);
+  for (const stage of Object.values(config.llm.stages)) registerSecret(stage?.apiKey);
+  for (const url of [config.kafka.schemaRegistryUrl, config.llm.url, ...Object.values(config.llm.stages).map((s) => s?.url)]) {
+    if (url === undefined) continue;
+    try {
+      const password = new URL(url).password;
+      registerSecret(password);
+      registerSecret(decodeURIComponent(password));
+    } catch {
+      // not a URL: the schema has already refused it
+    }
+  }
 }
 

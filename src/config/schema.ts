@@ -29,6 +29,8 @@ const stageLlmSchema = z
     backend: z.enum(BACKENDS).optional(),
     url: z.url().optional(),
     model: z.string().min(1).optional(),
+    /** Bearer key sent only to this stage's URL (llm.apiKey goes only to llm.url's origin). */
+    apiKey: z.string().min(1).optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxTokens: z.number().int().positive().optional(),
     /** The stage model's context in tokens (prompt + completion); see `llm.contextSize`. */
@@ -60,9 +62,9 @@ const llmSchema = z
     /** OpenAI-compatible base URL ending in /v1, or a TGI endpoint for the hf backend. */
     url: z.url().optional(),
     model: z.string().min(1).optional(),
-    /** Hugging Face token; normally from HF_TOKEN. Redacted in logs. */
+    /** Hugging Face token; normally from HF_TOKEN. Sent only to Hugging Face hosts; redacted in logs. */
     token: z.string().min(1).optional(),
-    /** API key for OpenAI-compatible servers; normally from OPENAI_API_KEY. Redacted in logs. */
+    /** API key, normally from OPENAI_API_KEY. Sent only to the origin of `url`; redacted in logs. */
     apiKey: z.string().min(1).optional(),
     timeout: duration.default(120_000),
     maxRetries: z.number().int().nonnegative().default(6),

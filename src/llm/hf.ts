@@ -10,10 +10,16 @@
  * shape, TGI its own grammar `{type: "json", value: schema}`. With `responseFormat: 'auto'` and an
  * endpoint URL, the client asks the endpoint's `/info` once (a route TGI serves, reporting
  * `model_id` and `router`) and uses the TGI shape when it answers like TGI.
+ *
+ * Credentials follow `credentials.ts`: the HF token goes only to Hugging Face hosts, an API key
+ * only to the endpoint URL's origin. The library decides some URLs itself (the provider mapping on
+ * huggingface.co, a provider's own API for non-`hf_` keys), so our `fetch` also refuses any request
+ * that would carry the credential to a host it does not belong to.
  */
 import { InferenceClient, InferenceClientInputError, InferenceClientProviderOutputError, InferenceClientRoutingError } from '@huggingface/inference';
 import type { Dispatcher } from 'undici';
 import { WebscaleError } from '../core/errors.js';
+import { authHeadersFor, credentialFor, HF_ROUTER_URL, type Credentials } from './credentials.js';
 import { acquireAgent, attemptFetch, attemptJson, probeEndpoint, type AgentLease } from './http.js';
 import { safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
@@ -25,8 +31,10 @@ export interface HfClientOptions {
   model?: string | undefined;
   /** A TGI / vLLM / llama.cpp / Ollama base URL (with or without /v1). */
   endpointUrl?: string | undefined;
-  /** HF token (hf_...) or a provider key. */
+  /** The Hugging Face token (hf_...); sent only to Hugging Face hosts. */
   token?: string | undefined;
+  /** A key for `endpointUrl` (a self-hosted TGI behind a gateway); sent only to its origin. */
+  apiKey?: string | undefined;
   timeoutMs: number;
   retry: RetryPolicy;
   /** `auto`: TGI shape when the endpoint answers `/info` like TGI, else OpenAI's. */
@@ -69,6 +77,27 @@ function convertLibraryError(err: unknown, url: string): unknown {
   return WebscaleError.from(err, 'INTERNAL', context);
 }
 
+/**
+ * The library's fetch, refusing to send `credential` where it does not belong: any request with an
+ * Authorization header to a URL that `credentialFor` does not give that credential fails with
+ * LLM_AUTH before a byte leaves the process.
+ */
+export function guardCredential(inner: typeof fetch, credential: string | undefined, creds: Credentials): typeof fetch {
+  const guarded = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    const headers = new Headers(init?.headers);
+    if (headers.has('authorization') && (credential === undefined || credentialFor(url, creds)?.value !== credential)) {
+      throw new WebscaleError(
+        'LLM_AUTH',
+        `refusing to send the Hugging Face token or API key to ${safeUrl(url)}: the HF token goes only to Hugging Face hosts, an API key only to its configured URL`,
+        { context: { url: safeUrl(url) } },
+      );
+    }
+    return inner(input, init);
+  };
+  return guarded as typeof fetch;
+}
+
 export class HfClient implements LlmClient {
   readonly backend = 'hf';
   readonly model: string;
@@ -78,6 +107,7 @@ export class HfClient implements LlmClient {
   private readonly client: InferenceClient;
   private readonly fetch: typeof fetch;
   private shape: Promise<ResponseFormatShape> | undefined;
+  private readonly credentials: Credentials;
   /** Where requests go, for error context and probes. */
   readonly target: string;
 
@@ -93,13 +123,19 @@ export class HfClient implements LlmClient {
       this.lease = acquireAgent(options.connections ?? 32);
       this.dispatcher = this.lease.dispatcher;
     }
-    this.fetch = attemptFetch({ dispatcher: this.dispatcher, timeoutMs: options.timeoutMs, backoffMax: options.retry.backoffMax });
-    this.client = new InferenceClient(options.token ?? '', {
+    this.target = options.endpointUrl ?? HF_ROUTER_URL;
+    this.credentials = { hfToken: options.token, apiKey: options.apiKey, apiKeyUrl: options.endpointUrl };
+    const credential = credentialFor(this.target, this.credentials);
+    this.fetch = guardCredential(
+      attemptFetch({ dispatcher: this.dispatcher, timeoutMs: options.timeoutMs, backoffMax: options.retry.backoffMax }),
+      credential?.value,
+      this.credentials,
+    );
+    this.client = new InferenceClient(credential?.value ?? '', {
       retry_on_error: false,
       fetch: this.fetch,
       ...(options.endpointUrl === undefined ? {} : { endpointUrl: options.endpointUrl }),
     });
-    this.target = options.endpointUrl ?? 'https://router.huggingface.co/v1';
     if (options.responseFormat !== 'auto') this.shape = Promise.resolve(options.responseFormat);
     else if (options.endpointUrl === undefined) this.shape = Promise.resolve('openai');
   }
@@ -114,7 +150,7 @@ export class HfClient implements LlmClient {
           const result = await attemptJson({
             url,
             method: 'GET',
-            headers: this.authHeaders(),
+            headers: authHeadersFor(url, this.credentials),
             timeoutMs: Math.min(this.options.timeoutMs, 10_000),
             signal,
             dispatcher: this.dispatcher,
@@ -136,9 +172,6 @@ export class HfClient implements LlmClient {
     return detection;
   }
 
-  private authHeaders(): Record<string, string> {
-    return this.options.token === undefined ? {} : { authorization: `Bearer ${this.options.token}` };
-  }
 
   async complete(request: LlmRequest): Promise<LlmCompletion> {
     const shape = await this.responseShape(request.signal);
@@ -170,9 +203,10 @@ export class HfClient implements LlmClient {
   /** Endpoint: GET `<root>/v1/models`. Inference Providers: GET the router's model list. */
   async probe(signal?: AbortSignal): Promise<void> {
     const base = this.options.endpointUrl === undefined ? this.target : `${endpointRoot(this.options.endpointUrl)}/v1`;
+    const url = `${base}/models`;
     await probeEndpoint({
-      url: `${base}/models`,
-      headers: this.authHeaders(),
+      url,
+      headers: authHeadersFor(url, this.credentials),
       dispatcher: this.dispatcher,
       timeoutMs: Math.min(this.options.timeoutMs, 10_000),
       signal,

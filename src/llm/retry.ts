@@ -7,6 +7,7 @@
  * code and the `retryable` flag.
  */
 import { WebscaleError, type ErrorCode } from '../core/errors.js';
+import { redactString } from '../core/redact.js';
 import type { LlmStage } from '../core/records.js';
 import { overflowContext, parseContextOverflow } from './context.js';
 
@@ -144,7 +145,8 @@ export function classifyHttpError(failure: HttpFailure): WebscaleError {
   const context: Record<string, unknown> = { status, url: safeUrl(failure.url) };
   if (info.type !== undefined) context['errorType'] = info.type;
   if (info.code !== undefined) context['errorCode'] = info.code;
-  const said = info.message === undefined ? '' : `: ${info.message.slice(0, 300)}`;
+  // Servers echo credentials back ("Incorrect API key provided: sk-..."); this text reaches dead letters and rejections.
+  const said = info.message === undefined ? '' : `: ${redactString(info.message.slice(0, 300))}`;
   const quota = info.code === 'insufficient_quota' || info.type === 'insufficient_quota' || /insufficient_quota/.test(failure.body);
   const make = (code: ErrorCode, what: string, retryable: boolean): WebscaleError =>
     new WebscaleError(code, `LLM server answered ${status} (${what})${said}`, {

@@ -4,6 +4,8 @@
  * check). Stages that resolve to the same (backend, url, model, context size) share one client,
  * so they also share connections. Backend `auto`: a URL means an OpenAI-compatible server; else a Hugging Face
  * token plus a model id means HF Inference Providers; else the local llama.cpp model.
+ * Credentials follow `credentials.ts`: the HF token only to Hugging Face hosts, `llm.apiKey` only
+ * to `llm.url`'s origin, `llm.stages.<stage>.apiKey` only to that stage's URL.
  * The local backend lives in `local.ts` (node-llama-cpp) and is loaded only when a stage needs it,
  * through a dynamic import, so the other backends work on machines without it.
  */
@@ -12,10 +14,11 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
 import { LLM_STAGES, type LlmStage } from '../core/records.js';
+import { credentialFor, HF_ROUTER_URL } from './credentials.js';
 import { HfClient } from './hf.js';
 import { acquireAgent, type AgentLease } from './http.js';
 import { OpenAiClient } from './openai.js';
-import type { LlmEvents, RetryPolicy } from './retry.js';
+import { safeUrl, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest, LlmRouter } from './types.js';
 import type { ResponseFormatShape } from './wire.js';
@@ -26,6 +29,9 @@ export interface StageSettings {
   backend: ResolvedBackend;
   url: string | undefined;
   model: string | undefined;
+  /** The API key for `url` and the URL it was configured with (see `credentials.ts`). */
+  apiKey: string | undefined;
+  apiKeyUrl: string | undefined;
   temperature: number;
   maxTokens: number;
   /** The model's context in tokens when configured (`llm.stages.<stage>.contextSize`, `llm.contextSize`). */
@@ -44,10 +50,14 @@ export function resolveStageSettings(config: Config, stage: LlmStage): StageSett
   else if (url !== undefined) backend = 'openai';
   else if (llm.token !== undefined && model !== undefined) backend = 'hf';
   else backend = 'local';
+  // A stage's own key belongs to the stage's URL; the top-level key to the top-level URL only.
+  const apiKey = own.apiKey ?? llm.apiKey;
   return {
     backend,
     url,
     model,
+    apiKey,
+    apiKeyUrl: apiKey === undefined ? undefined : own.apiKey !== undefined ? url : llm.url,
     temperature: own.temperature ?? llm.temperature,
     maxTokens: own.maxTokens ?? llm.maxTokens,
     contextSize: own.contextSize ?? llm.contextSize,
@@ -185,6 +195,18 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
     ...(events === undefined ? {} : { events }),
   });
 
+  // A configured key that goes nowhere near this stage's server is most likely a misconfiguration
+  // (per-stage URLs on another host): say so once, instead of leaving the user to guess at a 401.
+  const warnWithheldKey = (stage: LlmStage, settings: StageSettings): void => {
+    if (settings.backend === 'local' || settings.apiKey === undefined) return;
+    const target = settings.url ?? HF_ROUTER_URL;
+    if (credentialFor(target, { apiKey: settings.apiKey, apiKeyUrl: settings.apiKeyUrl }) !== undefined) return;
+    opts.logger?.warn(
+      { stage, url: safeUrl(target), keyUrl: settings.apiKeyUrl === undefined ? undefined : safeUrl(settings.apiKeyUrl) },
+      `llm.apiKey is sent only to the origin of llm.url; stage ${stage} calls another server and gets no key (set llm.stages.${stage}.apiKey if it needs one)`,
+    );
+  };
+
   const build = (settings: StageSettings): LlmClient => {
     switch (settings.backend) {
       case 'openai': {
@@ -192,10 +214,11 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
           throw new WebscaleError('CONFIG_INVALID', 'the openai backend needs llm.url (a base URL ending in /v1)');
         }
         const shape = shapeFor(config, 'openai');
+        const credential = credentialFor(settings.url, { hfToken: config.llm.token, apiKey: settings.apiKey, apiKeyUrl: settings.apiKeyUrl });
         return new OpenAiClient({
           url: settings.url,
           model: settings.model,
-          apiKey: config.llm.apiKey ?? config.llm.token,
+          apiKey: credential?.value,
           responseFormat: shape === 'auto' ? 'openai' : shape,
           contextSize: settings.contextSize,
           ...common(),
@@ -206,6 +229,11 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
           model: settings.model,
           endpointUrl: settings.url,
           token: config.llm.token,
+          // HfClient binds the key to its endpoint URL, so hand it over only if it belongs there.
+          apiKey:
+            settings.url !== undefined && credentialFor(settings.url, { apiKey: settings.apiKey, apiKeyUrl: settings.apiKeyUrl }) !== undefined
+              ? settings.apiKey
+              : undefined,
           responseFormat: shapeFor(config, 'hf'),
           contextSize: settings.contextSize,
           ...common(),
@@ -219,9 +247,10 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
     const known = byStage.get(stage);
     if (known !== undefined) return known;
     const settings = resolveStageSettings(config, stage);
-    const key = settings.backend === 'local' ? 'local' : `${settings.backend}|${settings.url ?? ''}|${settings.model ?? ''}|${settings.contextSize ?? ''}`;
+    const key = settings.backend === 'local' ? 'local' : `${settings.backend}|${settings.url ?? ''}|${settings.model ?? ''}|${settings.contextSize ?? ''}|${settings.apiKey ?? ''}`;
     let client = byKey.get(key);
     if (client === undefined) {
+      warnWithheldKey(stage, settings);
       client = build(settings);
       byKey.set(key, client);
     }

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
+import { redactString } from '../core/redact.js';
 import type { DeadLetter, Rejection } from '../core/records.js';
 import type { TopicCodecs } from '../codec/index.js';
 import { topicName } from '../kafka/index.js';
@@ -168,7 +169,8 @@ export class RecordRunner {
       key: rec.key,
       value: rec.value,
       error_code: err.code,
-      error: err.message.slice(0, 4000),
+      // Server text can echo a credential back: dead letters are read by people and tools.
+      error: redactString(err.message).slice(0, 4000),
       stage: this.o.binding.stage,
       created_at: Date.now(),
     };

@@ -15,27 +15,79 @@ import { PIPELINE_VERSION } from './paths.js';
 import { checkMessages } from './prompts.js';
 import type { StageFn } from './types.js';
 
-/** Answers shorter than this (normalised) are not tested for leakage: "5" or "no" occur by chance. */
+/**
+ * Non-numeric answers shorter than this (normalised) are not tested for leakage: "no", "Pb" or "x"
+ * occur by chance. Answers with a number in them are always tested: a number that appears in the
+ * question gives the answer away however short it is ("rule of ____: dividing 72 by ..." / "72").
+ */
 export const MIN_LEAK_CHECK_CHARS = 3;
 
 /**
- * Words and numbers, lower-cased. Numbers stay whole tokens, with thousands separators dropped
- * ("1,969" and "1969" are the same; "19690" and "1969.5" are not "1969").
+ * Runs of letters and digits, with the joins that belong inside one token: a decimal point or a
+ * thousands comma between digits ("3.14", "1,000"), and a power's caret ("x^2", "10^6": an exponent
+ * belongs to its base, as in "x²", which NFKC folds to "x2").
+ */
+const RAW_TOKEN = /[\p{L}\p{M}\p{N}]+(?:(?:(?<=\p{N})[.,](?=\p{N})|\^(?=[\p{L}\p{N}]))[\p{L}\p{M}\p{N}]+)*/gu;
+const LEADING_NUMBER = /^\p{N}+(?:[.,]\p{N}+)*/u;
+const GROUPED_THOUSANDS = /^\p{N}{1,3}(?:,\p{N}{3})+(?:\.\p{N}+)?$/u;
+
+/** One number in a canonical spelling: "1,000" -> "1000", "2.50" -> "2.5", "3.0" -> "3". */
+function canonicalNumber(text: string): string[] {
+  // A comma between digits is a thousands separator only in groups of three ("1,000", "12,345.6");
+  // otherwise it separates numbers ("1,2,3"; a decimal comma "3,5" splits too, the same way on
+  // both sides, so it still matches itself).
+  const parts = GROUPED_THOUSANDS.test(text) ? [text.replace(/,/g, '')] : text.split(',');
+  return parts.map((p) => {
+    const m = /^(\p{N}+)\.(\p{N}+)$/u.exec(p);
+    if (m === null) return p; // an integer, or a dotted version such as 1.2.3, kept as written
+    const fraction = (m[2] ?? '').replace(/0+$/, '');
+    return fraction === '' ? (m[1] ?? p) : `${m[1] ?? ''}.${fraction}`;
+  });
+}
+
+/**
+ * The tokens leakage is judged on, lower-cased after NFKC. A number is a token of its own and is
+ * compared by value spelling, never by substring:
+ * - "50" is not in "150", "12" is not in "12.5", "1969" is not in "1969.5" or "19690";
+ * - "1,000" = "1000", "2.50" = "2.5";
+ * - signs are not part of a number ("-5" and "5" are the same token): the hyphen is as often a
+ *   range or a dash ("1990-1995", "COVID-19") as a minus, and the magnitude is what gives an
+ *   answer away;
+ * - a number followed by letters is the number plus a suffix: "72GB", "11th", "1960s", "5km" hold
+ *   the tokens "72", "11", "1960", "5" (the unit or ordinal ending follows as its own token), so
+ *   "the 11th edition" gives away "11"; "72%" is "72" because "%" is not a letter;
+ * - letters followed by a number are one identifier: "R6", "x86", "H2O", "mp3" do not contain
+ *   "6", "86", "2", "3";
+ * - a power is one token: "x^2 = 4" does not give away "2".
+ * Not handled: a space as thousands separator ("1 000" is two tokens), spelled-out numbers.
  */
 export function leakTokens(text: string): string[] {
   const out: string[] = [];
-  const re = /\p{N}+(?:[.,]\p{N}+)*|[\p{L}\p{M}]+/gu;
-  for (const m of text.normalize('NFKC').toLowerCase().matchAll(re)) {
+  for (const m of text.normalize('NFKC').toLowerCase().matchAll(RAW_TOKEN)) {
     const tok = m[0];
-    out.push(/^\p{N}/u.test(tok) ? tok.replace(/,(?=\p{N}{3}(?:\D|$))/gu, '') : tok);
+    const number = tok.includes('^') ? null : LEADING_NUMBER.exec(tok);
+    if (number === null) {
+      out.push(tok);
+      continue;
+    }
+    out.push(...canonicalNumber(number[0]));
+    const suffix = tok.slice(number[0].length);
+    if (suffix !== '') out.push(suffix);
   }
   return out;
 }
 
-/** Whether the answer appears word for word (as whole tokens) in the question. */
+const isNumberToken = (tok: string): boolean => /^\p{N}/u.test(tok);
+
+/**
+ * Whether the answer appears word for word (as whole tokens, see `leakTokens`) in the question.
+ * An answer with a number in it is tested at any length; one without is tested from
+ * `MIN_LEAK_CHECK_CHARS` characters.
+ */
 export function answerInQuestion(question: string, answer: string): boolean {
   const a = leakTokens(answer);
-  if (a.length === 0 || a.join('').length < MIN_LEAK_CHECK_CHARS) return false;
+  if (a.length === 0) return false;
+  if (!a.some(isNumberToken) && a.join('').length < MIN_LEAK_CHECK_CHARS) return false;
   const q = leakTokens(question);
   outer: for (let i = 0; i + a.length <= q.length; i++) {
     for (let j = 0; j < a.length; j++) if (q[i + j] !== a[j]) continue outer;

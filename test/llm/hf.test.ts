@@ -86,8 +86,17 @@ describe('HfClient against a TGI-mode stand-in', () => {
       seed: 7,
       response_format: { type: 'json', value: OUTPUT_JSON_SCHEMAS.identify.schema },
     });
-    expect(sent?.headers['authorization']).toBe('Bearer hf_test_token');
+    // A self-hosted TGI is not a Hugging Face host: the HF token stays home.
+    expect(tgi.requests.map((r) => r.headers['authorization'])).toEqual(tgi.requests.map(() => undefined));
     expect(sent?.headers['user-agent']).toContain('@huggingface/inference');
+  });
+
+  it('sends an API key to its endpoint (/info, chat, probe), and never the HF token', async () => {
+    const { client } = hf({ apiKey: 'sk-tgi-gateway' });
+    await client.complete(request);
+    await client.probe();
+    expect(tgi.requests.map((r) => r.path)).toEqual(['/info', '/v1/chat/completions', '/v1/models']);
+    expect(new Set(tgi.requests.map((r) => r.headers['authorization']))).toEqual(new Set(['Bearer sk-tgi-gateway']));
   });
 
   it('the TGI stand-in rejects the OpenAI shape, so the detection matters', async () => {

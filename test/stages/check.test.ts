@@ -53,7 +53,7 @@ describe('deterministic pre-checks (no LLM call)', () => {
     expect(res.rejections[0]?.usage).toEqual({ prompt_tokens: 500, completion_tokens: 90 });
   });
 
-  it('treats numbers as whole tokens and ignores very short answers', () => {
+  it('treats numbers as whole tokens', () => {
     expect(answerInQuestion('What happened in 18150 BC?', '1815')).toBe(false);
     expect(answerInQuestion('Is the length 1,230 km?', '1230')).toBe(true);
     expect(answerInQuestion('Is the length 1230 km?', '1,230 km')).toBe(true);
@@ -61,6 +61,60 @@ describe('deterministic pre-checks (no LLM call)', () => {
     expect(answerInQuestion('Which is larger, 12.5 or 125?', '12')).toBe(false);
     expect(answerInQuestion('Who wrote "MARIE CURIE: a life"?', 'Marie Curie')).toBe(true);
     expect(answerInQuestion('Who discovered radium with Pierre Curie?', 'Marie Curie')).toBe(false);
+  });
+
+  describe('numeric answers of any length', () => {
+    it.each([
+      ['the rule of 72', 'Rule of ____: dividing 72 by the annual interest rate estimates the doubling time. Name the rule.', '72'],
+      ['a version number', 'Which X____R6 component was renamed in version 11?', '11'],
+      ['a single digit', 'A hexagon has 6 sides; how many sides does a regular hexagon have?', '6'],
+      ['thousands separators in the question', 'The ship carried 1,000 tons; how many tons did it carry?', '1000'],
+      ['thousands separators in the answer', 'The ship carried 1000 tons; how many tons did it carry?', '1,000'],
+      ['a decimal, trailing zero dropped', 'The fare rose to $2.50 in 1990; what was the fare?', '2.5'],
+      ['a percentage', 'If 72% of voters turned out, what share turned out (percent)?', '72%'],
+      ['a number followed by its ordinal ending', 'Which amendment, the 19th, granted women the vote? Give its number.', '19'],
+      ['a number followed by a unit', 'A 5km race is how many kilometres long?', '5'],
+      ['a minus sign in the answer', 'The lake froze at -40 degrees; what was the temperature?', '-40'],
+      ['a minus sign in the question only', 'At -40 the scales agree; at what value do Celsius and Fahrenheit agree (magnitude)?', '40'],
+      ['a range', 'The war lasted 1914-1918; in which year did it end?', '1918'],
+      ['a number with a unit in the answer', 'Is the pole 5 m or 7 m long?', '5 m'],
+      ['a decade', 'In the 1960s, which decade began the space race? Answer with its first year.', '1960'],
+    ])('leaks: %s', (_what, question, answer) => {
+      expect(answerInQuestion(question, answer)).toBe(true);
+    });
+
+    it.each([
+      ['50 inside 150', 'What is half of 150?', '50'],
+      ['11 inside 110', 'What is one tenth of 110?', '11'],
+      ['a prefix of a decimal', 'Which is larger, 12.5 or 125?', '12'],
+      ['a decimal that differs', 'Is pi about 3.14159?', '3.14'],
+      ['a digit inside an identifier', 'Which X____R6 component was renamed in version 11?', '6'],
+      ['a digit inside a model name', 'How many bits wide are x86 registers in 64-bit mode?', '86'],
+      ['an exponent', 'If x^2 = 4 and x > 0, what is x?', '2'],
+      ['an exponent of ten', 'How many zeros does 10^6 have?', '6'],
+      ['a version that differs', 'What changed between versions 1.2.3 and 1.3?', '1.2'],
+      ['a number with leading zeros kept as written', 'Which agent is 007 in the novels, numbered how without the zeros?', '7'],
+    ])('does not leak: %s', (_what, question, answer) => {
+      expect(answerInQuestion(question, answer)).toBe(false);
+    });
+
+    it('keeps the short exemption for answers without a number', () => {
+      expect(answerInQuestion('Is lead, symbol Pb, a metal? Give its symbol.', 'Pb')).toBe(false);
+      expect(answerInQuestion('Is it true that no one answered? Say yes or no.', 'no')).toBe(false);
+      expect(answerInQuestion('Which element has the symbol Fe, iron?', 'Iron')).toBe(true);
+    });
+
+    it('rejects the issue examples before any LLM call', async () => {
+      for (const [question, answer] of [
+        ['Rule of ____: dividing 72 by the annual interest rate estimates what?', '72'],
+        ['Which X____R6 component was renamed in version 11?', '11'],
+      ] as const) {
+        const ctx = makeCtx();
+        const res = await checkStage(candidate(question, answer), ctx);
+        expect(ctx.router.totalRequests).toBe(0);
+        expect(res.rejections[0]).toMatchObject({ reason: 'check.leakage' });
+      }
+    });
   });
 
   it('does not mistake ordinary uses of "text", "passage" or "document" for an unseen source', () => {
