@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'LLM_SERVER',
   'LLM_CLIENT',
   'LLM_AUTH',
+  /** The endpoint cannot serve this request at all: no such route (404/405/501) or unknown model. */
+  'LLM_UNAVAILABLE',
   'LLM_QUOTA',
   'LLM_BAD_RESPONSE',
   'LLM_INVALID_OUTPUT',
