@@ -36,6 +36,11 @@ export interface RetryDetail {
 /** A server asking us to wait longer than this is treated as asking for this (a stuck header). */
 const MAX_SERVER_WAIT_MS = 10 * 60_000;
 
+/** The policy with at most `maxRetries` retries (a request's own cap, when it has one). */
+export function capRetries(policy: RetryPolicy, maxRetries: number | undefined): RetryPolicy {
+  return maxRetries === undefined || maxRetries >= policy.maxRetries ? policy : { ...policy, maxRetries: Math.max(0, maxRetries) };
+}
+
 /** Full-jitter backoff for retry number `attempt` (0-based). */
 export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.backoffMax, policy.backoffInitial * 2 ** Math.min(attempt, 30));

@@ -26,6 +26,11 @@ export interface LlmRequest {
   /** Sampling seed: the pipeline derives it from document id + persona so runs are reproducible. */
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * Cap on this request's retries, below `llm.maxRetries` (the start-up probe sends 0 and does its
+   * own network retry). In-process backends ignore it.
+   */
+  maxRetries?: number;
 }
 
 export interface LlmCompletion {
