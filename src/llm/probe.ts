@@ -102,7 +102,8 @@ function oneLine(text: string): string {
 function probeFailure(err: WebscaleError, stages: LlmStage[], where: string): WebscaleError {
   const code: ErrorCode = err.code === 'LLM_NETWORK' ? 'LLM_UNREACHABLE' : err.code;
   const why = err.code === 'LLM_CLIENT' ? `${err.message} (every request of this stage would be refused the same way)` : err.message;
-  return new WebscaleError(code, oneLine(`LLM for stage ${stages.join(', ')} cannot serve (${where}): ${why}`), {
+  const which = `${stages.length === 1 ? 'stage' : 'stages'} ${stages.join(', ')}`;
+  return new WebscaleError(code, oneLine(`LLM for ${which} cannot serve (${where}): ${why}`), {
     cause: err,
     context: { ...err.context, stage: stages[0], stages, target: where },
   });

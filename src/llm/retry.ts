@@ -175,7 +175,7 @@ export function classifyHttpError(failure: HttpFailure): WebscaleError {
   if (status === 401 || status === 403) return make('LLM_AUTH', 'not authorised; check the API key or token', false);
   if (status === 402) return make('LLM_QUOTA', 'payment required', false);
   if (status >= 400 && status < 500 && saysModelNotFound(info)) return make('LLM_UNAVAILABLE', 'model not found; check the model name', false);
-  if (status === 404) return make('LLM_UNAVAILABLE', 'not found; check the URL (an OpenAI-compatible base URL ends in /v1)', false);
+  if (status === 404) return make('LLM_UNAVAILABLE', 'not found; check the URL: an OpenAI-compatible base URL ends in /v1', false);
   if (status === 405) return make('LLM_UNAVAILABLE', 'method not allowed; check the URL', false);
   if (status === 501) return make('LLM_UNAVAILABLE', 'not implemented by this server', false);
   if (status === 424) return make('LLM_SERVER', 'generation failed', true);
