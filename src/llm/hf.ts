@@ -15,7 +15,7 @@ import { InferenceClient, InferenceClientInputError, InferenceClientProviderOutp
 import type { Dispatcher } from 'undici';
 import { WebscaleError } from '../core/errors.js';
 import { acquireAgent, attemptFetch, attemptJson, probeEndpoint, type AgentLease } from './http.js';
-import { capRetries, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import { requestRetry, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
 
@@ -156,7 +156,7 @@ export class HfClient implements LlmClient {
         }
         return parseChatCompletion(reply, this.model, { url: safeUrl(this.target) });
       },
-      { policy: capRetries(this.options.retry, request.maxRetries), signal: request.signal, stage: request.stage, events: this.options.events },
+      { ...requestRetry(this.options.retry, this.options.events, request.probe), signal: request.signal, stage: request.stage },
     );
   }
 

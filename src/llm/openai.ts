@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { acquireAgent, attemptJson, probeEndpoint, type AgentLease } from './http.js';
-import { capRetries, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import { requestRetry, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
 
@@ -80,7 +80,7 @@ export class OpenAiClient implements LlmClient {
         });
         return parseChatCompletion(result.json, this.model, { url: safeUrl(this.endpoint), status: result.status });
       },
-      { policy: capRetries(this.options.retry, request.maxRetries), signal: request.signal, stage: request.stage, events: this.options.events },
+      { ...requestRetry(this.options.retry, this.options.events, request.probe), signal: request.signal, stage: request.stage },
     );
   }
 

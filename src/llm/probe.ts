@@ -188,7 +188,7 @@ export async function probeStages(router: LlmRouter, stages: readonly LlmStage[]
           temperature: lead.settings?.temperature ?? 0,
           maxTokens: Math.min(PROBE_MAX_TOKENS, lead.settings?.maxTokens ?? PROBE_MAX_TOKENS),
           seed: 0,
-          maxRetries: 0,
+          probe: true,
           ...(signal === undefined ? {} : { signal }),
         };
         const err = await probeRequest(client, request, backoff, signal);

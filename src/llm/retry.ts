@@ -36,9 +36,13 @@ export interface RetryDetail {
 /** A server asking us to wait longer than this is treated as asking for this (a stuck header). */
 const MAX_SERVER_WAIT_MS = 10 * 60_000;
 
-/** The policy with at most `maxRetries` retries (a request's own cap, when it has one). */
-export function capRetries(policy: RetryPolicy, maxRetries: number | undefined): RetryPolicy {
-  return maxRetries === undefined || maxRetries >= policy.maxRetries ? policy : { ...policy, maxRetries: Math.max(0, maxRetries) };
+/** The policy and events one request runs under: a probe request gets no retries and no events. */
+export function requestRetry(
+  policy: RetryPolicy,
+  events: LlmEvents | undefined,
+  probe: boolean | undefined,
+): { policy: RetryPolicy; events: LlmEvents | undefined } {
+  return probe === true ? { policy: { ...policy, maxRetries: 0 }, events: undefined } : { policy, events };
 }
 
 /** Full-jitter backoff for retry number `attempt` (0-based). */

@@ -27,10 +27,11 @@ export interface LlmRequest {
   seed?: number;
   signal?: AbortSignal;
   /**
-   * Cap on this request's retries, below `llm.maxRetries` (the start-up probe sends 0 and does its
-   * own network retry). In-process backends ignore it.
+   * A start-up probe request (`probe.ts`): not retried (the probe does its own network retry) and
+   * not reported to the client's failure events and logs (the probe reports its own outcome, in
+   * one line). In-process backends ignore it.
    */
-  maxRetries?: number;
+  probe?: boolean;
 }
 
 export interface LlmCompletion {

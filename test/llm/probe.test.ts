@@ -2,6 +2,8 @@
 // passes with one small request per stage schema; endpoints that cannot serve (401, 403, 404, 405,
 // 501, unknown model, nothing listening, no URL, no model file) fail with one line naming the
 // stage, the URL and the model; answers retries may cure, and unparseable answers, do not fail it.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { WebscaleError } from '../../src/core/errors.js';
@@ -193,6 +195,36 @@ describe('probeStages against the stand-in', () => {
     expect(err?.message.split('\n')).toHaveLength(1);
   });
 
+  it('sends probe requests without retries and without failure events (the probe reports for itself)', async () => {
+    const server = await startStandInLlm({ failAll: 404 });
+    const events: string[] = [];
+    const c = config({ llm: { url: server.url, maxRetries: 3, backoffInitial: 10, backoffMax: 20 } });
+    const router = createLlmRouter(c, { events: { onFailure: (_s, code) => events.push(`failure ${code}`), onRetry: (_s, code) => events.push(`retry ${code}`) } });
+    try {
+      await expect(probeStages(router, ALL, { config: c })).rejects.toMatchObject({ code: 'LLM_UNAVAILABLE' });
+      expect(events).toEqual([]);
+    } finally {
+      await router.close();
+      await server.close();
+    }
+    // A server answering 503 to every chat request: one attempt per stage, then the run starts anyway.
+    let posts = 0;
+    const overloaded = createServer((req, res) => {
+      if (req.method === 'POST') posts++;
+      const status = req.method === 'POST' ? 503 : 200;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"data":[]}' : '{"error":"overloaded"}');
+    });
+    await new Promise<void>((resolve) => overloaded.listen(0, '127.0.0.1', resolve));
+    const port = (overloaded.address() as AddressInfo).port;
+    try {
+      expect(await probe({ llm: { url: `http://127.0.0.1:${port}/v1`, maxRetries: 3, backoffInitial: 10, backoffMax: 20 } })).toBeUndefined();
+      expect(posts).toBe(4);
+    } finally {
+      overloaded.closeAllConnections();
+      await new Promise((resolve) => overloaded.close(resolve));
+    }
+  });
+
   it('lets the endpoint be fixed: a later probe passes', async () => {
     const server = await startStandInLlm({ failAll: 501 });
     try {
@@ -227,7 +259,7 @@ describe('probeStages: what does not fail it', () => {
     const { router, requests } = fakeRouter(async () => completion('Sure! Here is {"reas'));
     await expect(probeStages(router, ALL, {})).resolves.toBeUndefined();
     expect(requests).toHaveLength(4);
-    expect(requests.every((r) => r.maxRetries === 0 && r.maxTokens <= 16)).toBe(true);
+    expect(requests.every((r) => r.probe === true && r.maxTokens <= 16)).toBe(true);
   });
 
   it('429, 5xx, timeouts and bad bodies do not fail it (retries and outage handling cure those)', async () => {
