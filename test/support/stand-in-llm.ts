@@ -8,7 +8,8 @@
  * whole pipeline run can be checked end to end. The stage is read from the request's JSON schema
  * (name, or property names in TGI's shape), else from the system prompt. Markers in the request
  * text steer the answers: `[[unqualified]]`, `[[domain:X]]`, `[[personas:a,b]]`, `[[answer:X]]`,
- * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`.
+ * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`, and `[[fail:NNN]]` (answer every
+ * request of that document with status NNN in the mode's error shape).
  *
  * A fault script (`script(...)`) makes the next requests fail in chosen ways: 429 with
  * Retry-After or retry-after-ms, quota errors, any status, hangs, resets, malformed or non-JSON
@@ -331,7 +332,8 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     res.on('finish', finish);
 
     const probe = JSON.stringify(body).includes(PROBE_MARKER);
-    const fault = probe ? undefined : faults.shift();
+    const failWith = /\[\[fail:(\d{3})\]\]/.exec(JSON.stringify(body))?.[1];
+    const fault = probe || failWith !== undefined ? undefined : faults.shift();
     const answer = (extraDelay = 0, shape: (content: string) => string | undefined = () => undefined): void => {
       later(latencyMs + extraDelay, () => {
         const content = answerFor(body);
@@ -342,6 +344,10 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     const problem = formatProblem(body);
     if (problem !== undefined) {
       sendError(res, mode === 'tgi' ? 422 : 400, problem);
+      return;
+    }
+    if (failWith !== undefined) {
+      sendError(res, Number(failWith), `stand-in refuses this document with ${failWith}`);
       return;
     }
     if (fault === undefined) {
