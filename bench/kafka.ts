@@ -32,7 +32,7 @@ import { brokerPid, cliEnv, freePort, processCpuMs, processMemKb, runCliCommand,
 import { startLlmProcess } from './llm-process.js';
 import type { ServerStatsMessage } from './llm-server.js';
 import type { BenchContext, BenchMode, ModeResult } from './modes.js';
-import { scrape, total, type Sample } from './prom.js';
+import { histogramQuantile, scrape, total, type Sample } from './prom.js';
 import { analyseTimeline, type TimelineAnalysis } from './timeline.js';
 import type { ChildProbe } from './cli-child.js';
 
@@ -99,6 +99,33 @@ export function stageExpectations(facts: CorpusFacts, personas = PERSONAS): Reco
   };
 }
 
+interface CommitStats {
+  /** Successful commit transactions over the whole run. */
+  count: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  /** Transactions per second over the stage's active window. */
+  per_s: number | null;
+  fenced: number;
+}
+
+function commitStats(samples: readonly Sample[] | null, activeMs: number | null): CommitStats | null {
+  if (samples === null) return null;
+  const name = `${M}commit_duration_seconds`;
+  const count = total(samples, `${name}_count`, { outcome: 'ok' });
+  const q = (x: number): number | null => {
+    const v = histogramQuantile(samples, name, x, { outcome: 'ok' });
+    return v === null ? null : v * 1000;
+  };
+  return {
+    count,
+    p50_ms: q(0.5),
+    p99_ms: q(0.99),
+    per_s: activeMs !== null && activeMs > 0 ? (count * 1000) / activeMs : null,
+    fenced: total(samples, `${M}partitions_fenced_total`),
+  };
+}
+
 interface KafkaRunOptions {
   name: string;
   docs: number;
@@ -130,6 +157,8 @@ interface StageResult {
   produced: Record<string, number>;
   cpu_ms_during_run: number | null;
   peak_rss_polled_kb: number | null;
+  /** Commit transactions (one per input partition with finished work, per commit interval). */
+  commits: CommitStats | null;
   probe: ChildProbe | null;
   vm_hwm_at_end_kb: number | null;
   exit_code: number | null;
@@ -300,8 +329,10 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
     const brokerAfter = bPid === null ? null : processCpuMs(bPid);
     const cpuAfter = new Map<LlmStage, number>();
     const hwm = new Map<LlmStage, number | null>();
+    const finalSamples = new Map<LlmStage, Sample[] | null>();
     for (const w of workers) {
       const s = await scrape(w.port);
+      finalSamples.set(w.stage as LlmStage, s);
       cpuAfter.set(w.stage as LlmStage, s === null ? NaN : total(s, 'process_cpu_seconds_total'));
       hwm.set(w.stage as LlmStage, processMemKb(w.pid)?.hwm ?? null);
     }
@@ -356,6 +387,7 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
         produced: final?.produced ?? {},
         cpu_ms_during_run: before !== undefined && after !== undefined && Number.isFinite(after) ? (after - before) * 1000 : null,
         peak_rss_polled_kb: (peakRss.get(stage) ?? 0) / 1024 || null,
+        commits: commitStats(finalSamples.get(stage) ?? null, activeMs),
         probe: probes[i] ?? null,
         vm_hwm_at_end_kb: hwm.get(stage) ?? null,
         exit_code: exitCodes[i] ?? null,
@@ -488,10 +520,21 @@ function throughputReport(r: KafkaRun): string[] {
     const states = st === null ? '' : `; full ${pct(st.full, 0)} / upstream ${pct(st.starved_upstream, 0)} / fetch ${pct(st.starved_fetch, 0)} (${st.polls} polls)`;
     out.push(row(`  ${s.stage}`, phases + states));
   }
+  out.push(...commitLines(r));
   out.push(row('peak RSS and CPU per worker', ''));
   out.push(...memoryLines(r));
   out.push(row('machine', `${machineFacts().cpus} CPUs, load average now ${machineFacts().loadAvg1m}`));
   out.push(sanityLine(r));
+  return out;
+}
+
+function commitLines(r: KafkaRun): string[] {
+  const out = [row('commit transactions per worker', 'count, latency p50 / p99 (from the histogram buckets), transactions/s over the active window, partitions fenced')];
+  for (const s of r.stages) {
+    const c = s.commits;
+    const f = (v: number | null): string => (v === null ? 'n/a' : `${fixed(v, 1)} ms`);
+    out.push(row(`  ${s.stage}`, c === null ? 'n/a' : `${int(c.count)} commits, p50 ${f(c.p50_ms)} / p99 ${f(c.p99_ms)}, ${c.per_s === null ? 'n/a' : fixed(c.per_s, 2)}/s, fenced ${c.fenced}`));
+  }
   return out;
 }
 

@@ -47,3 +47,33 @@ export async function scrape(port: number, timeoutMs = 2000): Promise<Sample[] |
     return null;
   }
 }
+
+/**
+ * The q-quantile of a histogram from its cumulative `_bucket` samples (summed over the series
+ * matching `where`), interpolated linearly inside the bucket as Prometheus' histogram_quantile
+ * does. Null when the histogram has no observations.
+ */
+export function histogramQuantile(samples: readonly Sample[], name: string, q: number, where: Record<string, string> = {}): number | null {
+  const byLe = new Map<number, number>();
+  for (const s of samples) {
+    if (s.name !== `${name}_bucket`) continue;
+    if (!Object.entries(where).every(([k, v]) => s.labels[k] === v)) continue;
+    const le = s.labels['le'] === '+Inf' ? Infinity : Number(s.labels['le']);
+    byLe.set(le, (byLe.get(le) ?? 0) + s.value);
+  }
+  const buckets = [...byLe].sort((a, b) => a[0] - b[0]);
+  const count = buckets[buckets.length - 1]?.[1] ?? 0;
+  if (count === 0) return null;
+  const rank = q * count;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, c] of buckets) {
+    if (c >= rank) {
+      if (le === Infinity) return prevLe;
+      return prevLe + (le - prevLe) * ((rank - prevCount) / Math.max(1, c - prevCount));
+    }
+    prevLe = le;
+    prevCount = c;
+  }
+  return prevLe;
+}

@@ -14,10 +14,13 @@
  * Values are the TypeScript records of `core/records.ts` as they are: `null` for absent optional
  * fields, `Buffer` for bytes, plain objects for maps, numbers for longs (epoch ms, token counts).
  * Every failure to encode or decode is a `WebscaleError` with code `CODEC` (a Kafka worker sends
- * such records to the DLQ), except registry outages, which are retryable `KAFKA` errors.
+ * such records to the DLQ), except registry outages, which are retryable `KAFKA` errors, and
+ * bodies that declare more than they hold (a 24-byte record claiming 10^8 array items), which are
+ * refused before avsc sees them with `DECODE_LIMITS` (see decode-limits.ts).
  */
 import type { Resolver, Type } from 'avsc';
 import { WebscaleError } from '../core/errors.js';
+import { checkDecodeLimits, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './decode-limits.js';
 import type { RecordTypeMap, RecordTypeName } from './record-types.js';
 import { SchemaRegistryClient } from './schema-registry.js';
 import { defaultSchemaStore, parseSchema } from './schema-store.js';
@@ -68,6 +71,8 @@ export interface CodecOptions {
   writerSchema?: SchemaVersion;
   /** Decode into this version instead of the current one (tests). */
   readerSchema?: SchemaVersion;
+  /** Bounds on what a body may declare before it is decoded; default `DEFAULT_DECODE_LIMITS`. */
+  decodeLimits?: Partial<DecodeLimits>;
 }
 
 function codecError(message: string, recordType: RecordTypeName, cause?: unknown, context: Record<string, unknown> = {}): WebscaleError {
@@ -114,12 +119,18 @@ function encodeBody(writer: SchemaVersion, value: unknown, recordType: RecordTyp
 /** Decodes an Avro body written with `writer` into the shape of `reader`. */
 class BodyReader {
   private readonly resolvers = new Map<string, Resolver>();
+  private readonly limits: Readonly<DecodeLimits>;
   constructor(
     readonly reader: SchemaVersion,
     readonly recordType: RecordTypeName,
-  ) {}
+    limits: Partial<DecodeLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_DECODE_LIMITS, ...limits };
+  }
 
   read(body: Buffer, writerType: Type, writerKey: string, context: Record<string, unknown>): unknown {
+    // Against the writer schema: it is what the bytes were written with, and what avsc reads them by.
+    checkDecodeLimits(writerType, body, this.limits, { recordType: this.recordType, ...context });
     let resolver: Resolver | undefined;
     if (writerKey !== this.reader.canonical) {
       resolver = this.resolvers.get(writerKey);
@@ -153,13 +164,13 @@ export function singleObjectHeader(version: SchemaVersion): Buffer {
 /** The default codec: Avro single-object encoding, synchronous. */
 export function createSingleObjectCodec<K extends RecordTypeName>(
   recordType: K,
-  opts: Pick<CodecOptions, 'store' | 'writerSchema' | 'readerSchema'> = {},
+  opts: Pick<CodecOptions, 'store' | 'writerSchema' | 'readerSchema' | 'decodeLimits'> = {},
 ): SyncCodec<RecordTypeMap[K]> {
   const store = opts.store ?? defaultSchemaStore();
   const writer = opts.writerSchema ?? store.current(recordType);
   const reader = opts.readerSchema ?? store.current(recordType);
   const header = singleObjectHeader(writer);
-  const bodies = new BodyReader(reader, recordType);
+  const bodies = new BodyReader(reader, recordType, opts.decodeLimits);
   return {
     recordType,
     writer,
@@ -204,7 +215,7 @@ export function createCodec<K extends RecordTypeName>(recordType: K, opts: Codec
   if (opts.registryUrl !== undefined && subject === undefined) {
     throw new WebscaleError('USAGE', `createCodec(${recordType}): a schema registry needs a topic or subject`);
   }
-  const bodies = new BodyReader(local.reader, recordType);
+  const bodies = new BodyReader(local.reader, recordType, opts.decodeLimits);
   const writerTypes = new Map<number, Promise<Type>>();
 
   const writerTypeById = (id: number, reg: SchemaRegistryClient): Promise<Type> => {

@@ -13,6 +13,8 @@ export {
   SINGLE_OBJECT_MAGIC,
 } from './codec.js';
 export type { Codec, CodecOptions, SyncCodec, WireFormat } from './codec.js';
+export { checkDecodeLimits, DEFAULT_DECODE_LIMITS } from './decode-limits.js';
+export type { DecodeLimits } from './decode-limits.js';
 export { RECORD_TYPES, SCHEMA_NAMESPACE, isRecordTypeName } from './record-types.js';
 export type { RecordTypeMap, RecordTypeName } from './record-types.js';
 export { SchemaStore, defaultSchemaStore, parseSchema } from './schema-store.js';

@@ -4,6 +4,7 @@
  * its id cache) shared by all of them.
  */
 import { createCodec, type Codec } from './codec.js';
+import type { DecodeLimits } from './decode-limits.js';
 import type { RecordTypeName } from './record-types.js';
 import { SchemaRegistryClient } from './schema-registry.js';
 
@@ -11,7 +12,10 @@ export class TopicCodecs {
   private readonly codecs = new Map<string, Codec<unknown>>();
   private readonly registry: SchemaRegistryClient | undefined;
 
-  constructor(private readonly registryUrl?: string) {
+  constructor(
+    private readonly registryUrl?: string,
+    private readonly options: { decodeLimits?: Partial<DecodeLimits> } = {},
+  ) {
     this.registry = registryUrl === undefined ? undefined : new SchemaRegistryClient(registryUrl);
   }
 
@@ -20,7 +24,11 @@ export class TopicCodecs {
     let codec = this.codecs.get(key);
     if (!codec) {
       const url = this.registryUrl;
-      codec = createCodec(type, url === undefined ? {} : { registryUrl: url, topic, ...(this.registry ? { registry: this.registry } : {}) }) as Codec<unknown>;
+      const limits = this.options.decodeLimits === undefined ? {} : { decodeLimits: this.options.decodeLimits };
+      codec = createCodec(
+        type,
+        url === undefined ? limits : { ...limits, registryUrl: url, topic, ...(this.registry ? { registry: this.registry } : {}) },
+      ) as Codec<unknown>;
       this.codecs.set(key, codec);
     }
     return codec;

@@ -164,6 +164,28 @@ const kafkaSchema = z
      * long wait starves a worker that pauses for backpressure.
      */
     fetchMaxWait: duration.default(100),
+    /**
+     * Bytes of finished outputs a stage worker may hold in memory until their commit (they wait
+     * behind a record still in flight on the same partition). Above it intake pauses, so one
+     * stuck record cannot grow the heap without bound.
+     */
+    maxUncommittedBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /**
+     * A record whose LLM calls keep failing while other records succeed goes to the DLQ once it is
+     * this old (or after maxRecordAttempts), freeing its partition's committed offset. During an
+     * outage (nothing succeeds) no record is dead-lettered: intake pauses instead.
+     */
+    maxRecordAge: duration.default(600_000),
+    /** Attempts (each with the LLM layer's own retries) for such a record before the DLQ. */
+    maxRecordAttempts: z.number().int().positive().default(3),
+    /**
+     * Room for the list of finished offsets in a commit's metadata: the broker's
+     * offset.metadata.max.bytes (4096 by default) less a margin. Records finished beyond what
+     * fits wait in memory (bounded by maxUncommittedBytes).
+     */
+    commitMetadataBytes: z.number().int().min(64).default(4000),
+    /** Transaction timeout of the stage workers' producers: an open transaction of a crashed worker is aborted after it. */
+    transactionTimeout: duration.default(60_000),
   })
   .strict();
 

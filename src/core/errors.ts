@@ -23,7 +23,10 @@ export const ERROR_CODES = [
   'LLM_ABORTED',
   'INPUT_INVALID',
   'CODEC',
+  /** A record whose bytes declare more (items, length, nesting) than they can hold: refused before decoding. */
+  'DECODE_LIMITS',
   'KAFKA',
+  'KAFKA_FENCED',
   'INTERNAL',
 ] as const;
 

@@ -32,6 +32,15 @@ export async function readToEnd(
       consumer.on(consumer.events.CRASH, (e) => {
         if (!e.payload.restart) reject(e.payload.error);
       });
+      // A batch holding only aborted records and transaction markers (what a crashed or fenced
+      // transactional producer leaves) never reaches eachBatch; kafkajs reports it as an event.
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+        const { partition, batchSize, lastOffset } = e.payload;
+        const end = remaining.get(partition);
+        if (batchSize !== 0 || end === undefined || lastOffset === null || BigInt(lastOffset) + 1n < end) return;
+        remaining.delete(partition);
+        if (remaining.size === 0) resolve();
+      });
       consumer
         .run({
           autoCommit: false,

@@ -29,6 +29,14 @@ export const LLM_LATENCY_BUCKETS: readonly number[] = [
   0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120,
 ];
 
+/**
+ * Bucket bounds (seconds) for one commit transaction (outputs + offsets): a few ms on a local
+ * broker, tens of ms across zones, seconds when a coordinator moves.
+ */
+export const COMMIT_LATENCY_BUCKETS: readonly number[] = [
+  0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30,
+];
+
 /** Outcome label of one LLM request: `ok`, or the error code it failed with. */
 export type LlmOutcome = 'ok' | ErrorCode;
 
@@ -61,6 +69,9 @@ export interface MetricHandles {
   readonly inFlight: Gauge<'stage'>;
   readonly oldestInFlightAge: Gauge<'stage'>;
   readonly committedLag: Gauge<'stage' | 'topic' | 'partition'>;
+  readonly commitDuration: Histogram<'stage' | 'outcome'>;
+  readonly partitionsFenced: Counter<'stage'>;
+  readonly uncommittedBytes: Gauge<'stage'>;
 }
 
 export interface LlmRequestObservation {
@@ -91,6 +102,12 @@ export interface StageRecorder {
   onOldestInFlightAge(callback: ScrapeCallback): void;
   /** Read the in-flight count from this callback on every scrape instead of `setInFlight`. */
   onInFlight(callback: ScrapeCallback): void;
+  /** One commit transaction (outputs + offsets of one partition): its latency and outcome. */
+  commit(seconds: number, outcome: 'ok' | 'fenced' | 'failed'): void;
+  /** A partition whose producer was fenced by a newer owner (this worker had lost it). */
+  fenced(): void;
+  /** Read the bytes of finished, uncommitted outputs held in memory from this callback. */
+  onUncommittedBytes(callback: ScrapeCallback): void;
 }
 
 export interface WebscaleMetrics extends MetricHandles {
@@ -116,6 +133,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WebscaleMetrics 
   // Scrape-time sources, per stage. Gauges with a collect() hook are refreshed before each scrape.
   const ageSources = new Map<string, ScrapeCallback>();
   const inFlightSources = new Map<string, ScrapeCallback>();
+  const uncommittedSources = new Map<string, ScrapeCallback>();
 
   const handles: MetricHandles = {
     recordsConsumed: new Counter({
@@ -191,6 +209,28 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WebscaleMetrics 
       labelNames: ['stage', 'topic', 'partition'] as const,
       registers,
     }),
+    commitDuration: new Histogram({
+      name: `${p}commit_duration_seconds`,
+      help: 'Latency of one commit transaction (outputs and offsets of one input partition), by stage and outcome (ok, fenced, failed).',
+      labelNames: ['stage', 'outcome'] as const,
+      buckets: [...COMMIT_LATENCY_BUCKETS],
+      registers,
+    }),
+    partitionsFenced: new Counter({
+      name: `${p}partitions_fenced_total`,
+      help: 'Partitions this worker gave up because a newer owner fenced its producer (it had lost them while frozen or partitioned).',
+      labelNames: ['stage'] as const,
+      registers,
+    }),
+    uncommittedBytes: new Gauge({
+      name: `${p}uncommitted_output_bytes`,
+      help: 'Bytes of finished outputs held in memory until their commit, by stage (bounded by kafka.maxUncommittedBytes).',
+      labelNames: ['stage'] as const,
+      registers,
+      collect() {
+        for (const [stage, source] of uncommittedSources) this.set({ stage }, finiteOrZero(source()));
+      },
+    }),
   };
 
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -227,6 +267,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WebscaleMetrics 
       },
       onInFlight: (callback) => {
         inFlightSources.set(stage, callback);
+      },
+      commit: (seconds, outcome) => handles.commitDuration.observe({ stage, outcome }, Math.max(0, seconds)),
+      fenced: () => handles.partitionsFenced.inc({ stage }),
+      onUncommittedBytes: (callback) => {
+        uncommittedSources.set(stage, callback);
       },
     };
   };

@@ -2,41 +2,44 @@
  * The Kafka stage worker: one stage as one member of consumer group `<prefix><stage>`.
  *
  * The consume loop never waits for the LLM (kafkajs heartbeats run from that loop): each fetched
- * record is handed to a per-partition `PartitionTracker` and processed in the background, with
- * the LLM calls of the whole worker capped by a limiter. Above a high-water mark of records in
- * flight the input topic is paused, below a low-water mark resumed.
- *
- * Exactly-once: outputs are held until their record's offset can be committed; every
- * `commitInterval` one Kafka transaction carries the outputs of the finished records together
- * with the new consumer offsets, and finished offsets beyond the committed one travel in the
- * commit metadata (the Confluent Parallel Consumer scheme), so after a crash a restarted worker
- * neither repeats committed work nor loses uncommitted work. Downstream reads read_committed.
- *
- * Failure policy: an undecodable record, a stage bug, or a record-specific LLM refusal (400/422)
- * goes to the DLQ with its raw bytes and the error. A broad LLM outage (retryable failures with no
- * success in between) pauses consumption and retries the affected records until the LLM answers
- * again, instead of dead-lettering the backlog; a record that keeps failing while other records
- * succeed is dead-lettered after `maxRecordAttempts`.
+ * record is handed to the `PartitionOwner` of its partition and processed in the background, with
+ * the LLM calls of the whole worker capped by a limiter. The policies live in small units:
+ * - `partition-owner.ts`: fencing and commits. Every input partition has its own transactional
+ *   producer whose id is the same whichever pod owns it; taking a partition fences every earlier
+ *   owner, so a worker that was frozen past its session timeout can never commit outputs or
+ *   offsets for a partition it lost. Outputs and the partition's offset go into one transaction
+ *   every `commitInterval`; finished offsets beyond the committed one travel in the commit
+ *   metadata (`offset-tracker.ts`, the Confluent Parallel Consumer scheme).
+ * - `backpressure.ts`: intake pauses on records in flight and on bytes of finished outputs held
+ *   for their commit, so memory is bounded by configuration, never by one stuck record.
+ * - `record-policy.ts`: what a failed record gets (retry with the LLM layer's backoff, an outage
+ *   pause, or the DLQ after `maxRecordAttempts` or `maxRecordAge` while others succeed).
+ * Downstream reads read_committed.
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Admin, Consumer, EachMessagePayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
-import type { DeadLetter, LlmStage, Rejection } from '../core/records.js';
-import { TopicCodecs, type Codec } from '../codec/index.js';
-import type { RecordTypeName } from '../codec/record-types.js';
-import { createProducer, groupName, topicName } from '../kafka/index.js';
+import type { LlmStage } from '../core/records.js';
+import { TopicCodecs } from '../codec/index.js';
+import { groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
+import { backoffDelay } from '../llm/retry.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { StageContext } from '../stages/types.js';
+import { intakeLimits, pauseReason, type IntakeLimits, type PauseReason } from './backpressure.js';
 import { observeRouter } from './metered.js';
-import { PartitionTracker } from './offset-tracker.js';
+import { OwnedPartitions } from './owned-partitions.js';
+import { PartitionOwner, type OutMessage } from './partition-owner.js';
+import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
+import { LlmHealth, RecordRunner } from './record-runner.js';
 import { STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
+import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -50,50 +53,19 @@ export interface StageWorkerOptions {
   decontaminator: Decontaminator;
   logger: Logger;
   metrics?: StageRecorder;
-  /** Stable per worker instance (pod name): the transactional id, so a restart fences its zombie. */
+  /** Names this worker in logs and client ids (pod name); fencing does not depend on it. */
   instanceId?: string;
   /** Records in flight above which intake pauses (resumed at two thirds); default 3 x concurrency. */
   highWater?: number;
-  /** Attempts for a record whose LLM calls keep failing while others succeed; default 3. */
-  maxRecordAttempts?: number;
   /** Consecutive retry-exhausted LLM failures that count as an outage; default 3. */
   outageThreshold?: number;
+  /**
+   * A real request that proves the LLM can serve this stage. Until it succeeds the worker does not
+   * join its group (consumes nothing, reports unready) and retries it with backoff.
+   */
+  probeLlm?: (signal: AbortSignal) => Promise<void>;
 }
 
-interface PartitionState {
-  partition: number;
-  tracker: PartitionTracker;
-  /** Encoded output messages of finished records, by offset, until committed. */
-  outputs: Map<bigint, OutMessage[]>;
-  /** Start times of records in flight (for the oldest-in-flight metric). */
-  startedAt: Map<bigint, number>;
-}
-
-interface OutMessage {
-  topic: string;
-  message: Message;
-}
-
-const OUTAGE_CODES = new Set(['LLM_TIMEOUT', 'LLM_NETWORK', 'LLM_RATE_LIMITED', 'LLM_SERVER', 'LLM_UNREACHABLE', 'LLM_BAD_RESPONSE', 'LLM_AUTH', 'LLM_QUOTA']);
-
-/** Another producer with our transactional id took over (kafkajs may wrap the protocol error). */
-function isFenced(err: unknown): boolean {
-  for (let e = err as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED') return true;
-    e = (e.originalError ?? e.cause) as typeof e;
-  }
-  return false;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
-}
 
 export class StageWorker {
   state: WorkerState = 'starting';
@@ -103,31 +75,28 @@ export class StageWorker {
   private readonly opts: StageWorkerOptions;
   private readonly log: Logger;
   private readonly consumer: Consumer;
-  private producer: Producer;
-  private readonly transactionalId: string;
   private readonly admin: Admin;
   private readonly limiter: ConcurrencyLimiter;
   private readonly ctx: StageContext;
   private readonly codecs: TopicCodecs;
-  private readonly partitions = new Map<number, PartitionState>();
-  private readonly loading = new Map<number, Promise<PartitionState>>();
+  private readonly limits: IntakeLimits;
+  private readonly failurePolicy: RecordFailurePolicy;
+  private readonly partitions: OwnedPartitions;
+  private readonly runner: RecordRunner;
+  private readonly health: LlmHealth;
   private readonly abort = new AbortController();
-  private readonly highWater: number;
-  private readonly lowWater: number;
-  private inFlight = 0;
   private paused = false;
-  private outage = false;
-  private consecutiveLlmFailures = 0;
-  private llmSuccesses = 0;
-  private rebalancing = false;
+  private pausedFor: PauseReason | null = null;
+  private llmReady: boolean;
   private joined = false;
-  private commitChain: Promise<void> = Promise.resolve();
+  private consumerStarted = false;
+  private committing: Promise<void> | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
   private fatal: Error | null = null;
   private lastCommitOk = true;
   /** Totals, for tests and the shutdown log line. */
-  readonly counts = { consumed: 0, skipped: 0, produced: 0, rejected: 0, deadLettered: 0, commits: 0 };
+  readonly counts = { consumed: 0, skipped: 0, produced: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
 
   constructor(opts: StageWorkerOptions) {
     this.opts = opts;
@@ -141,16 +110,24 @@ export class StageWorker {
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
     // while a full slot's worth is still queued keeps the LLM busy across the next fetch.
-    this.highWater = opts.highWater ?? Math.max(3, config.concurrency * 3);
-    this.lowWater = Math.max(1, Math.floor((this.highWater * 2) / 3));
+    this.limits = intakeLimits(opts.highWater ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
+    this.failurePolicy = {
+      maxRecordAttempts: config.kafka.maxRecordAttempts,
+      maxRecordAgeMs: config.kafka.maxRecordAge,
+      outageThreshold: opts.outageThreshold ?? 3,
+      backoff: RECORD_BACKOFF,
+    };
+    this.llmReady = opts.probeLlm === undefined;
     this.limiter = new ConcurrencyLimiter(config.concurrency);
     const metrics = opts.metrics;
     // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
+    this.health = new LlmHealth((outage) => {
+      if (!outage) this.log.warn('LLM answers again: resuming consumption');
+      this.updatePause();
+    });
     const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (_stage, completion, ms, client) => {
-        this.llmSuccesses++;
-        this.consecutiveLlmFailures = 0;
-        if (this.outage) this.endOutage();
+        this.health.success();
         metrics?.llmRequest({
           model: client.model,
           outcome: 'ok',
@@ -169,7 +146,6 @@ export class StageWorker {
       fewshot: opts.fewshot,
       decontaminator: opts.decontaminator,
     };
-    const instance = opts.instanceId ?? `${hostname()}-${process.pid}`;
     this.consumer = opts.kafka.consumer({
       groupId: this.groupId,
       sessionTimeout: config.kafka.sessionTimeout,
@@ -182,47 +158,55 @@ export class StageWorker {
       // consumer after any crash, and the committed offsets make the restart lossless.
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
-    this.transactionalId = `${this.groupId}-${instance}`;
-    this.producer = this.newProducer();
     this.admin = opts.kafka.admin();
+    this.partitions = new OwnedPartitions({
+      open: (partition) =>
+        PartitionOwner.open({
+          kafka: opts.kafka,
+          admin: this.admin,
+          groupId: this.groupId,
+          topic: this.inputTopic,
+          partition,
+          transactionTimeout: config.kafka.transactionTimeout,
+          metadataBudget: config.kafka.commitMetadataBytes,
+          logger: this.log,
+        }),
+      signal: this.abort.signal,
+      log: this.log,
+      onReleased: (p) => metrics?.clearCommittedLag(this.inputTopic, p),
+    });
+    this.runner = new RecordRunner({
+      binding: this.binding,
+      codecs: this.codecs,
+      inputTopic: this.inputTopic,
+      topicPrefix: config.kafka.topicPrefix,
+      ctx: this.ctx,
+      policy: this.failurePolicy,
+      health: this.health,
+      shutdown: this.abort.signal,
+      log: this.log,
+      metrics,
+      counts: this.counts,
+    });
     metrics?.onInFlight(() => this.inFlight);
     metrics?.onOldestInFlightAge(() => this.oldestInFlightAgeSeconds());
+    metrics?.onUncommittedBytes(() => this.heldBytes);
+    this.log.debug({ instance: opts.instanceId ?? `${hostname()}-${process.pid}` }, 'stage worker created');
   }
 
-  private newProducer(): Producer {
-    return createProducer(this.opts.kafka, {
-      transactionalId: this.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: 30_000,
-      allowAutoTopicCreation: false,
-    });
+  /** Records taken from the input and not finished yet, over every owned partition. */
+  get inFlight(): number {
+    return this.partitions.inFlight;
   }
 
-  /**
-   * After a transaction that could not even be aborted (broker gone mid-commit) the producer is
-   * stuck in its transaction; a fresh producer with the same transactional id fences the old
-   * epoch, and the coordinator aborts the dangling transaction.
-   */
-  private async resetProducer(): Promise<void> {
-    const old = this.producer;
-    this.producer = this.newProducer();
-    await old.disconnect().catch(() => undefined);
-    await this.producer.connect();
-  }
-
-  private codec(type: RecordTypeName, topic: string): Codec<unknown> {
-    return this.codecs.for(type, topic);
-  }
-
-  private topic(suffix: string): string {
-    return topicName(this.opts.config.kafka.topicPrefix, suffix);
+  /** Bytes of finished outputs waiting for their commit, over every owned partition. */
+  get heldBytes(): number {
+    return this.partitions.heldBytes;
   }
 
   async start(): Promise<void> {
     const { consumer } = this;
     consumer.on(consumer.events.REBALANCING, () => {
-      this.rebalancing = true;
       this.joined = false;
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onGroupJoin(event.payload.memberAssignment[this.inputTopic] ?? []));
@@ -232,8 +216,10 @@ export class StageWorker {
       if (!event.payload.restart) this.fail(err);
     });
     await this.admin.connect();
-    await this.producer.connect();
+    await this.waitForLlm();
+    if (this.state !== 'starting') return;
     await consumer.connect();
+    this.consumerStarted = true;
     await consumer.subscribe({ topic: this.inputTopic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
@@ -245,186 +231,109 @@ export class StageWorker {
     this.log.info({ group: this.groupId, topic: this.inputTopic, concurrency: this.opts.config.concurrency }, 'stage worker running');
   }
 
-  /** Group membership settled: forget partitions we lost (their in-flight results are dropped). */
-  private onGroupJoin(assigned: number[]): void {
-    const keep = new Set(assigned);
-    for (const p of [...this.partitions.keys()]) {
-      if (keep.has(p)) continue;
-      const st = this.partitions.get(p);
-      this.partitions.delete(p);
-      this.loading.delete(p);
-      if (st) this.inFlight -= st.startedAt.size;
-      this.opts.metrics?.clearCommittedLag(this.inputTopic, p);
+  /**
+   * Until the LLM has answered a real request for this stage, the worker stays out of its group:
+   * it consumes nothing, so a wrong URL, key or model name cannot send the input to the DLQ.
+   */
+  private async waitForLlm(): Promise<void> {
+    const probe = this.opts.probeLlm;
+    if (!probe) return;
+    let lastMessage = '';
+    for (let attempt = 0; this.state === 'starting'; attempt++) {
+      try {
+        await probe(this.abort.signal);
+        this.llmReady = true;
+        if (attempt > 0) this.log.warn('LLM answers: joining the group');
+        return;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        const e = WebscaleError.from(err);
+        if (e.message !== lastMessage) this.log.error({ code: e.code, context: e.context }, `LLM cannot serve stage ${this.binding.stage}: ${e.message}; not consuming until it does`);
+        lastMessage = e.message;
+        await wait(backoffDelay(attempt, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
+      }
     }
-    this.rebalancing = false;
+  }
+
+  /** Group membership settled: release the partitions lost, take the assigned ones (again). */
+  private onGroupJoin(assigned: number[]): void {
+    this.partitions.assign(assigned);
     this.joined = true;
     this.log.info({ partitions: assigned }, 'joined group');
+    this.notifyIdle();
     // A consumer restarted by kafkajs forgets its paused partitions, one that merely rejoined
     // keeps them: decide afresh and tell kafkajs either way.
     this.updatePause(true);
   }
 
-  /** The partition's tracker, created from the committed offset and its metadata on first use. */
-  private partitionState(partition: number, firstOffset: bigint): Promise<PartitionState> | PartitionState {
-    const existing = this.partitions.get(partition);
-    if (existing) return existing;
-    let loading = this.loading.get(partition);
-    if (!loading) {
-      loading = (async () => {
-        const [entry] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.inputTopic] }).catch((err: unknown) => {
-          // Not cached: the next record of this partition asks again (kafkajs redelivers it).
-          this.loading.delete(partition);
-          throw err;
-        });
-        const committed = entry?.partitions.find((p) => p.partition === partition);
-        const offset = committed && Number(committed.offset) >= 0 ? BigInt(committed.offset) : firstOffset;
-        const st: PartitionState = {
-          partition,
-          tracker: new PartitionTracker(offset, committed?.metadata ?? null),
-          outputs: new Map(),
-          startedAt: new Map(),
-        };
-        this.partitions.set(partition, st);
-        this.loading.delete(partition);
-        return st;
-      })();
-      this.loading.set(partition, loading);
-    }
-    return loading;
-  }
-
   private async onMessage({ partition, message }: EachMessagePayload): Promise<void> {
     if (this.state !== 'running' && this.state !== 'starting') return;
+    const owner = await this.partitions.ownerFor(partition);
+    // Not ours (lost, or fenced by a newer owner): every later record of it is skipped too, until
+    // a group join hands it back and kafkajs fetches again from the committed offset.
+    if (owner === null || !owner.active) return;
     const offset = BigInt(message.offset);
-    const st = await this.partitionState(partition, offset);
-    if (!st.tracker.accept(offset)) {
+    if (!owner.accept(offset)) {
       this.counts.skipped++;
       return;
     }
     this.counts.consumed++;
     this.opts.metrics?.consumed(this.inputTopic);
-    this.inFlight++;
-    st.startedAt.set(offset, Date.now());
-    void this.process(st, offset, message.key, message.value);
+    void this.process(owner, offset, message.key, message.value);
     this.updatePause();
   }
 
   private updatePause(force = false): void {
-    const shouldPause = this.state === 'draining' || this.outage || this.inFlight >= this.highWater;
+    const reason = pauseReason(
+      { inFlight: this.inFlight, uncommittedBytes: this.heldBytes, draining: this.state === 'draining', outage: this.health.outage, llmReady: this.llmReady },
+      this.limits,
+      this.paused,
+    );
+    if (reason === 'uncommitted-bytes' && this.pausedFor !== 'uncommitted-bytes') {
+      this.log.warn({ heldBytes: this.heldBytes, maxUncommittedBytes: this.limits.maxUncommittedBytes }, 'pausing intake: finished outputs wait behind a record still in flight');
+    }
+    this.pausedFor = reason;
+    const shouldPause = reason !== null;
+    if (!this.consumerStarted) return;
     if (shouldPause && (force || !this.paused)) {
       this.consumer.pause([{ topic: this.inputTopic }]);
       this.paused = true;
-    } else if (!shouldPause && (force || (this.paused && this.inFlight <= this.lowWater))) {
+    } else if (!shouldPause && (force || this.paused)) {
       this.consumer.resume([{ topic: this.inputTopic }]);
       this.paused = false;
     }
   }
 
-  private endOutage(): void {
-    this.outage = false;
-    this.log.warn('LLM answers again: resuming consumption');
-    this.updatePause();
-  }
-
-  /** Runs the stage on one record until it has a final result: outputs, rejections or a dead letter. */
-  private async process(st: PartitionState, offset: bigint, key: Buffer | null, value: Buffer | null): Promise<void> {
-    const out: OutMessage[] = [];
-    const b = this.binding;
+  /** Runs one record to its final result in the background; its outputs wait in its owner. */
+  private async process(owner: PartitionOwner, offset: bigint, key: Buffer | null, value: Buffer | null): Promise<void> {
     try {
-      let input: unknown;
-      try {
-        if (value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
-        input = await this.codec(b.inputType, this.inputTopic).decode(value);
-      } catch (err) {
-        out.push(await this.deadLetter(st.partition, offset, key, value, WebscaleError.from(err, 'CODEC')));
-        return this.finish(st, offset, out);
-      }
-      let attempts = 0;
-      let successesAtFirstFailure = -1;
-      for (;;) {
-        try {
-          const result = await b.fn(input as never, this.ctx);
-          const outTopic = this.topic(b.outputSuffix);
-          for (const o of result.outputs) {
-            out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: await this.codec(b.outputType, outTopic).encode(o) } });
-          }
-          const rejTopic = this.topic('rejections');
-          for (const r of result.rejections) {
-            out.push({ topic: rejTopic, message: { key: r.doc_id, value: await this.codec('Rejection', rejTopic).encode(r satisfies Rejection) } });
-            this.opts.metrics?.rejected(r.reason);
-            this.counts.rejected++;
-          }
-          return this.finish(st, offset, out);
-        } catch (err) {
-          const e = WebscaleError.from(err);
-          if (e.code === 'LLM_ABORTED' || this.abort.signal.aborted) return this.abandon(st, offset);
-          if (!OUTAGE_CODES.has(e.code)) {
-            // Record-specific: a refused request, invalid record content or a bug. Dead-letter it.
-            out.push(await this.deadLetter(st.partition, offset, key, value, e));
-            return this.finish(st, offset, out);
-          }
-          attempts++;
-          if (successesAtFirstFailure < 0) successesAtFirstFailure = this.llmSuccesses;
-          this.consecutiveLlmFailures++;
-          const othersSucceed = this.llmSuccesses > successesAtFirstFailure;
-          const maxAttempts = this.opts.maxRecordAttempts ?? 3;
-          if (attempts >= maxAttempts && othersSucceed) {
-            out.push(await this.deadLetter(st.partition, offset, key, value, e));
-            return this.finish(st, offset, out);
-          }
-          if (!this.outage && this.consecutiveLlmFailures >= (this.opts.outageThreshold ?? 3)) {
-            this.outage = true;
-            this.log.error({ err: e }, 'LLM outage: pausing consumption until it answers again');
-            this.updatePause();
-          }
-          const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempts - 1, 6)) * (0.5 + Math.random() / 2);
-          this.log.warn({ offset: String(offset), partition: st.partition, code: e.code, attempts, delay }, 'LLM failed for record; will retry');
-          await sleep(delay, this.abort.signal);
-          if (this.abort.signal.aborted) return this.abandon(st, offset);
-        }
-      }
+      const outcome = await this.runner.run({
+        partition: owner.partition,
+        offset,
+        key,
+        value,
+        startedAt: owner.startedAt.get(offset) ?? Date.now(),
+        owned: () => owner.active,
+      });
+      if (outcome.kind === 'done') this.finish(owner, offset, outcome.messages);
+      else this.abandon(owner, offset);
     } catch (err) {
       // Encoding outputs or building the dead letter failed: nothing sane to commit for it.
-      this.log.error({ err, offset: String(offset), partition: st.partition }, 'record failed unexpectedly; left uncommitted');
+      this.log.error({ err, offset: String(offset), partition: owner.partition }, 'record failed unexpectedly; left uncommitted');
       this.fail(err as Error);
     }
   }
 
-  private async deadLetter(partition: number, offset: bigint, key: Buffer | null, value: Buffer | null, err: WebscaleError): Promise<OutMessage> {
-    const topic = this.topic('dlq');
-    const letter: DeadLetter = {
-      source_topic: this.inputTopic,
-      partition,
-      offset: String(offset),
-      key,
-      value,
-      error_code: err.code,
-      error: err.message.slice(0, 4000),
-      stage: this.binding.stage,
-      created_at: Date.now(),
-    };
-    this.counts.deadLettered++;
-    this.opts.metrics?.deadLettered(err.code);
-    this.log.warn({ partition, offset: String(offset), code: err.code, error: err.message }, 'record dead-lettered');
-    return { topic, message: { key, value: await this.codec('DeadLetter', topic).encode(letter) } };
-  }
-
-  private finish(st: PartitionState, offset: bigint, out: OutMessage[]): void {
+  private finish(owner: PartitionOwner, offset: bigint, out: OutMessage[]): void {
     // The partition may have moved to another worker meanwhile: then our result is dropped.
-    if (this.partitions.get(st.partition) !== st) return;
-    st.outputs.set(offset, out);
-    st.tracker.finish(offset);
-    st.startedAt.delete(offset);
-    this.inFlight--;
+    owner.finish(offset, out);
     this.updatePause();
     this.notifyIdle();
   }
 
   /** Leave a record unfinished (shutdown): its offset stays uncommitted and it is processed again. */
-  private abandon(st: PartitionState, offset: bigint): void {
-    if (this.partitions.get(st.partition) !== st) return;
-    st.startedAt.delete(offset);
-    this.inFlight--;
+  private abandon(owner: PartitionOwner, offset: bigint): void {
+    owner.abandon(offset);
     this.notifyIdle();
   }
 
@@ -437,85 +346,58 @@ export class StageWorker {
 
   oldestInFlightAgeSeconds(): number | undefined {
     let oldest = Infinity;
-    for (const st of this.partitions.values()) for (const t of st.startedAt.values()) oldest = Math.min(oldest, t);
+    for (const o of this.partitions.values()) for (const t of o.startedAt.values()) oldest = Math.min(oldest, t);
     return oldest === Infinity ? undefined : (Date.now() - oldest) / 1000;
   }
 
-  /** Commit finished work: outputs and offsets in one transaction. Serialised. */
+  /** Commit finished work of every owned partition (each its own transaction). Serialised. */
   commit(): Promise<void> {
-    this.commitChain = this.commitChain.then(() => this.commitOnce()).catch((err: unknown) => {
-      this.lastCommitOk = false;
-      this.log.error({ err }, 'commit failed; will retry');
+    this.committing ??= this.commitAll().finally(() => {
+      this.committing = null;
     });
-    return this.commitChain;
+    return this.committing;
   }
 
-  private async commitOnce(): Promise<void> {
-    if (this.rebalancing || this.fatal) return;
-    const plans: { st: PartitionState; plan: NonNullable<ReturnType<PartitionTracker['plan']>> }[] = [];
-    for (const st of this.partitions.values()) {
-      const plan = st.tracker.plan();
-      if (plan) plans.push({ st, plan });
-    }
-    if (plans.length === 0) return;
-    const byTopic = new Map<string, Message[]>();
-    for (const { st, plan } of plans) {
-      for (const o of plan.covered) {
-        for (const m of st.outputs.get(o) ?? []) {
-          let list = byTopic.get(m.topic);
-          if (!list) byTopic.set(m.topic, (list = []));
-          list.push(m.message);
+  private async commitAll(): Promise<void> {
+    if (this.fatal) return;
+    const owners = [...this.partitions.values()].filter((o) => o.active);
+    let failed = false;
+    let committed = false;
+    await Promise.all(
+      owners.map(async (owner) => {
+        try {
+          const r = await owner.commit();
+          if (r.outcome === 'ok') {
+            committed = true;
+            this.counts.commits++;
+            this.opts.metrics?.commit(r.seconds, 'ok');
+            for (const [topic, n] of r.produced) {
+              this.counts.produced += n;
+              this.opts.metrics?.produced(topic, n);
+            }
+          } else if (r.outcome === 'fenced') {
+            this.opts.metrics?.commit(r.seconds, 'fenced');
+            this.onFenced(owner, r.error);
+          }
+        } catch (err) {
+          failed = true;
+          this.opts.metrics?.commit(0, 'failed');
+          this.log.error({ err, partition: owner.partition }, 'commit failed; will retry');
         }
-      }
-    }
-    let tx;
-    try {
-      tx = await this.producer.transaction();
-    } catch (err) {
-      // e.g. a transaction left open by a failure above: start over with a fresh producer.
-      await this.resetProducer().catch(() => undefined);
-      throw err;
-    }
-    try {
-      if (byTopic.size > 0) {
-        await tx.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
-      }
-      await tx.sendOffsets({
-        consumerGroupId: this.groupId,
-        topics: [
-          {
-            topic: this.inputTopic,
-            partitions: plans.map(({ st, plan }) => ({ partition: st.partition, offset: String(plan.offset), metadata: plan.metadata })),
-          },
-        ],
-      } as Parameters<typeof tx.sendOffsets>[0]);
-      await tx.commit();
-    } catch (err) {
-      const aborted = await tx.abort().then(
-        () => true,
-        () => false,
-      );
-      if (isFenced(err)) {
-        // Another instance with our transactional id took over: this one must stop.
-        this.fail(err as Error);
-      } else if (!aborted) {
-        await this.resetProducer().catch((e: unknown) => this.log.warn({ err: e }, 'producer reset failed; will retry'));
-      }
-      throw err;
-    }
-    this.lastCommitOk = true;
-    this.counts.commits++;
-    for (const { st, plan } of plans) {
-      for (const o of plan.covered) {
-        for (const m of st.outputs.get(o) ?? []) {
-          this.counts.produced++;
-          this.opts.metrics?.produced(m.topic);
-        }
-        st.outputs.delete(o);
-      }
-      st.tracker.committedPlan(plan);
-    }
-    void this.updateLag();
+      }),
+    );
+    this.lastCommitOk = !failed;
+    this.updatePause();
+    if (committed) void this.updateLag();
+  }
+
+  /** A newer owner took the partition while we were not looking (frozen, partitioned): let go. */
+  private onFenced(owner: PartitionOwner, err: WebscaleError): void {
+    this.partitions.release(owner);
+    this.counts.fenced++;
+    this.opts.metrics?.fenced();
+    this.log.warn({ partition: owner.partition, err }, 'partition taken over by a newer owner: its uncommitted work here is dropped');
+    this.notifyIdle();
   }
 
   private async updateLag(): Promise<void> {
@@ -523,9 +405,10 @@ export class StageWorker {
     if (!metrics) return;
     try {
       const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
-      for (const st of this.partitions.values()) {
-        const end = ends.find((e) => e.partition === st.partition);
-        if (end) metrics.setCommittedLag(this.inputTopic, st.partition, Math.max(0, Number(BigInt(end.high) - st.tracker.committed)));
+      for (const owner of this.partitions.values()) {
+        const end = ends.find((e) => e.partition === owner.partition);
+        const committed = owner.committedOffset;
+        if (end && committed !== null) metrics.setCommittedLag(this.inputTopic, owner.partition, Math.max(0, Number(BigInt(end.high) - committed)));
       }
     } catch {
       // lag is best effort
@@ -542,7 +425,7 @@ export class StageWorker {
   }
 
   private failWaiters: ((err: Error) => void)[] = [];
-  /** Resolves never; rejects when the worker fails on its own (fenced, consumer crash). */
+  /** Resolves never; rejects when the worker fails on its own (consumer crash, a bug). */
   failed(): Promise<never> {
     return new Promise((_, reject) => {
       if (this.fatal) reject(this.fatal);
@@ -550,9 +433,9 @@ export class StageWorker {
     });
   }
 
-  /** Readiness: joined the group, last commit fine, LLM not in an outage. */
+  /** Readiness: joined the group, last commit fine, LLM proven and not in an outage. */
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
-    const checks = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: !this.outage };
+    const checks = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
@@ -564,19 +447,20 @@ export class StageWorker {
   async stop(graceMs = this.opts.config.kafka.shutdownGrace): Promise<void> {
     if (this.state === 'stopped') return;
     const wasFailed = this.state === 'failed';
+    const wasRunning = this.state === 'running';
     this.state = 'draining';
     this.updatePause();
+    if (!wasRunning) this.abort.abort(); // still probing the LLM: nothing to drain
     if (!wasFailed && this.inFlight > 0) {
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      const timer = sleep(graceMs);
-      await Promise.race([idle, timer]);
+      await Promise.race([idle, wait(graceMs)]);
     }
     if (this.commitTimer) clearInterval(this.commitTimer);
-    if (!wasFailed) await this.commit();
+    if (!wasFailed && wasRunning) await this.commit();
     this.abort.abort();
     const unfinished = this.inFlight;
-    await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
-    await this.producer.disconnect().catch(() => undefined);
+    if (this.consumerStarted) await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
+    await this.partitions.closeAll();
     await this.admin.disconnect().catch(() => undefined);
     this.state = wasFailed ? 'failed' : 'stopped';
     this.log.info({ ...this.counts, unfinished }, 'stage worker stopped');

@@ -4,8 +4,8 @@
  * code, so the same QA ids). Under kill -9, a broker restart, a poison record and SIGTERM, every
  * document stays accounted for exactly once and the sink holds no duplicate.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,9 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LLM_STAGES } from '../../src/core/records.js';
 import { readToEnd } from '../../src/kafka/index.js';
-import { brokers, cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
-import { CLI, runCli } from '../support/cli.js';
+import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { CLI } from '../support/cli.js';
+import { PipelineHarness, type Worker } from '../support/pipeline.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
 import { fastavroDecode } from '../interop/fastavro.js';
 
@@ -22,91 +23,21 @@ const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url
 
 let llm: StandInLlm;
 let dir: string;
-const workers = new Set<ChildProcess>();
+let h: PipelineHarness;
 
 beforeAll(async () => {
   await ensureBroker();
   llm = await startStandInLlm({ latencyMs: 40, maxLog: 100 });
   dir = await mkdtemp(join(tmpdir(), 'wsrl-kafka-'));
+  h = new PipelineHarness(dir, llm.url);
 }, 600_000);
 
-afterEach(() => {
-  for (const w of workers) w.kill('SIGKILL');
-  workers.clear();
-});
+afterEach(() => h.killAll());
 
 afterAll(async () => {
   await llm.close();
   await cleanupKafka();
 });
-
-function env(prefix: string): Record<string, string> {
-  return {
-    KAFKA_BROKERS: brokers().join(','),
-    WEBSCALE_TOPIC_PREFIX: prefix,
-    WEBSCALE_LLM_URL: llm.url,
-    WEBSCALE_LLM_MODEL: 'stand-in',
-    WEBSCALE_LOG_LEVEL: 'warn',
-  };
-}
-
-interface Worker {
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-function startWorker(stage: string, prefix: string, extra: string[] = [], instance = `${stage}-1`, extraEnv: Record<string, string> = {}): Worker {
-  const proc = spawn(process.execPath, [CLI, 'stage', stage, '--concurrency', '8', '--instance-id', instance, ...extra], {
-    env: { ...process.env, ...env(prefix), ...extraEnv },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  workers.add(proc);
-  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => {
-    workers.delete(proc);
-    resolve(code);
-  }));
-  return { proc, exited, stderr: () => err };
-}
-
-function prose(topic: string, i: number): string {
-  const sentence = `Record ${i} describes the ${topic} and the people who studied how it changed across ${i + 3} seasons of careful field work and laboratory analysis.`;
-  return Array.from({ length: 5 }, () => sentence).join(' ');
-}
-
-/** A mixed input: most documents pass, some are rejected at each stage. */
-async function writeInput(name: string, n: number): Promise<string> {
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
-    let text = prose(['glacier', 'harbour', 'orchard', 'meadow', 'canyon'][i % 5] as string, i);
-    if (i % 10 === 3) text += ' [[unqualified]]';
-    if (i % 10 === 5) text += ' [[leak]]';
-    if (i % 10 === 7) text = 'too short';
-    if (i % 10 === 9) text += ' [[domain:Astrology]]';
-    lines.push(JSON.stringify({ id: `${name}-${i}`, text, source: 'test' }));
-  }
-  lines.push('{"id": "broken-line", "text": ');
-  const path = join(dir, `${name}.jsonl`);
-  await writeFile(path, lines.join('\n') + '\n');
-  return path;
-}
-
-/** QA ids and rejection keys the embedded run produces for the same input. */
-async function embeddedExpectation(input: string): Promise<{ qa: Set<string>; rejections: Set<string> }> {
-  const out = join(dir, `expected-${Date.now()}.jsonl`);
-  const rej = out.replace('.jsonl', '.rej.jsonl');
-  const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--llm-url', llm.url, '--llm-model', 'stand-in', '--no-progress']);
-  expect(res.code).toBe(0);
-  const qa = (await readFile(out, 'utf8')).trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
-  const rejections = (await readFile(rej, 'utf8')).trim().split('\n').filter(Boolean).map((l) => rejectionKey(JSON.parse(l) as Record<string, unknown>));
-  return { qa: new Set(qa), rejections: new Set(rejections) };
-}
-
-function rejectionKey(r: Record<string, unknown>): string {
-  return `${String(r['doc_id'])}|${String(r['stage'])}|${String(r['reason'])}|${String(r['persona'])}`;
-}
 
 /** Everything committed on a topic right now (read_committed), as raw values. */
 async function readTopic(topic: string): Promise<{ key: string | null; value: Buffer; partition: number }[]> {
@@ -117,59 +48,21 @@ async function readTopic(topic: string): Promise<{ key: string | null; value: Bu
   return out;
 }
 
-async function exportJsonl(prefix: string, topic: string): Promise<Record<string, unknown>[]> {
-  const out = join(dir, `export-${topic}-${Date.now()}.jsonl`);
-  const res = await runCli(['export', '--topic', topic, '--output', out], { env: env(prefix) });
-  expect(res.code, res.stderr).toBe(0);
-  const text = await readFile(out, 'utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-/** Waits until the sink and the rejections hold what the embedded run produced. */
-async function waitForCompletion(prefix: string, expected: { qa: Set<string>; rejections: Set<string> }, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const qa = await exportJsonl(prefix, 'qa.verified');
-    const rej = await exportJsonl(prefix, 'rejections');
-    if (qa.length >= expected.qa.size && rej.length >= expected.rejections.size) return;
-    if (Date.now() > deadline) throw new Error(`timed out: sink ${qa.length}/${expected.qa.size}, rejections ${rej.length}/${expected.rejections.size}`);
-    await new Promise((r) => setTimeout(r, 1500));
-  }
-}
-
-async function assertExactlyOnce(prefix: string, expected: { qa: Set<string>; rejections: Set<string> }): Promise<void> {
-  const qa = await exportJsonl(prefix, 'qa.verified');
-  const rej = await exportJsonl(prefix, 'rejections');
-  const dlq = await exportJsonl(prefix, 'dlq');
-  const qaIds = qa.map((q) => String(q['id']));
-  expect(new Set(qaIds).size, 'duplicate QA records in the sink').toBe(qaIds.length);
-  expect(new Set(qaIds)).toEqual(expected.qa);
-  const rejKeys = rej.map(rejectionKey);
-  expect(new Set(rejKeys).size, 'duplicate rejections').toBe(rejKeys.length);
-  expect(new Set(rejKeys)).toEqual(expected.rejections);
-  expect(dlq).toEqual([]);
-}
-
-async function ingest(prefix: string, input: string): Promise<void> {
-  const res = await runCli(['ingest', input], { env: env(prefix) });
-  expect(res.code, res.stderr).toBe(0);
-}
-
 describe('Kafka pipeline (real broker, four worker processes)', () => {
   it('processes every document exactly once, and the sink decodes with fastavro', async () => {
     const prefix = freshPrefix('e2e');
     const { names } = await createTestTopics(prefix);
-    const input = await writeInput('e2e', 40);
-    const expected = await embeddedExpectation(input);
+    const input = await h.writeInput('e2e', 40);
+    const expected = await h.embeddedExpectation(input);
     expect(expected.qa.size).toBeGreaterThan(40);
-    await ingest(prefix, input);
-    for (const s of LLM_STAGES) startWorker(s, prefix);
-    await waitForCompletion(prefix, expected, 120_000);
-    await assertExactlyOnce(prefix, expected);
+    await h.ingest(prefix, input);
+    for (const s of LLM_STAGES) h.startWorker(s, prefix);
+    await h.waitForCompletion(prefix, expected, 120_000);
+    await h.assertExactlyOnce(prefix, expected);
 
     // Every document is accounted for: QA in the sink, or a rejection with a reason.
-    const qa = await exportJsonl(prefix, 'qa.verified');
-    const rej = await exportJsonl(prefix, 'rejections');
+    const qa = await h.exportJsonl(prefix, 'qa.verified');
+    const rej = await h.exportJsonl(prefix, 'rejections');
     const accounted = new Set([...qa.map((q) => q['doc_id']), ...rej.map((r) => r['doc_id'])]);
     for (let i = 0; i < 40; i++) expect(accounted.has(`e2e-${i}`)).toBe(true);
 
@@ -187,15 +80,15 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
   it('survives kill -9 of workers mid-run: no duplicate in the sink, nothing lost', async () => {
     const prefix = freshPrefix('kill');
     await createTestTopics(prefix);
-    const input = await writeInput('kill', 150);
-    const expected = await embeddedExpectation(input);
-    await ingest(prefix, input);
+    const input = await h.writeInput('kill', 150);
+    const expected = await h.embeddedExpectation(input);
+    await h.ingest(prefix, input);
     // A short session timeout, so the group notices a killed member quickly; a slower LLM and
     // fewer slots, so the kills land while every stage still has work in flight.
     const cfg = join(dir, 'kill.yaml');
     await writeFile(cfg, 'concurrency: 4\nkafka:\n  sessionTimeout: 8s\n');
     const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
-    const start = (s: string): Worker => startWorker(s, prefix, ['--config', cfg, '--concurrency', '4'], `${s}-1`, { WEBSCALE_LLM_URL: slow.url });
+    const start = (s: string): Worker => h.startWorker(s, prefix, { args: ['--config', cfg, '--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } });
     const running = new Map(LLM_STAGES.map((s) => [s, start(s)]));
     // Let work flow, then kill every stage worker without warning, twice.
     try {
@@ -203,7 +96,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
         const deadline = Date.now() + 60_000;
         let sink = 0;
         for (;;) {
-          sink = (await exportJsonl(prefix, 'qa.verified')).length;
+          sink = (await h.exportJsonl(prefix, 'qa.verified')).length;
           if (sink >= (round + 1) * 20 || Date.now() > deadline) break;
           await new Promise((r) => setTimeout(r, 300));
         }
@@ -217,33 +110,33 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
           running.set(s, start(s));
         }
       }
-      await waitForCompletion(prefix, expected, 240_000);
+      await h.waitForCompletion(prefix, expected, 240_000);
     } finally {
       await slow.close().catch(() => undefined);
     }
     // Give a late duplicate (if any) the chance to show up before we look.
     await new Promise((r) => setTimeout(r, 3000));
-    await assertExactlyOnce(prefix, expected);
+    await h.assertExactlyOnce(prefix, expected);
   }, 420000);
 
   it('sends a poison record to the DLQ and moves its partition on', async () => {
     const prefix = freshPrefix('poison');
     const { names } = await createTestTopics(prefix, undefined, { partitions: 1 });
-    const input = await writeInput('poison', 10);
-    const expected = await embeddedExpectation(input);
+    const input = await h.writeInput('poison', 10);
+    const expected = await h.embeddedExpectation(input);
     const producer = testKafka('poison').producer();
     await producer.connect();
     const garbage = Buffer.from([0xc3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff]);
     await producer.send({ topic: names['docs.raw'] as string, messages: [{ key: 'poison', value: garbage }, { key: 'not-avro', value: Buffer.from('{"text": "json, not avro"}') }] });
     await producer.disconnect();
-    await ingest(prefix, input); // after the poison, on the same (only) partition
-    for (const s of LLM_STAGES) startWorker(s, prefix);
-    await waitForCompletion(prefix, expected, 120_000);
-    const dlq = await exportJsonl(prefix, 'dlq');
+    await h.ingest(prefix, input); // after the poison, on the same (only) partition
+    for (const s of LLM_STAGES) h.startWorker(s, prefix);
+    await h.waitForCompletion(prefix, expected, 120_000);
+    const dlq = await h.exportJsonl(prefix, 'dlq');
     expect(dlq).toHaveLength(2);
     expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'filter', error_code: 'CODEC' });
     expect(Buffer.from(String(dlq[0]?.['value']), 'base64')).toEqual(garbage);
-    const qa = await exportJsonl(prefix, 'qa.verified');
+    const qa = await h.exportJsonl(prefix, 'qa.verified');
     expect(new Set(qa.map((q) => q['id']))).toEqual(expected.qa);
   }, 240000);
 
@@ -252,15 +145,15 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await createTestTopics(prefix, undefined, { partitions: 1 });
     const slow = await startStandInLlm({ latencyMs: 1500 });
     try {
-      const input = await writeInput('drain', 6);
-      await ingest(prefix, input);
+      const input = await h.writeInput('drain', 6);
+      await h.ingest(prefix, input);
       const cfg = join(dir, 'drain.yaml');
       await writeFile(cfg, 'kafka:\n  shutdownGrace: 10s\n');
       const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'drain-1'], {
-        env: { ...process.env, ...env(prefix), WEBSCALE_LLM_URL: slow.url },
+        env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: slow.url },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
-      workers.add(proc);
+      h.workers.add(proc);
       const exited = new Promise<number | null>((resolve) => proc.on('close', resolve));
       // Wait until filter calls are in flight, then ask it to stop.
       const deadline = Date.now() + 30_000;
@@ -273,21 +166,21 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
       expect(code).toBe(0);
       expect(took).toBeLessThan(10_000 + 5000);
       // The calls in flight finished and were committed: filtered docs are in the next topic.
-      const filtered = await exportJsonl(prefix, 'docs.filtered');
-      const rejected = await exportJsonl(prefix, 'rejections');
+      const filtered = await h.exportJsonl(prefix, 'docs.filtered');
+      const rejected = await h.exportJsonl(prefix, 'rejections');
       expect(filtered.length + rejected.length).toBeGreaterThan(0);
       // A second worker takes over from the committed offset: no document is processed twice.
-      const again = startWorker('filter', prefix, [], 'drain-2');
+      const again = h.startWorker('filter', prefix, { instance: 'drain-2' });
       const deadline2 = Date.now() + 60_000;
       for (;;) {
-        const f = await exportJsonl(prefix, 'docs.filtered');
-        const r = await exportJsonl(prefix, 'rejections');
+        const f = await h.exportJsonl(prefix, 'docs.filtered');
+        const r = await h.exportJsonl(prefix, 'rejections');
         if (f.length + r.length >= 6 || Date.now() > deadline2) break;
         await new Promise((res) => setTimeout(res, 1000));
       }
       again.proc.kill('SIGTERM');
       await again.exited;
-      const f = await exportJsonl(prefix, 'docs.filtered');
+      const f = await h.exportJsonl(prefix, 'docs.filtered');
       const ids = f.map((x) => (x['doc'] as { id: string }).id);
       expect(new Set(ids).size).toBe(ids.length);
     } finally {
@@ -303,34 +196,34 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await first.close(); // the LLM is down before the worker starts
     const cfg = join(dir, 'outage.yaml');
     await writeFile(cfg, 'llm:\n  maxRetries: 1\n  backoffInitial: 10ms\n  backoffMax: 50ms\n  timeout: 2s\n');
-    const input = await writeInput('outage', 10);
-    await ingest(prefix, input);
+    const input = await h.writeInput('outage', 10);
+    await h.ingest(prefix, input);
     const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'outage-1', '--concurrency', '4'], {
-      env: { ...process.env, ...env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1` },
+      env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1` },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    workers.add(proc);
+    h.workers.add(proc);
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise((r) => setTimeout(r, 8000));
-    expect(await exportJsonl(prefix, 'dlq')).toEqual([]);
-    expect(await exportJsonl(prefix, 'docs.filtered')).toEqual([]);
+    expect(await h.exportJsonl(prefix, 'dlq')).toEqual([]);
+    expect(await h.exportJsonl(prefix, 'docs.filtered')).toEqual([]);
     expect(stderr).toContain('LLM outage: pausing consumption');
     const back = await startStandInLlm({ latencyMs: 5, port });
     try {
       const deadline = Date.now() + 90_000;
       let done = 0;
       while (Date.now() < deadline) {
-        done = (await exportJsonl(prefix, 'docs.filtered')).length + (await exportJsonl(prefix, 'rejections')).length;
+        done = (await h.exportJsonl(prefix, 'docs.filtered')).length + (await h.exportJsonl(prefix, 'rejections')).length;
         if (done >= 11) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
       // 10 documents and the one malformed line: all filtered or rejected, none dead-lettered.
-      const filtered = await exportJsonl(prefix, 'docs.filtered');
-      const rejections = await exportJsonl(prefix, 'rejections');
+      const filtered = await h.exportJsonl(prefix, 'docs.filtered');
+      const rejections = await h.exportJsonl(prefix, 'rejections');
       const accounted = new Set([...filtered.map((f) => (f['doc'] as { id: string }).id), ...rejections.map((r) => String(r['doc_id']))]);
       for (let i = 0; i < 10; i++) expect(accounted.has(`outage-${i}`)).toBe(true);
-      expect(await exportJsonl(prefix, 'dlq')).toEqual([]);
+      expect(await h.exportJsonl(prefix, 'dlq')).toEqual([]);
       expect(proc.exitCode).toBeNull();
     } finally {
       proc.kill('SIGTERM');
@@ -341,17 +234,17 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
   it.runIf(!process.env['KAFKA_BROKERS'])('keeps going through a broker restart mid-run', async () => {
     const prefix = freshPrefix('restart');
     await createTestTopics(prefix);
-    const input = await writeInput('restart', 80);
-    const expected = await embeddedExpectation(input);
-    await ingest(prefix, input);
+    const input = await h.writeInput('restart', 80);
+    const expected = await h.embeddedExpectation(input);
+    await h.ingest(prefix, input);
     // A slower LLM and fewer slots, so the broker goes away while every stage has work in flight.
     const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
-    const running = LLM_STAGES.map((s) => startWorker(s, prefix, ['--concurrency', '4'], `${s}-1`, { WEBSCALE_LLM_URL: slow.url }));
+    const running = LLM_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
     try {
       const deadline = Date.now() + 60_000;
       let sink = 0;
       for (;;) {
-        sink = (await exportJsonl(prefix, 'qa.verified')).length;
+        sink = (await h.exportJsonl(prefix, 'qa.verified')).length;
         if (sink >= 10 || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 300));
       }
@@ -359,12 +252,12 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
       execFileSync('bash', [KAFKA_SH, 'stop'], { stdio: 'ignore', timeout: 120_000 });
       await new Promise((r) => setTimeout(r, 2000));
       execFileSync('bash', [KAFKA_SH, 'start'], { stdio: 'ignore', timeout: 300_000 });
-      await waitForCompletion(prefix, expected, 240_000);
+      await h.waitForCompletion(prefix, expected, 240_000);
     } finally {
       await slow.close().catch(() => undefined);
     }
     await new Promise((r) => setTimeout(r, 3000));
-    await assertExactlyOnce(prefix, expected);
+    await h.assertExactlyOnce(prefix, expected);
     // The workers rode out the restart themselves: none of them exited.
     for (const w of running) expect(w.proc.exitCode, w.stderr().slice(-2000)).toBeNull();
   }, 600000);

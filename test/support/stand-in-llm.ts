@@ -8,8 +8,8 @@
  * whole pipeline run can be checked end to end. The stage is read from the request's JSON schema
  * (name, or property names in TGI's shape), else from the system prompt. Markers in the request
  * text steer the answers: `[[unqualified]]`, `[[domain:X]]`, `[[personas:a,b]]`, `[[answer:X]]`,
- * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`, and `[[fail:NNN]]` (answer every
- * request of that document with status NNN in the mode's error shape).
+ * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`; `[[fail500]]` always gets a 500, and
+ * `[[fail:NNN]]` answers every request of that document with status NNN in the mode's error shape.
  *
  * A fault script (`script(...)`) makes the next requests fail in chosen ways: 429 with
  * Retry-After or retry-after-ms, quota errors, any status, hangs, resets, malformed or non-JSON
@@ -344,6 +344,11 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     const problem = formatProblem(body);
     if (problem !== undefined) {
       sendError(res, mode === 'tgi' ? 422 : 400, problem);
+      return;
+    }
+    if (JSON.stringify(body['messages'] ?? body['inputs'] ?? '').includes('[[fail500]]')) {
+      // A document this server can never answer, whatever the retries (a stuck record).
+      later(latencyMs, () => sendError(res, 500, 'stand-in: this document always fails'));
       return;
     }
     if (failWith !== undefined) {

@@ -1,0 +1,314 @@
+/**
+ * One input partition owned by a stage worker, and the fencing that makes its exactly-once hold
+ * against zombies.
+ *
+ * A worker can lose a partition without noticing: frozen past its session timeout (a long GC
+ * pause, a starved node, a live-migrated VM), its group moves the partition to another member,
+ * and when it wakes it still holds finished results it believes are its to commit. kafkajs speaks
+ * only TxnOffsetCommit v0/v1, which carry no generation or member id, so the broker cannot refuse
+ * such a stale commit by group generation (KIP-447). We use the scheme Kafka Streams used before
+ * KIP-447 instead, which needs nothing but transactions: one transactional producer per input
+ * partition, with transactional id `<group>:<topic>:<partition>`, the same whichever pod owns it.
+ * Taking ownership calls InitProducerId for that id, which bumps the producer epoch (every earlier
+ * producer of the partition is fenced: its next send, offset commit or EndTxn fails) and aborts any
+ * transaction an earlier owner left open (so a replaced or frozen owner holds read_committed
+ * readers back for no longer than that call, not for the transaction timeout). Only after that does
+ * the owner read the committed offset and its metadata, so it starts from exactly what the last
+ * owner committed, and nobody else can commit for the partition until the next InitProducerId.
+ *
+ * Outputs of finished records wait here, with their size counted, until a transaction commits
+ * them together with the partition's offset (the Confluent Parallel Consumer scheme of
+ * `offset-tracker.ts`).
+ */
+import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { WebscaleError } from '../core/errors.js';
+import { createProducer } from '../kafka/client.js';
+import { kafkaError } from '../kafka/errors.js';
+import { PartitionTracker, type CommitPlan } from './offset-tracker.js';
+
+export interface OutMessage {
+  topic: string;
+  message: Message;
+}
+
+/** Bookkeeping a held record costs beyond its output bytes (map entries, offsets, objects). */
+export const HELD_RECORD_OVERHEAD_BYTES = 256;
+
+export interface PartitionOwnerOptions {
+  kafka: Kafka;
+  admin: Admin;
+  groupId: string;
+  topic: string;
+  partition: number;
+  transactionTimeout: number;
+  /** Room for the finished-offsets list in the commit metadata (broker's offset.metadata.max.bytes). */
+  metadataBudget: number;
+  logger: Logger;
+}
+
+export type CommitOutcome =
+  | { outcome: 'nothing' }
+  | { outcome: 'ok'; seconds: number; produced: Map<string, number> }
+  | { outcome: 'fenced'; seconds: number; error: WebscaleError };
+
+function messageBytes(messages: readonly OutMessage[]): number {
+  let n = HELD_RECORD_OVERHEAD_BYTES;
+  for (const { message } of messages) {
+    n += (message.value as Buffer | null)?.length ?? 0;
+    n += typeof message.key === 'string' ? Buffer.byteLength(message.key) : (message.key?.length ?? 0);
+  }
+  return n;
+}
+
+export function transactionalIdFor(groupId: string, topic: string, partition: number): string {
+  return `${groupId}:${topic}:${partition}`;
+}
+
+export class PartitionOwner {
+  readonly partition: number;
+  /** Records in flight: offset -> when it was taken (for the oldest-in-flight metric and maxRecordAge). */
+  readonly startedAt = new Map<bigint, number>();
+  /** Bytes of finished outputs held until their commit (plus per-record bookkeeping). */
+  heldBytes = 0;
+  private fencedError: WebscaleError | null = null;
+  private closed = false;
+  private readonly opts: PartitionOwnerOptions;
+  private producer: Producer;
+  private tracker: PartitionTracker | null = null;
+  private readonly committedAtOpen: { offset: bigint | null; metadata: string | null };
+  /** What this owner last committed (or found at open): compared when the partition is taken again. */
+  private lastCommitted: { offset: bigint | null; metadata: string };
+  private readonly held = new Map<bigint, { messages: OutMessage[]; bytes: number }>();
+  private chain: Promise<CommitOutcome> = Promise.resolve({ outcome: 'nothing' });
+  /** The producer is stuck in a transaction it could not end: replace it before the next commit. */
+  private producerBroken = false;
+
+  private constructor(opts: PartitionOwnerOptions, producer: Producer, committed: { offset: bigint | null; metadata: string | null }) {
+    this.opts = opts;
+    this.partition = opts.partition;
+    this.producer = producer;
+    this.committedAtOpen = committed;
+    this.lastCommitted = { offset: committed.offset, metadata: committed.metadata ?? '' };
+  }
+
+  /**
+   * Whether `fresh` (this partition just taken again) found exactly what this owner last
+   * committed: then nobody else committed for the partition meanwhile, and this owner's records in
+   * flight and held outputs are still valid.
+   */
+  sameCommitAs(fresh: PartitionOwner): boolean {
+    const theirs = fresh.committedAtOpen;
+    return theirs.offset === this.lastCommitted.offset && (theirs.metadata ?? '') === this.lastCommitted.metadata;
+  }
+
+  /** Carry on with `fresh`'s producer (the newest epoch; ours is fenced by it). `fresh` is spent. */
+  adoptProducerOf(fresh: PartitionOwner): void {
+    const old = this.producer;
+    this.producer = fresh.producer;
+    this.producerBroken = false;
+    fresh.closed = true;
+    void old.disconnect().catch(() => undefined);
+  }
+
+  get transactionalId(): string {
+    return transactionalIdFor(this.opts.groupId, this.opts.topic, this.opts.partition);
+  }
+
+  /** The error that fenced this owner, or null while it owns the partition. */
+  get fenced(): WebscaleError | null {
+    return this.fencedError;
+  }
+
+  get active(): boolean {
+    return !this.closed && this.fencedError === null;
+  }
+
+  /** The committed offset as this owner knows it (for lag), or null before anything is known. */
+  get committedOffset(): bigint | null {
+    return this.tracker?.committed ?? this.committedAtOpen.offset;
+  }
+
+  /**
+   * Take ownership of the partition: fence every earlier producer of it (aborting a transaction
+   * one left open), then read the committed offset and metadata. Throws KAFKA (retry later) or
+   * KAFKA_FENCED (someone took it meanwhile).
+   */
+  static async open(opts: PartitionOwnerOptions): Promise<PartitionOwner> {
+    const producer = PartitionOwner.newProducer(opts);
+    try {
+      await PartitionOwner.fence(producer);
+      const [entry] = await opts.admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
+      const p = entry?.partitions.find((x) => x.partition === opts.partition);
+      const offset = p && /^\d+$/.test(p.offset) ? BigInt(p.offset) : null;
+      return new PartitionOwner(opts, producer, { offset, metadata: p?.metadata ?? null });
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw kafkaError(err, { operation: 'take partition', topic: opts.topic, partition: opts.partition });
+    }
+  }
+
+  private static newProducer(opts: PartitionOwnerOptions): Producer {
+    return createProducer(opts.kafka, {
+      transactionalId: transactionalIdFor(opts.groupId, opts.topic, opts.partition),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: opts.transactionTimeout,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** InitProducerId for the transactional id (kafkajs does it on the first transaction); nothing is sent. */
+  private static async fence(producer: Producer): Promise<void> {
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.abort();
+  }
+
+  private trackerFor(offset: bigint): PartitionTracker {
+    // Nothing committed yet: the first record fetched is where this partition starts.
+    this.tracker ??= new PartitionTracker(this.committedAtOpen.offset ?? offset, this.committedAtOpen.metadata);
+    return this.tracker;
+  }
+
+  /** Whether to process a fetched record (false: committed already, in flight, or finished). */
+  accept(offset: bigint, now = Date.now()): boolean {
+    if (!this.active) return false;
+    if (!this.trackerFor(offset).accept(offset)) return false;
+    this.startedAt.set(offset, now);
+    return true;
+  }
+
+  /** A record's final outputs, held until the commit that carries its offset. Returns the bytes held. */
+  finish(offset: bigint, messages: OutMessage[]): number {
+    if (!this.startedAt.delete(offset)) return 0;
+    const bytes = messageBytes(messages);
+    this.held.set(offset, { messages, bytes });
+    this.heldBytes += bytes;
+    this.tracker?.finish(offset);
+    return bytes;
+  }
+
+  /** Leave a record unfinished (shutdown): its offset stays uncommitted for the next owner. */
+  abandon(offset: bigint): boolean {
+    return this.startedAt.delete(offset);
+  }
+
+  /** Commit what is committable: outputs and the partition's offset in one transaction. Serialised. */
+  commit(): Promise<CommitOutcome> {
+    const next = this.chain.then(
+      () => this.commitOnce(),
+      () => this.commitOnce(),
+    );
+    this.chain = next.catch(() => ({ outcome: 'nothing' }) as const);
+    return next;
+  }
+
+  private async commitOnce(): Promise<CommitOutcome> {
+    if (!this.active || this.tracker === null) return { outcome: 'nothing' };
+    const plan = this.tracker.plan(this.opts.metadataBudget);
+    if (plan === null) return { outcome: 'nothing' };
+    const t0 = performance.now();
+    if (this.producerBroken) {
+      try {
+        await this.replaceProducer();
+      } catch (err) {
+        return this.failed(err, t0, false);
+      }
+    }
+    const byTopic = this.messagesOf(plan);
+    let tx: Awaited<ReturnType<Producer['transaction']>>;
+    try {
+      tx = await this.producer.transaction();
+    } catch (err) {
+      return this.failed(err, t0, false);
+    }
+    try {
+      if (byTopic.size > 0) {
+        await tx.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+      }
+      await tx.sendOffsets({
+        consumerGroupId: this.opts.groupId,
+        topics: [{ topic: this.opts.topic, partitions: [{ partition: this.partition, offset: String(plan.offset), metadata: plan.metadata }] }],
+      } as unknown as Parameters<typeof tx.sendOffsets>[0]);
+      await tx.commit();
+    } catch (err) {
+      const aborted = await tx.abort().then(
+        () => true,
+        () => false,
+      );
+      return this.failed(err, t0, !aborted);
+    }
+    const produced = new Map<string, number>();
+    for (const o of plan.covered) {
+      const entry = this.held.get(o);
+      if (!entry) continue;
+      for (const m of entry.messages) produced.set(m.topic, (produced.get(m.topic) ?? 0) + 1);
+      this.heldBytes -= entry.bytes;
+      this.held.delete(o);
+    }
+    this.tracker.committedPlan(plan);
+    this.lastCommitted = { offset: plan.offset, metadata: plan.metadata };
+    return { outcome: 'ok', seconds: (performance.now() - t0) / 1000, produced };
+  }
+
+  private messagesOf(plan: CommitPlan): Map<string, Message[]> {
+    const byTopic = new Map<string, Message[]>();
+    for (const o of plan.covered) {
+      for (const m of this.held.get(o)?.messages ?? []) {
+        let list = byTopic.get(m.topic);
+        if (!list) byTopic.set(m.topic, (list = []));
+        list.push(m.message);
+      }
+    }
+    return byTopic;
+  }
+
+  /**
+   * A failed commit. Fenced: this owner lost the partition and must hold nothing more for it.
+   * Otherwise the held outputs stay for the next try; a producer whose transaction could not even
+   * be aborted (the broker went away mid-commit) is replaced by a fresh one with the same
+   * transactional id, whose InitProducerId aborts the dangling transaction.
+   */
+  private async failed(err: unknown, t0: number, stuck: boolean): Promise<CommitOutcome> {
+    const e = kafkaError(err, { operation: 'commit', topic: this.opts.topic, partition: this.partition });
+    const seconds = (performance.now() - t0) / 1000;
+    if (e.code === 'KAFKA_FENCED') {
+      this.fencedError = e;
+      this.dropHeld();
+      await this.producer.disconnect().catch(() => undefined);
+      return { outcome: 'fenced', seconds, error: e };
+    }
+    if (stuck) this.producerBroken = true;
+    throw e;
+  }
+
+  /** A fresh producer with the same transactional id; its InitProducerId aborts the dangling transaction. */
+  private async replaceProducer(): Promise<void> {
+    await this.producer.disconnect().catch(() => undefined);
+    const fresh = PartitionOwner.newProducer(this.opts);
+    try {
+      await PartitionOwner.fence(fresh);
+    } catch (err) {
+      await fresh.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.producer = fresh;
+    this.producerBroken = false;
+  }
+
+  private dropHeld(): void {
+    this.held.clear();
+    this.heldBytes = 0;
+    this.startedAt.clear();
+  }
+
+  /** Release the partition (lost in a rebalance, or shutdown): held results are dropped. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain.catch(() => undefined);
+    this.dropHeld();
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * What a stage worker does when processing one record fails: a pure decision, so every branch is
+ * unit-tested without Kafka or an LLM.
+ *
+ * - Record-specific failures (the server refused this request, the record's content is invalid, a
+ *   stage bug) go to the DLQ at once: retrying would fail the same way.
+ * - Transient failures (timeouts, resets, 429, 5xx, an endpoint that cannot serve right now) are
+ *   retried with the same full-jitter backoff the LLM layer uses (`backoffDelay`), and count
+ *   towards an outage: after `outageThreshold` of them in a row with no success in between, the
+ *   worker pauses intake instead of dead-lettering its backlog.
+ * - A record that keeps failing while OTHER records succeed is the record's fault after all: it
+ *   goes to the DLQ after `maxRecordAttempts` attempts or once it is `maxRecordAgeMs` old,
+ *   whichever comes first. In an outage (nothing succeeds) neither applies: nothing is the
+ *   record's fault, and it waits with everything else.
+ */
+import type { ErrorCode } from '../core/errors.js';
+import { backoffDelay, type RetryPolicy } from '../llm/retry.js';
+
+/**
+ * Failures that say nothing about the record: the endpoint is slow, overloaded, unreachable or
+ * cannot serve anyone right now (a bad key, a model the server does not know, quota gone). These
+ * never dead-letter while nothing else succeeds either.
+ */
+export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'LLM_TIMEOUT',
+  'LLM_NETWORK',
+  'LLM_RATE_LIMITED',
+  'LLM_SERVER',
+  'LLM_UNREACHABLE',
+  'LLM_BAD_RESPONSE',
+  'LLM_AUTH',
+  'LLM_QUOTA',
+  'KAFKA',
+]);
+
+export interface RecordFailurePolicy {
+  /** Attempts after which a record that fails while others succeed is dead-lettered. */
+  maxRecordAttempts: number;
+  /** Age (ms since the record was taken) after which such a record is dead-lettered. */
+  maxRecordAgeMs: number;
+  /** Transient failures in a row, with no success between, that make an outage. */
+  outageThreshold: number;
+  /** The worker-level backoff between attempts of one record (the LLM layer's shape). */
+  backoff: Pick<RetryPolicy, 'backoffInitial' | 'backoffMax'>;
+}
+
+/** Worker-level waits between attempts of one record: the LLM layer already retried inside. */
+export const RECORD_BACKOFF = { backoffInitial: 1000, backoffMax: 60_000 } as const;
+
+export interface RecordFailure {
+  code: ErrorCode;
+  /** Attempts made so far, this failed one included (1 after the first failure). */
+  attempts: number;
+  /** ms since the record was taken from the topic. */
+  ageMs: number;
+  /** Whether any other LLM call of this worker succeeded since this record first failed. */
+  othersSucceeded: boolean;
+  /** Transient failures in a row across the worker, this one included. */
+  consecutiveFailures: number;
+  /** Whether the worker is shutting down (its own abort): leave the record for the next owner. */
+  shuttingDown: boolean;
+}
+
+export type RecordDecision =
+  | { action: 'abandon' }
+  | { action: 'dead-letter'; why: 'record-specific' | 'attempts' | 'age' }
+  | { action: 'retry'; delayMs: number; outage: boolean };
+
+export function decideFailure(f: RecordFailure, policy: RecordFailurePolicy, random: () => number = Math.random): RecordDecision {
+  if (f.shuttingDown || f.code === 'LLM_ABORTED') return { action: 'abandon' };
+  if (!TRANSIENT_CODES.has(f.code)) return { action: 'dead-letter', why: 'record-specific' };
+  if (f.othersSucceeded) {
+    if (f.attempts >= policy.maxRecordAttempts) return { action: 'dead-letter', why: 'attempts' };
+    if (f.ageMs >= policy.maxRecordAgeMs) return { action: 'dead-letter', why: 'age' };
+  }
+  const delayMs = backoffDelay(Math.max(0, f.attempts - 1), { maxRetries: 0, ...policy.backoff }, random);
+  // Never sleep past the record's age limit while others succeed: it is due for the DLQ then.
+  const untilAge = policy.maxRecordAgeMs - f.ageMs;
+  const capped = f.othersSucceeded && untilAge > 0 ? Math.min(delayMs, untilAge) : delayMs;
+  return { action: 'retry', delayMs: capped, outage: f.consecutiveFailures >= policy.outageThreshold };
+}

@@ -1,0 +1,180 @@
+/**
+ * Runs the stage on one Kafka record until it has a final result: encoded outputs and
+ * rejections, or a dead letter, or "abandoned" (shutdown, or the partition was lost: the next
+ * owner redoes it). Failures are decided by `record-policy.ts`; the LLM's health across the whole
+ * worker (successes, failures in a row, outage) lives in `LlmHealth`, which the worker feeds from
+ * every LLM call and reads to pause intake.
+ */
+import type { Logger } from 'pino';
+import { WebscaleError } from '../core/errors.js';
+import type { DeadLetter, Rejection } from '../core/records.js';
+import type { TopicCodecs } from '../codec/index.js';
+import { topicName } from '../kafka/index.js';
+import type { StageRecorder } from '../metrics/index.js';
+import type { StageContext } from '../stages/types.js';
+import type { OutMessage } from './partition-owner.js';
+import { decideFailure, TRANSIENT_CODES, type RecordFailurePolicy } from './record-policy.js';
+import type { StageBinding } from './stage-bindings.js';
+import { wait } from './wait.js';
+
+/** The LLM as the worker sees it: calls that succeeded, transient failures in a row, outage. */
+export class LlmHealth {
+  successes = 0;
+  consecutiveFailures = 0;
+  outage = false;
+
+  constructor(private readonly onChange: (outage: boolean) => void) {}
+
+  success(): void {
+    this.successes++;
+    this.consecutiveFailures = 0;
+    if (this.outage) {
+      this.outage = false;
+      this.onChange(false);
+    }
+  }
+
+  failure(code: WebscaleError['code']): void {
+    if (TRANSIENT_CODES.has(code)) this.consecutiveFailures++;
+  }
+
+  enterOutage(): boolean {
+    if (this.outage) return false;
+    this.outage = true;
+    this.onChange(true);
+    return true;
+  }
+}
+
+export interface RecordRunnerOptions {
+  binding: StageBinding;
+  codecs: TopicCodecs;
+  inputTopic: string;
+  topicPrefix: string;
+  /** The stage context; each attempt gets its own signal. */
+  ctx: StageContext;
+  policy: RecordFailurePolicy;
+  health: LlmHealth;
+  /** The worker's shutdown signal. */
+  shutdown: AbortSignal;
+  log: Logger;
+  metrics?: StageRecorder | undefined;
+  counts: { rejected: number; deadLettered: number };
+}
+
+export interface KafkaRecord {
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** When the record was taken: its age decides maxRecordAge. */
+  startedAt: number;
+  /** False once the worker no longer owns the record's partition. */
+  owned(): boolean;
+}
+
+export type RecordOutcome = { kind: 'done'; messages: OutMessage[] } | { kind: 'abandoned' };
+
+
+export class RecordRunner {
+  constructor(private readonly o: RecordRunnerOptions) {}
+
+  /** Throws only when encoding an output or a dead letter fails (a bug: nothing sane to commit). */
+  async run(rec: KafkaRecord): Promise<RecordOutcome> {
+    const { binding: b, policy, health, shutdown } = this.o;
+    let input: unknown;
+    try {
+      if (rec.value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
+      input = await this.o.codecs.for(b.inputType, this.o.inputTopic).decode(rec.value);
+    } catch (err) {
+      return this.deadLetter(rec, WebscaleError.from(err, 'CODEC'));
+    }
+    let attempts = 0;
+    let successesAtFirstFailure = -1;
+    for (;;) {
+      try {
+        const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt) });
+        return { kind: 'done', messages: await this.encode(result) };
+      } catch (err) {
+        let e = WebscaleError.from(err);
+        if (e.code === 'LLM_ABORTED' && !shutdown.aborted) {
+          // Our own age limit cut the call: the record is due for the DLQ if others succeed.
+          e = new WebscaleError('LLM_TIMEOUT', `record still failing after maxRecordAge (${policy.maxRecordAgeMs} ms)`, { retryable: true, cause: err });
+        }
+        attempts++;
+        if (successesAtFirstFailure < 0) successesAtFirstFailure = health.successes;
+        health.failure(e.code);
+        const ageMs = Date.now() - rec.startedAt;
+        const decision = decideFailure(
+          {
+            code: e.code,
+            attempts,
+            ageMs,
+            othersSucceeded: health.successes > successesAtFirstFailure,
+            consecutiveFailures: health.consecutiveFailures,
+            shuttingDown: shutdown.aborted,
+          },
+          policy,
+        );
+        switch (decision.action) {
+          case 'abandon':
+            return { kind: 'abandoned' };
+          case 'dead-letter':
+            if (decision.why === 'record-specific') return this.deadLetter(rec, e);
+            return this.deadLetter(rec, new WebscaleError(e.code, `gave up after ${attempts} attempts in ${Math.round(ageMs / 1000)} s (${decision.why === 'age' ? 'maxRecordAge' : 'maxRecordAttempts'}) while other records succeeded: ${e.message}`));
+          case 'retry':
+            if (decision.outage && health.enterOutage()) this.o.log.error({ err: e }, 'LLM outage: pausing consumption until it answers again');
+            this.o.log.warn({ offset: String(rec.offset), partition: rec.partition, code: e.code, attempts, delay: decision.delayMs }, 'LLM failed for record; will retry');
+            await wait(decision.delayMs, shutdown);
+            if (shutdown.aborted || !rec.owned()) return { kind: 'abandoned' };
+            break;
+        }
+      }
+    }
+  }
+
+  /** A signal for one attempt: the worker's, plus the record's age limit while it has not passed. */
+  private attemptSignal(startedAt: number): AbortSignal {
+    const left = startedAt + this.o.policy.maxRecordAgeMs - Date.now();
+    return left > 0 ? AbortSignal.any([this.o.shutdown, AbortSignal.timeout(left)]) : this.o.shutdown;
+  }
+
+  private topic(suffix: string): string {
+    return topicName(this.o.topicPrefix, suffix);
+  }
+
+  private async encode(result: Awaited<ReturnType<StageBinding['fn']>>): Promise<OutMessage[]> {
+    const { binding: b, codecs } = this.o;
+    const out: OutMessage[] = [];
+    const outTopic = this.topic(b.outputSuffix);
+    for (const o of result.outputs) {
+      out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: await codecs.for(b.outputType, outTopic).encode(o) } });
+    }
+    const rejTopic = this.topic('rejections');
+    for (const r of result.rejections) {
+      out.push({ topic: rejTopic, message: { key: r.doc_id, value: await codecs.for('Rejection', rejTopic).encode(r satisfies Rejection) } });
+      this.o.metrics?.rejected(r.reason);
+      this.o.counts.rejected++;
+    }
+    return out;
+  }
+
+  private async deadLetter(rec: KafkaRecord, err: WebscaleError): Promise<RecordOutcome> {
+    const topic = this.topic('dlq');
+    const letter: DeadLetter = {
+      source_topic: this.o.inputTopic,
+      partition: rec.partition,
+      offset: String(rec.offset),
+      key: rec.key,
+      value: rec.value,
+      error_code: err.code,
+      error: err.message.slice(0, 4000),
+      stage: this.o.binding.stage,
+      created_at: Date.now(),
+    };
+    this.o.counts.deadLettered++;
+    this.o.metrics?.deadLettered(err.code);
+    this.o.log.warn({ partition: rec.partition, offset: String(rec.offset), code: err.code, error: err.message }, 'record dead-lettered');
+    return { kind: 'done', messages: [{ topic, message: { key: rec.key, value: await this.o.codecs.for('DeadLetter', topic).encode(letter) } }] };
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Exactly-once against the failure kill -9 does not show: a worker frozen (SIGSTOP) past its
+ * session timeout while it holds results, whose partitions move to the other worker of its stage,
+ * and which then wakes (SIGCONT) believing it still owns them. Two workers per stage for generate
+ * and check, three rounds alternating between them; then a rolling replacement of pods with new
+ * instance ids mid-run. The read_committed sink must hold every expected QA record exactly once.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix } from '../support/kafka.js';
+import { PipelineHarness, type Worker } from '../support/pipeline.js';
+import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { freePort, metric } from '../support/worker-metrics.js';
+
+let llm: StandInLlm;
+let h: PipelineHarness;
+
+beforeAll(async () => {
+  await ensureBroker();
+  // Slow calls and few slots, so every freeze and every replacement lands with work in flight.
+  llm = await startStandInLlm({ latencyMs: 1200, maxLog: 100 });
+  h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-zombie-')), llm.url);
+}, 600_000);
+
+afterEach(() => h.killAll());
+
+afterAll(async () => {
+  await llm.close();
+  await cleanupKafka();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+
+
+interface Member {
+  worker: Worker;
+  port: number;
+}
+
+async function member(stage: string, prefix: string, cfg: string, instance: string): Promise<Member> {
+  const port = await freePort();
+  const worker = h.startWorker(stage, prefix, { args: ['--config', cfg, '--concurrency', '4', '--metrics-port', String(port)], instance });
+  return { worker, port };
+}
+
+/** Waits until the worker holds records in flight (results pending when it is frozen). */
+async function busy(m: Member, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (((await metric(m.port, 'webscale_rl_in_flight_records')) ?? 0) > 0) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+describe('zombies and replaced pods (real broker)', () => {
+  it('fences workers frozen past their session timeout: no duplicate, nothing lost', async () => {
+    const prefix = freshPrefix('zombie');
+    await createTestTopics(prefix, undefined, { partitions: 4 });
+    const input = await h.writeInput('zombie', 160);
+    const expected = await h.embeddedExpectation(input);
+    const cfg = join(h.dir, 'zombie.yaml');
+    // The broker's minimum session timeout; commits often, so a woken zombie tries to commit at once.
+    await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  commitInterval: 250ms\n');
+    await member('filter', prefix, cfg, 'filter-1');
+    await member('identify', prefix, cfg, 'identify-1');
+    const pairs = {
+      generate: [await member('generate', prefix, cfg, 'generate-a'), await member('generate', prefix, cfg, 'generate-b')],
+      check: [await member('check', prefix, cfg, 'check-a'), await member('check', prefix, cfg, 'check-b')],
+    };
+    await h.ingest(prefix, input);
+    let frozenBusy = 0;
+    for (let round = 0; round < 3; round++) {
+      const victims = [pairs.generate[round % 2] as Member, pairs.check[round % 2] as Member];
+      for (const v of victims) if (await busy(v, 60_000)) frozenBusy++;
+      for (const v of victims) v.worker.proc.kill('SIGSTOP');
+      // Past the session timeout: the group evicts them and the other member takes their partitions.
+      await sleep(12_000);
+      for (const v of victims) v.worker.proc.kill('SIGCONT');
+      await sleep(4000);
+    }
+    expect(frozenBusy, 'workers frozen with results pending').toBeGreaterThanOrEqual(4);
+    const sinkBefore = (await h.exportJsonl(prefix, 'qa.verified')).length;
+    expect(sinkBefore, 'the freezes must land mid-run').toBeLessThan(expected.qa.size);
+    await h.waitForCompletion(prefix, expected, 300_000);
+    await sleep(3000);
+    await h.assertExactlyOnce(prefix, expected);
+    // The zombies did try: some of their partitions were taken over while they were frozen.
+    let fenced = 0;
+    for (const m of [...pairs.generate, ...pairs.check]) fenced += (await metric(m.port, 'webscale_rl_partitions_fenced_total')) ?? 0;
+    expect(fenced, 'zombie commits refused by fencing').toBeGreaterThan(0);
+    for (const m of [...pairs.generate, ...pairs.check]) expect(m.worker.proc.exitCode, m.worker.stderr().slice(-2000)).toBeNull();
+  }, 600_000);
+
+  it('survives a rolling replacement of pods with new instance ids mid-run', async () => {
+    const prefix = freshPrefix('rolling');
+    await createTestTopics(prefix, undefined, { partitions: 4 });
+    const input = await h.writeInput('rolling', 120);
+    const expected = await h.embeddedExpectation(input);
+    const cfg = join(h.dir, 'rolling.yaml');
+    await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  shutdownGrace: 5s\n');
+    await member('filter', prefix, cfg, 'filter-1');
+    await member('identify', prefix, cfg, 'identify-1');
+    const current = { generate: await member('generate', prefix, cfg, 'generate-pod-0'), check: await member('check', prefix, cfg, 'check-pod-0') };
+    await h.ingest(prefix, input);
+    for (let rollout = 1; rollout <= 2; rollout++) {
+      for (const stage of ['generate', 'check'] as const) {
+        const old = current[stage];
+        expect(await busy(old, 60_000), `${stage} busy before rollout ${rollout}`).toBe(true);
+        // As a Deployment rolls: the new pod (a new identity) starts, then the old one gets SIGTERM.
+        current[stage] = await member(stage, prefix, cfg, `${stage}-pod-${rollout}`);
+        await sleep(3000);
+        old.worker.proc.kill('SIGTERM');
+        expect(await old.worker.exited).toBe(0);
+      }
+    }
+    expect((await h.exportJsonl(prefix, 'qa.verified')).length, 'the rollouts must land mid-run').toBeLessThan(expected.qa.size);
+    await h.waitForCompletion(prefix, expected, 300_000);
+    await sleep(3000);
+    await h.assertExactlyOnce(prefix, expected);
+  }, 600_000);
+});

@@ -1,0 +1,122 @@
+/**
+ * Fencing on the real broker: the per-partition transactional producer of `PartitionOwner`.
+ * Taking a partition fences every earlier owner (its commit fails, nothing of it reaches a
+ * read_committed reader), aborts a transaction an earlier owner left open at once (not after the
+ * transaction timeout), and starts from exactly what the last owner committed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Admin } from 'kafkajs';
+import { pino } from 'pino';
+import { createProducer, readToEnd } from '../../src/kafka/index.js';
+import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
+import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+
+const kafka = testKafka('owner');
+let admin: Admin;
+
+beforeAll(async () => {
+  await ensureBroker();
+  admin = kafka.admin();
+  await admin.connect();
+}, 600_000);
+
+afterAll(async () => {
+  await admin.disconnect();
+  await cleanupKafka();
+});
+
+async function topics(): Promise<{ input: string; output: string; group: string }> {
+  const prefix = freshPrefix('owner');
+  const { names } = await createTestTopics(prefix, undefined, { partitions: 1 });
+  return { input: names['docs.raw'] as string, output: names['docs.filtered'] as string, group: `${prefix}filter` };
+}
+
+function open(t: { input: string; group: string }, transactionTimeout = 60_000): Promise<PartitionOwner> {
+  return PartitionOwner.open({ kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout, metadataBudget: 4000, logger: pino({ level: 'silent' }) });
+}
+
+function out(topic: string, text: string): OutMessage[] {
+  return [{ topic, message: { key: text, value: Buffer.from(text) } }];
+}
+
+async function committed(topic: string): Promise<string[]> {
+  const got: string[] = [];
+  await readToEnd(kafka, topic, (m) => void got.push(m.value?.toString() ?? ''));
+  return got;
+}
+
+describe('PartitionOwner (real broker)', () => {
+  it('commits outputs with the offset, and a newer owner fences the older one', async () => {
+    const t = await topics();
+    const a = await open(t);
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    a.finish(0n, out(t.output, 'a0'));
+    a.finish(2n, out(t.output, 'a2'));
+    expect(a.heldBytes).toBeGreaterThan(0);
+    expect(await a.commit()).toMatchObject({ outcome: 'ok' });
+    expect(a.heldBytes).toBe(0); // a2 went out too, listed beyond offset 1 in the commit metadata
+    // The new owner (another pod, or the same one after a rebalance) takes the partition.
+    const b = await open(t);
+    expect(b.committedOffset).toBe(1n);
+    expect(b.accept(0n)).toBe(false); // committed
+    expect(b.accept(2n)).toBe(false); // finished beyond the committed offset (metadata)
+    expect(b.accept(1n)).toBe(true);
+    // The old owner wakes up with a result for offset 1: it must not reach the topic.
+    a.finish(1n, out(t.output, 'a1-zombie'));
+    const zombie = await a.commit();
+    expect(zombie.outcome).toBe('fenced');
+    expect(a.active).toBe(false);
+    expect(a.heldBytes).toBe(0);
+    b.finish(1n, out(t.output, 'b1'));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    expect((await committed(t.output)).sort()).toEqual(['a0', 'a2', 'b1']);
+    const c = await open(t);
+    expect(c.committedOffset).toBe(3n);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }, 120_000);
+
+  it('aborts a transaction an earlier owner left open at once, not after the transaction timeout', async () => {
+    const t = await topics();
+    const old = createProducer(kafka, { transactionalId: transactionalIdFor(t.group, t.input, 0), maxInFlightRequests: 1, transactionTimeout: 120_000 });
+    await old.connect();
+    const tx = await old.transaction();
+    await tx.send({ topic: t.output, messages: [{ key: 'x', value: Buffer.from('left-open') }] });
+    // The old owner freezes here with its transaction open; a read_committed reader is held back.
+    const t0 = Date.now();
+    const fresh = await open(t);
+    const took = Date.now() - t0;
+    expect(took).toBeLessThan(15_000);
+    expect(await committed(t.output)).toEqual([]);
+    expect(fresh.accept(0n)).toBe(true);
+    fresh.finish(0n, out(t.output, 'fresh'));
+    expect(await fresh.commit()).toMatchObject({ outcome: 'ok' });
+    expect(await committed(t.output)).toEqual(['fresh']);
+    // The frozen owner wakes and tries to finish its transaction: refused.
+    await expect(tx.commit()).rejects.toThrow();
+    await old.disconnect();
+    await fresh.close();
+  }, 120_000);
+
+  it('knows whether anybody committed since its own last commit (taken again after a rebalance)', async () => {
+    const t = await topics();
+    const a = await open(t);
+    a.accept(0n);
+    a.finish(0n, out(t.output, 'a0'));
+    expect(await a.commit()).toMatchObject({ outcome: 'ok' });
+    a.accept(1n);
+    const again = await open(t);
+    expect(a.sameCommitAs(again)).toBe(true);
+    a.adoptProducerOf(again);
+    a.finish(1n, out(t.output, 'a1'));
+    expect(await a.commit()).toMatchObject({ outcome: 'ok' });
+    // Somebody else commits; a stale owner then finds a different commit.
+    const other = await open(t);
+    other.accept(2n);
+    other.finish(2n, out(t.output, 'o2'));
+    expect(await other.commit()).toMatchObject({ outcome: 'ok' });
+    const probe = await open(t);
+    expect(a.sameCommitAs(probe)).toBe(false);
+    expect((await committed(t.output)).sort()).toEqual(['a0', 'a1', 'o2']);
+    await Promise.all([a.close(), other.close(), probe.close()]);
+  }, 120_000);
+});

@@ -1,0 +1,152 @@
+/**
+ * The harness of the Kafka pipeline tests: stage worker processes (the node process itself, so a
+ * signal hits the worker and not a wrapper), a mixed input whose expected outcome comes from the
+ * embedded run of the same stage code, and read_committed looks at the topics through the CLI.
+ * `PipelineHarness` holds the temp folder, the stand-in LLM URL and the worker processes it
+ * started, and kills any still running on `killAll()` (call it in afterEach).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { brokers } from './kafka.js';
+import { CLI, runCli } from './cli.js';
+
+export interface Worker {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+export interface Expectation {
+  qa: Set<string>;
+  rejections: Set<string>;
+}
+
+export interface WorkerOptions {
+  args?: string[];
+  instance?: string;
+  env?: Record<string, string>;
+}
+
+export function rejectionKey(r: Record<string, unknown>): string {
+  return `${String(r['doc_id'])}|${String(r['stage'])}|${String(r['reason'])}|${String(r['persona'])}`;
+}
+
+function prose(topic: string, i: number): string {
+  const sentence = `Record ${i} describes the ${topic} and the people who studied how it changed across ${i + 3} seasons of careful field work and laboratory analysis.`;
+  return Array.from({ length: 5 }, () => sentence).join(' ');
+}
+
+export class PipelineHarness {
+  readonly workers = new Set<ChildProcess>();
+
+  constructor(
+    readonly dir: string,
+    readonly llmUrl: string,
+  ) {}
+
+  env(prefix: string): Record<string, string> {
+    return {
+      KAFKA_BROKERS: brokers().join(','),
+      WEBSCALE_TOPIC_PREFIX: prefix,
+      WEBSCALE_LLM_URL: this.llmUrl,
+      WEBSCALE_LLM_MODEL: 'stand-in',
+      WEBSCALE_LOG_LEVEL: 'warn',
+    };
+  }
+
+  startWorker(stage: string, prefix: string, opts: WorkerOptions = {}): Worker {
+    const instance = opts.instance ?? `${stage}-1`;
+    const proc = spawn(process.execPath, [CLI, 'stage', stage, '--concurrency', '8', '--instance-id', instance, ...(opts.args ?? [])], {
+      env: { ...process.env, ...this.env(prefix), ...opts.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    this.workers.add(proc);
+    const exited = new Promise<number | null>((resolve) =>
+      proc.on('close', (code) => {
+        this.workers.delete(proc);
+        resolve(code);
+      }),
+    );
+    return { proc, exited, stderr: () => err };
+  }
+
+  killAll(): void {
+    for (const w of this.workers) {
+      w.kill('SIGCONT');
+      w.kill('SIGKILL');
+    }
+    this.workers.clear();
+  }
+
+  /** A mixed input: most documents pass, some are rejected at each stage, one line is malformed. */
+  async writeInput(name: string, n: number): Promise<string> {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      let text = prose(['glacier', 'harbour', 'orchard', 'meadow', 'canyon'][i % 5] as string, i);
+      if (i % 10 === 3) text += ' [[unqualified]]';
+      if (i % 10 === 5) text += ' [[leak]]';
+      if (i % 10 === 7) text = 'too short';
+      if (i % 10 === 9) text += ' [[domain:Astrology]]';
+      lines.push(JSON.stringify({ id: `${name}-${i}`, text, source: 'test' }));
+    }
+    lines.push('{"id": "broken-line", "text": ');
+    const path = join(this.dir, `${name}.jsonl`);
+    await writeFile(path, lines.join('\n') + '\n');
+    return path;
+  }
+
+  /** QA ids and rejection keys the embedded run produces for the same input. */
+  async embeddedExpectation(input: string): Promise<Expectation> {
+    const out = join(this.dir, `expected-${Date.now()}.jsonl`);
+    const rej = out.replace('.jsonl', '.rej.jsonl');
+    const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--llm-url', this.llmUrl, '--llm-model', 'stand-in', '--no-progress']);
+    expect(res.code, res.stderr).toBe(0);
+    const qa = (await readFile(out, 'utf8')).trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+    const rejections = (await readFile(rej, 'utf8')).trim().split('\n').filter(Boolean).map((l) => rejectionKey(JSON.parse(l) as Record<string, unknown>));
+    return { qa: new Set(qa), rejections: new Set(rejections) };
+  }
+
+  async ingest(prefix: string, input: string): Promise<void> {
+    const res = await runCli(['ingest', input], { env: this.env(prefix) });
+    expect(res.code, res.stderr).toBe(0);
+  }
+
+  /** Everything committed on a topic now (read_committed), through `webscale-rl export`. */
+  async exportJsonl(prefix: string, topic: string): Promise<Record<string, unknown>[]> {
+    const out = join(this.dir, `export-${topic}-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`);
+    const res = await runCli(['export', '--topic', topic, '--output', out], { env: this.env(prefix) });
+    expect(res.code, res.stderr).toBe(0);
+    const text = await readFile(out, 'utf8');
+    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  /** Waits until the sink and the rejections hold what the embedded run produced. */
+  async waitForCompletion(prefix: string, expected: Expectation, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const qa = await this.exportJsonl(prefix, 'qa.verified');
+      const rej = await this.exportJsonl(prefix, 'rejections');
+      if (qa.length >= expected.qa.size && rej.length >= expected.rejections.size) return;
+      if (Date.now() > deadline) throw new Error(`timed out: sink ${qa.length}/${expected.qa.size}, rejections ${rej.length}/${expected.rejections.size}`);
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+  }
+
+  /** The sink and the rejections hold exactly what the embedded run produced, each once; no dead letter. */
+  async assertExactlyOnce(prefix: string, expected: Expectation): Promise<void> {
+    const qa = await this.exportJsonl(prefix, 'qa.verified');
+    const rej = await this.exportJsonl(prefix, 'rejections');
+    const dlq = await this.exportJsonl(prefix, 'dlq');
+    const qaIds = qa.map((q) => String(q['id']));
+    expect(qaIds.length - new Set(qaIds).size, 'duplicate QA records in the sink').toBe(0);
+    expect(new Set(qaIds)).toEqual(expected.qa);
+    const rejKeys = rej.map(rejectionKey);
+    expect(rejKeys.length - new Set(rejKeys).size, 'duplicate rejections').toBe(0);
+    expect(new Set(rejKeys)).toEqual(expected.rejections);
+    expect(dlq).toEqual([]);
+  }
+}
