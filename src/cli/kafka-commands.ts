@@ -18,7 +18,8 @@ import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { openInput } from '../input/reader.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
-import { checkReachable, createLlmRouter } from '../llm/router.js';
+import { createLlmRouter } from '../llm/router.js';
+import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { StageWorker } from '../runtime/stage-worker.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
@@ -69,12 +70,8 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   const metrics = createMetrics({ stage });
   const recorder = metrics.forStage();
   const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
-  try {
-    await checkReachable(router);
-  } catch (err) {
-    // Not fatal for a long-running worker: the outage logic pauses until the LLM answers.
-    logger.warn({ err }, 'LLM not reachable at start; the worker will wait for it');
-  }
+  // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
+  const needsLlm = stage !== 'filter' || config.pipeline.llmFilter;
   const worker = new StageWorker({
     stage,
     config,
@@ -85,6 +82,10 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     logger,
     metrics: recorder,
     instanceId: flags.instanceId ?? process.env['WEBSCALE_INSTANCE_ID'] ?? `${hostname()}-${process.pid}`,
+    // A worker whose LLM cannot serve stays out of its group (unready, consuming nothing) until a
+    // real request with the stage's schema succeeds: a wrong URL, key or model never empties the
+    // input into the DLQ.
+    ...(needsLlm ? { probeLlm: (signal: AbortSignal) => probeStages(router, [stage], { signal, config, logger }) } : {}),
   });
   const health =
     flags.metricsPort === undefined

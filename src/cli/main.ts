@@ -2,7 +2,9 @@
 /**
  * The `webscale-rl` command line. Each command lives in its own module; this file only declares
  * the commands and their flags and turns errors into one clear line and an exit code:
- * 0 done, 1 runtime failure (e.g. LLM unreachable), 2 unusable configuration or flags.
+ * 0 done, 1 runtime failure, 2 unusable configuration or flags, or an LLM that cannot serve
+ * (found by the start-up probe before any input is read); `run` adds 3 (too many documents ended
+ * in llm.failed) and 130 (interrupted).
  */
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
@@ -17,10 +19,32 @@ function exitCodeFor(err: WebscaleError): number {
     case 'CONFIG_INVALID':
     case 'USAGE':
       return 2;
+    // LLM errors reach this point only from the start-up probe (mid-run they become rejections):
+    // the LLM cannot serve as configured, which no amount of waiting fixes.
+    case 'LLM_UNREACHABLE':
+    case 'LLM_AUTH':
+    case 'LLM_QUOTA':
+    case 'LLM_UNAVAILABLE':
+    case 'LLM_CLIENT':
+      return 2;
+    case 'LLM_ABORTED':
+      return 130;
     default:
       return 1;
   }
 }
+
+const RUN_EXIT_CODES = `
+Before reading any input, run sends one small request per stage to its LLM; an LLM that cannot
+serve (no model file, no URL, 401/403, 404/405/501, unknown model, nothing listening) stops it.
+
+Exit codes:
+  0    run completed (rejections are normal)
+  1    runtime failure (e.g. an output file cannot be written)
+  2    unusable flags or configuration, or an LLM that cannot serve; nothing is written
+  3    more than pipeline.maxLlmFailedShare (default 0.5) of the documents ended in llm.failed;
+       outputs and summary are written all the same
+  130  interrupted (Ctrl-C)`;
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
@@ -38,7 +62,8 @@ async function main(argv: string[]): Promise<number> {
       .requiredOption('--output <file|->', 'QA records as JSON lines')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
       .option('--summary <file>', 'also write the run summary as JSON')
-      .option('--no-progress', 'no progress line on a TTY'),
+      .option('--no-progress', 'no progress line on a TTY')
+      .addHelpText('after', RUN_EXIT_CODES),
   ).action(async (flags: RunFlags) => {
     code = await runCommand(flags);
   });

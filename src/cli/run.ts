@@ -2,13 +2,20 @@
  * `webscale-rl run`: the whole pipeline in one process, no Kafka. Streams the input, writes QA
  * and rejection JSON lines as they are decided, shows progress on a TTY and prints the summary.
  * Ctrl-C once stops intake and finishes the documents in flight; twice aborts the LLM calls.
+ *
+ * Before reading any input it probes the LLM of every stage that will call one (`probeStages`):
+ * an LLM that cannot serve stops the run there, with one line and exit 2, and no output file is
+ * created. After the run, too many `llm.failed` documents make the exit code 3 (outputs and the
+ * summary are written all the same).
  */
 import { writeFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../core/logger.js';
 import { openInput } from '../input/reader.js';
-import { createLlmRouter, checkReachable } from '../llm/router.js';
+import { LLM_STAGES } from '../core/records.js';
+import { probeStages } from '../llm/probe.js';
+import { createLlmRouter } from '../llm/router.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
@@ -26,6 +33,19 @@ export interface RunFlags extends CommonFlags {
   progress?: boolean;
 }
 
+/** Exit code of a run in which more than `pipeline.maxLlmFailedShare` of the documents ended in `llm.failed`. */
+export const EXIT_LLM_FAILED = 3;
+
+/** The exit code of a finished run: interrupted wins, then too many LLM failures, else 0. */
+export function runExitCode(stats: RunStats, maxLlmFailedShare: number, interrupted: boolean): number {
+  if (interrupted) return 130;
+  return stats.llmFailedShare() > maxLlmFailedShare ? EXIT_LLM_FAILED : 0;
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1).replace(/\.0$/, '')}%`;
+}
+
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
@@ -35,7 +55,9 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
   const router = await createLlmRouter(config, { logger });
   try {
-    await checkReachable(router);
+    // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
+    const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
+    await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
     const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
@@ -77,11 +99,21 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       await rejOut.close();
     }
     const util = utilisation(limiter.stats(), stats.elapsedMs());
+    const maxShare = config.pipeline.maxLlmFailedShare;
+    const code = runExitCode(stats, maxShare, result.interrupted);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted }) + '\n');
     if (flags.summary) {
-      await writeFile(flags.summary, JSON.stringify({ ...stats.toJSON(), llm_utilisation: util, interrupted: result.interrupted }, null, 2) + '\n');
+      const summary = { ...stats.toJSON(), llm_utilisation: util, llm_failed_share: stats.llmFailedShare(), interrupted: result.interrupted, exit_code: code };
+      await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');
     }
-    return result.interrupted ? 130 : 0;
+    if (code === EXIT_LLM_FAILED) {
+      const documents = stats.documentsRead - stats.inputRejected;
+      process.stderr.write(
+        `webscale-rl: ${percent(stats.llmFailedShare())} of documents (${stats.documentsLlmFailed} of ${documents}) ended in llm.failed, ` +
+          `more than pipeline.maxLlmFailedShare (${percent(maxShare)}); exit code ${EXIT_LLM_FAILED}\n`,
+      );
+    }
+    return code;
   } finally {
     await router.close();
     logger.flush();

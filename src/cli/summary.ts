@@ -88,6 +88,10 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     `documents: ${fmt(stats.documentsRead)} read, ${fmt(stats.inputRejected)} rejected at input, ` +
       `${fmt(stats.documentsWithQa)} yielded QA; QA pairs kept: ${fmt(stats.qaKept)}`,
   );
+  if (stats.documentsLlmFailed > 0) {
+    const share = stats.llmFailedShare();
+    lines.push(`documents with llm.failed: ${fmt(stats.documentsLlmFailed)} (${(share * 100).toFixed(1)}% of valid documents)`);
+  }
   lines.push('stage       in        out       rejected  (llm.failed)');
   for (const s of LLM_STAGES) {
     const c = stats.stages[s];

@@ -143,6 +143,12 @@ const pipelineSchema = z
     includeSourceText: z.boolean().default(false),
     /** Mixed into every sampling seed; change it to draw a different but reproducible sample. */
     seed: z.number().int().nonnegative().default(0),
+    /**
+     * `run` exits 3 when more than this share of its documents (malformed input lines not counted)
+     * ended with an `llm.failed` rejection: then the LLM, not the data, decided the run. 0 = any
+     * such document fails the run; 1 = never.
+     */
+    maxLlmFailedShare: z.number().min(0).max(1).default(0.5),
   })
   .strict();
 

@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   /** The prompt plus the completion do not fit the model's context (the server said so, or the local model would not hold it). */
   'LLM_CONTEXT_EXCEEDED',
   'LLM_AUTH',
+  /** The endpoint cannot serve this request at all: no such route (404/405/501) or unknown model. */
+  'LLM_UNAVAILABLE',
   'LLM_QUOTA',
   'LLM_BAD_RESPONSE',
   'LLM_INVALID_OUTPUT',

@@ -21,7 +21,7 @@ import type { Dispatcher } from 'undici';
 import { WebscaleError } from '../core/errors.js';
 import { authHeadersFor, credentialFor, HF_ROUTER_URL, type Credentials } from './credentials.js';
 import { acquireAgent, attemptFetch, attemptJson, probeEndpoint, type AgentLease } from './http.js';
-import { safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import { requestRetry, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
@@ -192,7 +192,7 @@ export class HfClient implements LlmClient {
         }
         return parseChatCompletion(reply, this.model, { url: safeUrl(this.target) });
       },
-      { policy: this.options.retry, signal: request.signal, stage: request.stage, events: this.options.events },
+      { ...requestRetry(this.options.retry, this.options.events, request.probe), signal: request.signal, stage: request.stage },
     );
   }
 

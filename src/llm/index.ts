@@ -11,6 +11,8 @@ export { HfClient } from './hf.js';
 export type { HfClientOptions } from './hf.js';
 export { createLlmRouter, checkReachable, resolveStageSettings } from './router.js';
 export type { ClientRouter, LlmRouterOptions, ResolvedBackend, StageSettings } from './router.js';
+export { ENDPOINT_FAULT_CODES, isEndpointFault, probeStages } from './probe.js';
+export type { ProbeOptions } from './probe.js';
 export { ConcurrencyLimiter, limitRouter } from './limiter.js';
 export type { LimiterStats } from './limiter.js';
 export { acquireAgent } from './http.js';

@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { acquireAgent, attemptJson, probeEndpoint, type AgentLease } from './http.js';
-import { safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
+import { requestRetry, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from './wire.js';
@@ -83,7 +83,7 @@ export class OpenAiClient implements LlmClient {
         });
         return parseChatCompletion(result.json, this.model, { url: safeUrl(this.endpoint), status: result.status });
       },
-      { policy: this.options.retry, signal: request.signal, stage: request.stage, events: this.options.events },
+      { ...requestRetry(this.options.retry, this.options.events, request.probe), signal: request.signal, stage: request.stage },
     );
   }
 

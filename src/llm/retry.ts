@@ -38,6 +38,15 @@ export interface RetryDetail {
 /** A server asking us to wait longer than this is treated as asking for this (a stuck header). */
 const MAX_SERVER_WAIT_MS = 10 * 60_000;
 
+/** The policy and events one request runs under: a probe request gets no retries and no events. */
+export function requestRetry(
+  policy: RetryPolicy,
+  events: LlmEvents | undefined,
+  probe: boolean | undefined,
+): { policy: RetryPolicy; events: LlmEvents | undefined } {
+  return probe === true ? { policy: { ...policy, maxRetries: 0 }, events: undefined } : { policy, events };
+}
+
 /** Full-jitter backoff for retry number `attempt` (0-based). */
 export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.backoffMax, policy.backoffInitial * 2 ** Math.min(attempt, 30));
@@ -132,9 +141,21 @@ export interface HttpFailure {
 }
 
 /**
+ * Does an error body say the model is unknown? OpenAI `code: "model_not_found"` ("The model `x`
+ * does not exist or you do not have access to it."), vLLM's NotFoundError ("The model `x` does not
+ * exist."), Ollama's `model "x" not found, try pulling it first`. Read once, here, at the boundary.
+ */
+export function saysModelNotFound(info: ServerErrorInfo): boolean {
+  if (info.code === 'model_not_found' || info.type === 'model_not_found') return true;
+  return info.message !== undefined && /\bmodel\b[^\n]{0,200}?\b(does not exist|not found|is not available)/i.test(info.message);
+}
+
+/**
  * Turn a non-2xx response into a `WebscaleError`. Retryable: 408, 429 (unless the body says the
- * quota is gone), 424 (TGI's "generation failed", usually transient), every 5xx. Not retryable:
- * the other 4xx, which would fail the same way again.
+ * quota is gone), 424 (TGI's "generation failed", usually transient), every 5xx but 501. Not
+ * retryable: the other 4xx, which would fail the same way again. LLM_UNAVAILABLE (not retryable)
+ * when the endpoint cannot serve anyone: 404/405/501 (wrong URL, a server without this API) or a
+ * model name the server does not know, whatever the status.
  */
 export function classifyHttpError(failure: HttpFailure): WebscaleError {
   const { status } = failure;
@@ -160,6 +181,10 @@ export function classifyHttpError(failure: HttpFailure): WebscaleError {
   if (status === 408) return make('LLM_TIMEOUT', 'request timeout', true);
   if (status === 401 || status === 403) return make('LLM_AUTH', 'not authorised; check the API key or token', false);
   if (status === 402) return make('LLM_QUOTA', 'payment required', false);
+  if (status >= 400 && status < 500 && saysModelNotFound(info)) return make('LLM_UNAVAILABLE', 'model not found; check the model name', false);
+  if (status === 404) return make('LLM_UNAVAILABLE', 'not found; check the URL: an OpenAI-compatible base URL ends in /v1', false);
+  if (status === 405) return make('LLM_UNAVAILABLE', 'method not allowed; check the URL', false);
+  if (status === 501) return make('LLM_UNAVAILABLE', 'not implemented by this server', false);
   if (status === 424) return make('LLM_SERVER', 'generation failed', true);
   if (status >= 500) return make('LLM_SERVER', 'server error', true);
   // 400 (OpenAI, vLLM, llama.cpp), 422 (TGI), 413 (some proxies): the prompt is too long for the

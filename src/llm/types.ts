@@ -27,6 +27,12 @@ export interface LlmRequest {
   /** Sampling seed: the pipeline derives it from document id + persona so runs are reproducible. */
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * A start-up probe request (`probe.ts`): not retried (the probe does its own network retry) and
+   * not reported to the client's failure events and logs (the probe reports its own outcome, in
+   * one line). In-process backends ignore it.
+   */
+  probe?: boolean;
 }
 
 export interface LlmCompletion {

@@ -41,7 +41,9 @@ export function intakeLimits(highWater: number, maxUncommittedBytes: number): In
  */
 export function pauseReason(load: IntakeLoad, limits: IntakeLimits, paused: boolean): PauseReason | null {
   if (load.draining) return 'draining';
-  if (load.outage) return 'outage';
+  // In an outage the records in flight keep retrying and one success ends it; with none left in
+  // flight, taking records again is how the worker finds out whether the LLM is back.
+  if (load.outage && load.inFlight > 0) return 'outage';
   if (!load.llmReady) return 'llm-not-ready';
   if (load.inFlight >= limits.highWater) return 'in-flight';
   if (load.uncommittedBytes >= limits.maxUncommittedBytes) return 'uncommitted-bytes';

@@ -50,6 +50,11 @@ export interface EmbeddedRunResult {
   interrupted: boolean;
 }
 
+/** What happened to one document across its stages, for the run's figures. */
+interface DocumentOutcome {
+  llmFailed: boolean;
+}
+
 function stageFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
   return makeRejection({
     docId,
@@ -97,7 +102,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     stage: LlmStage,
     fn: StageFn<I, O>,
     input: I,
-    who: { docId: string; persona: string | null; trace: readonly StageTrace[] },
+    who: { docId: string; persona: string | null; trace: readonly StageTrace[]; outcome: DocumentOutcome },
   ): Promise<O[]> {
     stats.stages[stage].in++;
     let result: StageResult<O>;
@@ -106,7 +111,9 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     } catch (err) {
       const e = WebscaleError.from(err);
       if (!e.code.startsWith('LLM_')) logger.error({ err, doc_id: who.docId, stage }, 'stage failed on a record');
-      await reject(stageFailure(stage, who.docId, who.persona, e, who.trace));
+      const rejection = stageFailure(stage, who.docId, who.persona, e, who.trace);
+      if (rejection.reason === 'llm.failed') who.outcome.llmFailed = true;
+      await reject(rejection);
       return [];
     }
     stats.stages[stage].out += result.outputs.length;
@@ -116,14 +123,15 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
 
   async function processDocument(doc: DocumentRecord): Promise<void> {
     let kept = 0;
-    const filtered = await step('filter', filterStage, doc, { docId: doc.id, persona: null, trace: [] });
+    const outcome: DocumentOutcome = { llmFailed: false };
+    const filtered = await step('filter', filterStage, doc, { docId: doc.id, persona: null, trace: [], outcome });
     for (const fd of filtered) {
-      const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace });
+      const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace, outcome });
       await Promise.all(
         tasks.map(async (task) => {
-          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace });
+          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace, outcome });
           for (const cand of candidates) {
-            const records = await step('check', checkStage, cand, { docId: doc.id, persona: task.persona, trace: cand.trace });
+            const records = await step('check', checkStage, cand, { docId: doc.id, persona: task.persona, trace: cand.trace, outcome });
             for (const record of records) {
               kept++;
               stats.qaKept++;
@@ -134,6 +142,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       );
     }
     if (kept > 0) stats.documentsWithQa++;
+    if (outcome.llmFailed) stats.documentsLlmFailed++;
   }
 
   const inFlight = new Set<Promise<void>>();

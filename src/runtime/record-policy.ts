@@ -14,6 +14,7 @@
  *   record's fault, and it waits with everything else.
  */
 import type { ErrorCode } from '../core/errors.js';
+import { ENDPOINT_FAULT_CODES } from '../llm/probe.js';
 import { backoffDelay, type RetryPolicy } from '../llm/retry.js';
 
 /**
@@ -26,11 +27,10 @@ export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'LLM_NETWORK',
   'LLM_RATE_LIMITED',
   'LLM_SERVER',
-  'LLM_UNREACHABLE',
   'LLM_BAD_RESPONSE',
-  'LLM_AUTH',
-  'LLM_QUOTA',
   'KAFKA',
+  // A wrong key, a model the server does not know, quota gone, nobody listening: never the record's fault.
+  ...ENDPOINT_FAULT_CODES,
 ]);
 
 export interface RecordFailurePolicy {
@@ -38,7 +38,7 @@ export interface RecordFailurePolicy {
   maxRecordAttempts: number;
   /** Age (ms since the record was taken) after which such a record is dead-lettered. */
   maxRecordAgeMs: number;
-  /** Transient failures in a row, with no success between, that make an outage. */
+  /** Distinct records failing transiently, with no success between, that make an outage. */
   outageThreshold: number;
   /** The worker-level backoff between attempts of one record (the LLM layer's shape). */
   backoff: Pick<RetryPolicy, 'backoffInitial' | 'backoffMax'>;
@@ -53,9 +53,9 @@ export interface RecordFailure {
   attempts: number;
   /** ms since the record was taken from the topic. */
   ageMs: number;
-  /** Whether any other LLM call of this worker succeeded since this record first failed. */
+  /** Whether other LLM calls of this worker succeeded during this record's last attempt and the wait before it. */
   othersSucceeded: boolean;
-  /** Transient failures in a row across the worker, this one included. */
+  /** Distinct records with transient failures since the worker's last LLM success, this one included. */
   consecutiveFailures: number;
   /** Whether the worker is shutting down (its own abort): leave the record for the next owner. */
   shuttingDown: boolean;

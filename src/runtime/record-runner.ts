@@ -18,25 +18,35 @@ import { decideFailure, TRANSIENT_CODES, type RecordFailurePolicy } from './reco
 import type { StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
 
-/** The LLM as the worker sees it: calls that succeeded, transient failures in a row, outage. */
+/**
+ * The LLM as the worker sees it: calls that succeeded, and the records whose calls failed since
+ * the last success. An outage is several distinct records failing with nothing succeeding in
+ * between: one record failing over and over is that record's problem (it goes to the DLQ), and
+ * must not pause intake with nothing left in flight to notice the LLM is fine.
+ */
 export class LlmHealth {
   successes = 0;
-  consecutiveFailures = 0;
   outage = false;
+  private readonly failing = new Set<string>();
 
   constructor(private readonly onChange: (outage: boolean) => void) {}
 
+  /** Distinct records with a transient failure since the last success. */
+  get consecutiveFailures(): number {
+    return this.failing.size;
+  }
+
   success(): void {
     this.successes++;
-    this.consecutiveFailures = 0;
+    this.failing.clear();
     if (this.outage) {
       this.outage = false;
       this.onChange(false);
     }
   }
 
-  failure(code: WebscaleError['code']): void {
-    if (TRANSIENT_CODES.has(code)) this.consecutiveFailures++;
+  failure(code: WebscaleError['code'], record: string): void {
+    if (TRANSIENT_CODES.has(code)) this.failing.add(record);
   }
 
   enterOutage(): boolean {
@@ -91,7 +101,8 @@ export class RecordRunner {
       return this.deadLetter(rec, WebscaleError.from(err, 'CODEC'));
     }
     let attempts = 0;
-    let successesAtFirstFailure = -1;
+    // LLM successes of the whole worker when this record's current attempt (and its wait) began.
+    let successesBefore = health.successes;
     for (;;) {
       try {
         const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt) });
@@ -103,15 +114,17 @@ export class RecordRunner {
           e = new WebscaleError('LLM_TIMEOUT', `record still failing after maxRecordAge (${policy.maxRecordAgeMs} ms)`, { retryable: true, cause: err });
         }
         attempts++;
-        if (successesAtFirstFailure < 0) successesAtFirstFailure = health.successes;
-        health.failure(e.code);
+        health.failure(e.code, `${rec.partition}:${rec.offset}`);
+        // Others succeeded while this record was trying: its failure is its own, not an outage's.
+        const othersSucceeded = health.successes > successesBefore;
+        successesBefore = health.successes;
         const ageMs = Date.now() - rec.startedAt;
         const decision = decideFailure(
           {
             code: e.code,
             attempts,
             ageMs,
-            othersSucceeded: health.successes > successesAtFirstFailure,
+            othersSucceeded,
             consecutiveFailures: health.consecutiveFailures,
             shuttingDown: shutdown.aborted,
           },

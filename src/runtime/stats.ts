@@ -19,6 +19,8 @@ export class RunStats {
   documentsDone = 0;
   /** Documents that produced at least one verified QA pair. */
   documentsWithQa = 0;
+  /** Documents with at least one `llm.failed` rejection (some of their work the LLM never did). */
+  documentsLlmFailed = 0;
   qaKept = 0;
   bytesDone = 0;
   readonly stages: Record<LlmStage, StageCounts> = Object.fromEntries(
@@ -65,6 +67,15 @@ export class RunStats {
     return checked === 0 ? null : this.stages.check.out / checked;
   }
 
+  /**
+   * Share of the documents read (malformed input lines not counted) that ended with an
+   * `llm.failed` rejection; 0 when there were none.
+   */
+  llmFailedShare(): number {
+    const documents = this.documentsRead - this.inputRejected;
+    return documents <= 0 ? 0 : this.documentsLlmFailed / documents;
+  }
+
   elapsedMs(): number {
     return (this.finishedAt ?? Date.now()) - this.startedAt;
   }
@@ -77,6 +88,7 @@ export class RunStats {
         done: this.documentsDone,
         input_rejected: this.inputRejected,
         with_qa: this.documentsWithQa,
+        llm_failed: this.documentsLlmFailed,
       },
       qa_kept: this.qaKept,
       stages: this.stages,

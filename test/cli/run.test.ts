@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { startStandInLlm, type StandInFailAll, type StandInLlm } from '../support/stand-in-llm.js';
 import { runCli } from '../support/cli.js';
+import { PROBE_MARKER } from '../../src/llm/probe.js';
 
 let llm: StandInLlm;
 let dir: string;
@@ -157,7 +159,7 @@ describe('webscale-rl run (embedded, stand-in LLM)', () => {
     const out = join(dir, 'x.jsonl');
 
     const unreachable = await runCli(['run', '--input', input, '--output', out, '--llm-url', 'http://127.0.0.1:9/v1', '--llm-model', 'm']);
-    expect(unreachable.code).toBe(1);
+    expect(unreachable.code).toBe(2);
     expect(unreachable.stderr.trim().split('\n')).toHaveLength(1);
     expect(unreachable.stderr).toMatch(/unreachable|connect/i);
 
@@ -177,6 +179,86 @@ describe('webscale-rl run (embedded, stand-in LLM)', () => {
 
     const missingInput = await runCli(['run', '--input', join(dir, 'nope.jsonl'), '--output', out, '--llm-url', llm.url]);
     expect(missingInput.code).toBe(2);
+  });
+
+  it('stops at start, with exit 2, one line and no output, when the LLM cannot serve', async () => {
+    const input = join(dir, 'probe.jsonl');
+    await writeFile(input, JSON.stringify({ id: 'p1', text: prose('steppe') }) + '\n');
+    const modes: [StandInFailAll, RegExp][] = [
+      [404, /404 \(not found; check the URL/],
+      [405, /405 \(method not allowed/],
+      [501, /501 \(not implemented/],
+      [401, /401 \(not authorised/],
+      ['model_not_found', /model not found.*wrong-model/],
+    ];
+    for (const [mode, why] of modes) {
+      const server = await startStandInLlm({ failAll: mode });
+      try {
+        const out = join(dir, `probe-${mode}.jsonl`);
+        const rej = join(dir, `probe-${mode}.rej.jsonl`);
+        const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--llm-url', server.url, '--llm-model', 'wrong-model']);
+        expect(res.code, String(mode)).toBe(2);
+        const lines = res.stderr.trim().split('\n');
+        expect(lines, res.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/^webscale-rl: LLM for stages? filter.* cannot serve \(openai http:\/\/127\.0\.0\.1:\d+\/v1, model wrong-model\): /);
+        expect(lines[0]).toMatch(why);
+        expect(res.stderr).not.toMatch(/\n\s+at /);
+        expect(existsSync(out), 'no QA output').toBe(false);
+        expect(existsSync(rej), 'no rejections output').toBe(false);
+        // Nothing of the input reached the server: only the probe's requests.
+        for (const r of server.requests) expect(JSON.stringify(r.body ?? '')).not.toContain('steppe');
+      } finally {
+        await server.close();
+      }
+    }
+
+    const missing = join(dir, 'no-such-model.gguf');
+    const out = join(dir, 'probe-local.jsonl');
+    const local = await runCli(['run', '--input', input, '--output', out, '--llm', 'local', '--model-path', missing]);
+    expect(local.code).toBe(2);
+    expect(local.stderr.trim().split('\n')).toHaveLength(1);
+    expect(local.stderr).toContain(missing);
+    expect(local.stderr).toMatch(/model:fetch|--model-path/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('exits 3 when more than pipeline.maxLlmFailedShare of the documents end in llm.failed, writing everything', async () => {
+    const input = join(dir, 'share.jsonl');
+    const docs = [
+      { id: 'ok-1', text: prose('fjord') },
+      { id: 'bad-1', text: prose('mesa') + ' [[fail:400]]' },
+      { id: 'bad-2', text: prose('butte') + ' [[fail:404]]' },
+      { id: 'bad-3', text: prose('atoll') + ' [[fail:400]]' },
+    ];
+    // A malformed line is not a document the LLM could fail: 3 of 4, not 3 of 5.
+    await writeFile(input, docs.map((d) => JSON.stringify(d)).join('\n') + '\n{"broken": \n');
+    const out = join(dir, 'share-qa.jsonl');
+    const rej = join(dir, 'share-rej.jsonl');
+    const summaryPath = join(dir, 'share-summary.json');
+    const res = await runCli(['run', '--input', input, '--output', out, '--rejections', rej, '--summary', summaryPath, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(res.code, res.stderr).toBe(3);
+    expect(res.stderr).toContain('verification rate');
+    expect(res.stderr).toMatch(/webscale-rl: 75% of documents \(3 of 4\) ended in llm\.failed, more than pipeline\.maxLlmFailedShare \(50%\); exit code 3/);
+    // Outputs and the summary are complete all the same.
+    expect((await readJsonl(out)).map((q) => q['doc_id'])).toEqual(['ok-1', 'ok-1']);
+    const rejections = await readJsonl(rej);
+    expect(rejections.filter((r) => r['reason'] === 'llm.failed').map((r) => r['doc_id']).sort()).toEqual(['bad-1', 'bad-2', 'bad-3']);
+    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as { documents: { llm_failed: number }; llm_failed_share: number; exit_code: number };
+    expect(summary).toMatchObject({ documents: { llm_failed: 3 }, llm_failed_share: 0.75, exit_code: 3 });
+
+    // The bar is configurable, and "more than": 3 of 4 passes a bar of 0.75.
+    const cfg = join(dir, 'share.yaml');
+    await writeFile(cfg, 'pipeline:\n  maxLlmFailedShare: 0.75\n');
+    const tolerant = await runCli(['run', '--input', input, '--output', out, '--config', cfg, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(tolerant.code, tolerant.stderr).toBe(0);
+    await writeFile(cfg, 'pipeline:\n  maxLlmFailedShare: 0\n');
+    const strictInput = join(dir, 'share-one.jsonl');
+    await writeFile(strictInput, [docs[0], docs[1], { id: 'ok-2', text: prose('tarn') }, { id: 'ok-3', text: prose('cirque') }].map((d) => JSON.stringify(d)).join('\n') + '\n');
+    const strict = await runCli(['run', '--input', strictInput, '--output', out, '--config', cfg, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(strict.code, strict.stderr).toBe(3);
+    expect(strict.stderr).toMatch(/25% of documents \(1 of 4\)/);
+    const lenient = await runCli(['run', '--input', strictInput, '--output', out, '--llm-url', llm.url, '--llm-model', 'stand-in']);
+    expect(lenient.code, lenient.stderr).toBe(0);
   });
 
   it('uses a user few-shot library in the reference format with --fewshot-dir', async () => {
@@ -199,7 +281,9 @@ describe('webscale-rl run (embedded, stand-in LLM)', () => {
     expect(res.code).toBe(0);
     const qa = await readJsonl(out);
     expect(qa.length).toBe(2);
-    const generateBodies = llm.requests.map((r) => JSON.stringify(r.body ?? null)).filter((b) => b.includes('question_answer'));
+    const generateBodies = llm.requests
+      .map((r) => JSON.stringify(r.body ?? null))
+      .filter((b) => b.includes('question_answer') && !b.includes(PROBE_MARKER));
     expect(generateBodies).toHaveLength(2);
     for (const b of generateBodies) expect(b).toMatch(/ZQX-[123]/);
     for (const q of qa) expect((q['provenance'] as { fewshot_ids: string[] }).fewshot_ids).toHaveLength(2);

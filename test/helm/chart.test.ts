@@ -1,8 +1,8 @@
 // The Helm chart, rendered by the real helm binary (scripts/ensure-helm.sh builds it once) and
 // checked as parsed manifests: a Deployment per stage wired to the worker's CLI and probes,
 // config changes rolling the pods, KEDA aimed at the right consumer group and topic, the topics
-// hook, schema validation of values, and the core kinds against the Kubernetes JSON schemas
-// (kubernetes-validate, offline).
+// hook, schema validation of values, the refusal to render a stage without an LLM, and the core
+// kinds against the Kubernetes JSON schemas (kubernetes-validate, offline).
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,7 +75,15 @@ const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as {
   stages: Record<string, { replicas: number; maxReplicas: number; lagThreshold: number }>;
 };
 
+/** The chart refuses to render without an LLM; most tests give it this one (later --set wins). */
+const WITH_LLM = ['--set', 'llm.url=http://vllm.llm:8000/v1'];
+
 async function template(...args: string[]): Promise<Manifest[]> {
+  return bareTemplate(...WITH_LLM, ...args);
+}
+
+/** Render with exactly these values on top of values.yaml (no LLM unless given). */
+async function bareTemplate(...args: string[]): Promise<Manifest[]> {
   const { stdout } = await run(helm, ['template', 'rel', CHART, '--namespace', 'pipelines', ...args], {
     maxBuffer: 16 * 1024 * 1024,
   });
@@ -123,11 +131,11 @@ afterAll(() => {
 });
 
 describe('helm chart', () => {
-  it('passes helm lint --strict, with defaults and with every optional feature on', async () => {
-    const { stdout } = await run(helm, ['lint', '--strict', CHART]);
+  it('passes helm lint --strict, with an LLM and with every optional feature on', async () => {
+    const { stdout } = await run(helm, ['lint', '--strict', CHART, ...WITH_LLM]);
     expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     const all = await run(helm, [
-      'lint', '--strict', CHART,
+      'lint', '--strict', CHART, ...WITH_LLM,
       '--set', 'keda.enabled=true', '--set', 'serviceMonitor.enabled=true', '--set', 'existingSecret=llm-creds',
     ]);
     expect(all.stdout).toMatch(/0 chart\(s\) failed/);
@@ -369,6 +377,45 @@ describe('helm chart', () => {
     expect(ofKind(await template('--set', 'topics.init.enabled=false'), 'Job')).toHaveLength(0);
   });
 
+  it('refuses to render, with a clear message, a stage that has no LLM', async () => {
+    const noLlm = /stage (check|filter|generate|identify) has no LLM: set llm\.url .*llm\.modelPath .*existingSecret holding HF_TOKEN/;
+    // The defaults name no LLM and the image ships no model.
+    await expect(bareTemplate()).rejects.toThrow(noLlm);
+    // helm lint runs templates in lint mode, where `fail` is reported but not fatal (so charts with
+    // required values can be linted); it still shows the message.
+    const lint = await run(helm, ['lint', '--strict', CHART]);
+    expect(lint.stdout + lint.stderr).toMatch(noLlm);
+    // One stage with an endpoint is not enough: the message names a stage that has none.
+    await expect(bareTemplate('--set', 'stages.generate.llm.url=http://big:8000/v1')).rejects.toThrow(/stage check has no LLM.*stages\.check\.llm/);
+    // A model id alone is not an LLM: without a Secret there is no HF_TOKEN to reach Hugging Face with.
+    await expect(bareTemplate('--set', 'llm.model=Qwen/Qwen2.5-7B-Instruct')).rejects.toThrow(noLlm);
+
+    // Each stage its own endpoint, or disabled: renders.
+    const perStage = await bareTemplate(
+      '--set', 'stages.filter.enabled=false',
+      '--set', 'stages.identify.llm.url=http://small:8000/v1',
+      '--set', 'stages.generate.llm.url=http://big:8000/v1',
+      '--set', 'stages.check.llm.url=http://small:8000/v1',
+    );
+    expect(ofKind(perStage, 'Deployment')).toHaveLength(3);
+    // The pipeline config may name the endpoint instead of the chart's llm values.
+    const viaConfig = await bareTemplate('--set', 'config.llm.url=http://vllm:8000/v1');
+    expect(ofKind(viaConfig, 'Deployment')).toHaveLength(STAGES.length);
+    // Hugging Face: a model id with the token's Secret.
+    const hf = await bareTemplate('--set', 'llm.model=Qwen/Qwen2.5-7B-Instruct', '--set', 'existingSecret=llm-creds');
+    expect(envOf(container(deploymentFor(hf, 'generate'))).get('WEBSCALE_LLM_MODEL')).toBe('Qwen/Qwen2.5-7B-Instruct');
+  });
+
+  it('runs a model baked into the image with llm.modelPath (WEBSCALE_MODEL_PATH)', async () => {
+    const manifests = await bareTemplate('--set', 'llm.modelPath=/models/qwen2.5-0.5b.gguf', '--set', 'stages.check.llm.modelPath=/models/checker.gguf');
+    const generate = envOf(container(deploymentFor(manifests, 'generate')));
+    expect(generate.get('WEBSCALE_MODEL_PATH')).toBe('/models/qwen2.5-0.5b.gguf');
+    expect(generate.has('WEBSCALE_LLM_URL')).toBe(false);
+    expect(envOf(container(deploymentFor(manifests, 'check'))).get('WEBSCALE_MODEL_PATH')).toBe('/models/checker.gguf');
+    // A relative path would depend on the image's working directory: the schema refuses it.
+    await expect(bareTemplate('--set', 'llm.modelPath=models/x.gguf')).rejects.toThrow(/values don't meet the specifications|schema/);
+  });
+
   it('rejects bad values through values.schema.json', async () => {
     const bad: string[][] = [
       ['--set', 'stages.filter.replicas=-1'],
@@ -389,7 +436,7 @@ describe('helm chart', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     }).trim();
     const { stdout } = await run(helm, [
-      'template', 'rel', CHART,
+      'template', 'rel', CHART, ...WITH_LLM,
       '--set', 'keda.enabled=true', '--set', 'serviceMonitor.enabled=true', '--set', 'existingSecret=llm-creds',
     ]);
     const rendered = join(workDir, 'rendered.yaml');

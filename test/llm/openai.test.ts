@@ -134,8 +134,10 @@ describe('OpenAiClient against the stand-in server', () => {
   const noRetry: [number, ErrorCode][] = [
     [400, 'LLM_CLIENT'],
     [401, 'LLM_AUTH'],
-    [404, 'LLM_CLIENT'],
+    [404, 'LLM_UNAVAILABLE'],
+    [405, 'LLM_UNAVAILABLE'],
     [422, 'LLM_CLIENT'],
+    [501, 'LLM_UNAVAILABLE'],
   ];
   it.each(noRetry)('does not retry %i (%s)', async (status, code) => {
     const { client: c, retries } = client();

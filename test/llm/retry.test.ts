@@ -33,7 +33,16 @@ describe('classifyHttpError', () => {
     [401, '{}', 'LLM_AUTH', false],
     [402, '{}', 'LLM_QUOTA', false],
     [403, '{}', 'LLM_AUTH', false],
-    [404, '{}', 'LLM_CLIENT', false],
+    [404, '{}', 'LLM_UNAVAILABLE', false],
+    [405, '', 'LLM_UNAVAILABLE', false],
+    [501, '{"error":{"message":"not implemented"}}', 'LLM_UNAVAILABLE', false],
+    // OpenAI, vLLM and Ollama saying the model is unknown; HF's router says it with a 400.
+    [404, '{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}', 'LLM_UNAVAILABLE', false],
+    [404, '{"object":"error","message":"The model `qwen-typo` does not exist.","type":"NotFoundError","param":null,"code":404}', 'LLM_UNAVAILABLE', false],
+    [404, '{"error":"model \\"llama9\\" not found, try pulling it first"}', 'LLM_UNAVAILABLE', false],
+    [400, '{"error":{"message":"The requested model \'org/typo\' does not exist.","code":"model_not_found"}}', 'LLM_UNAVAILABLE', false],
+    // A 400 about the context or the schema is the request's fault, not the endpoint's.
+    [400, '{"error":{"message":"This model\'s maximum context length is 4096 tokens."}}', 'LLM_CLIENT', false],
     [408, '{}', 'LLM_TIMEOUT', true],
     [422, '{"error":"Input validation error","error_type":"validation"}', 'LLM_CLIENT', false],
     [424, '{"error":"Request failed during generation","error_type":"generation"}', 'LLM_SERVER', true],
@@ -49,6 +58,17 @@ describe('classifyHttpError', () => {
     expect(err.retryable).toBe(retryable);
     expect(err.context['status']).toBe(status);
     expect(err.context['url']).toBe('http://h/v1/chat/completions');
+  });
+
+  it('names an unknown model as such, from the code or from the words of the body', () => {
+    const vllm = classifyHttpError({ status: 404, body: '{"object":"error","message":"The model `qwen-typo` does not exist.","type":"NotFoundError","param":null,"code":404}', headers: {}, url: 'http://h/v1/chat/completions' });
+    expect(vllm.message).toMatch(/model not found.*qwen-typo/);
+    const plain = classifyHttpError({ status: 400, body: '{"error":"model \\"x\\" not found"}', headers: {}, url: 'http://h' });
+    expect(plain.code).toBe('LLM_UNAVAILABLE');
+    const route = classifyHttpError({ status: 404, body: 'Not Found', headers: {}, url: 'http://h/chat/completions' });
+    expect(route.message).toMatch(/check the URL/);
+    // A 5xx that mentions a model stays a (retryable) server error.
+    expect(classifyHttpError({ status: 503, body: '{"error":"model not found in cache, loading"}', headers: {}, url: 'http://h' }).code).toBe('LLM_SERVER');
   });
 
   it('keeps the server message, TGI error type and wait hints', () => {

@@ -5,6 +5,10 @@ const limits = intakeLimits(30, 3000);
 const idle: IntakeLoad = { inFlight: 0, uncommittedBytes: 0, draining: false, outage: false, llmReady: true };
 
 describe('pauseReason', () => {
+  it('takes records again in an outage once none is left in flight (that is how it sees the LLM back)', () => {
+    expect(pauseReason({ ...idle, outage: true, inFlight: 0 }, limits, true)).toBeNull();
+  });
+
   it('runs when idle', () => {
     expect(pauseReason(idle, limits, false)).toBeNull();
     expect(pauseReason(idle, limits, true)).toBeNull();
@@ -12,7 +16,7 @@ describe('pauseReason', () => {
 
   it('pauses outright while draining, in an outage, or before the LLM proved it can serve', () => {
     expect(pauseReason({ ...idle, draining: true }, limits, false)).toBe('draining');
-    expect(pauseReason({ ...idle, outage: true }, limits, false)).toBe('outage');
+    expect(pauseReason({ ...idle, outage: true, inFlight: 1 }, limits, false)).toBe('outage');
     expect(pauseReason({ ...idle, llmReady: false }, limits, false)).toBe('llm-not-ready');
   });
 

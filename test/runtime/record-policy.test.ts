@@ -33,8 +33,8 @@ describe('decideFailure', () => {
     expect(d).toMatchObject({ action: 'retry', outage: true });
   });
 
-  it('treats endpoint faults (auth, quota, unreachable) as an outage, not as the record', () => {
-    for (const code of ['LLM_AUTH', 'LLM_QUOTA', 'LLM_UNREACHABLE'] as const) {
+  it('treats endpoint faults (auth, quota, unreachable, 404/405/501) as an outage, not as the record', () => {
+    for (const code of ['LLM_AUTH', 'LLM_QUOTA', 'LLM_UNREACHABLE', 'LLM_UNAVAILABLE'] as const) {
       expect(decideFailure({ ...base, code, consecutiveFailures: 3 }, policy)).toMatchObject({ action: 'retry', outage: true });
     }
   });

@@ -1,11 +1,14 @@
 /**
  * Runs the stand-in LLM server as its own process, for benchmarks and manual runs:
  *   node dist/test/support/stand-in-llm-main.js [--port N] [--latency MS] [--mode openai|tgi]
+ *     [--fail-all 401|403|404|405|501|model_not_found]
  * Prints the base URL (ending in /v1) on stdout once listening; stops on SIGINT/SIGTERM.
- * Arguments are parsed with node:util's parseArgs: three flags do not justify commander here.
+ * Arguments are parsed with node:util's parseArgs: a few flags do not justify commander here.
  */
 import { parseArgs } from 'node:util';
-import { startStandInLlm, type StandInMode } from './stand-in-llm.js';
+import { startStandInLlm, type StandInFailAll, type StandInMode } from './stand-in-llm.js';
+
+const FAIL_ALL: Record<string, StandInFailAll> = { '401': 401, '403': 403, '404': 404, '405': 405, '501': 501, model_not_found: 'model_not_found' };
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const { values } = parseArgs({
@@ -15,6 +18,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       latency: { type: 'string', default: '0' },
       mode: { type: 'string', default: 'openai' },
       'api-key': { type: 'string' },
+      'fail-all': { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -22,6 +26,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${values.port}`);
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`--latency must be milliseconds >= 0, got ${values.latency}`);
   if (values.mode !== 'openai' && values.mode !== 'tgi') throw new Error(`--mode must be openai or tgi, got ${values.mode}`);
+  const failAll = values['fail-all'] === undefined ? undefined : FAIL_ALL[values['fail-all']];
+  if (values['fail-all'] !== undefined && failAll === undefined) throw new Error(`--fail-all must be one of ${Object.keys(FAIL_ALL).join(', ')}`);
   const server = await startStandInLlm({
     port,
     latencyMs,
@@ -29,6 +35,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     // A long benchmark must not keep every request body in memory.
     maxLog: 100,
     ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
+    ...(failAll === undefined ? {} : { failAll }),
   });
   process.stdout.write(`${server.url}\n`);
   const stop = (): void => {

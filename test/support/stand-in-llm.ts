@@ -8,7 +8,8 @@
  * whole pipeline run can be checked end to end. The stage is read from the request's JSON schema
  * (name, or property names in TGI's shape), else from the system prompt. Markers in the request
  * text steer the answers: `[[unqualified]]`, `[[domain:X]]`, `[[personas:a,b]]`, `[[answer:X]]`,
- * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`; `[[fail500]]` always gets a 500.
+ * `[[leak]]`, `[[incorrect]]`, `[[nocontext]]`, `[[badjson]]`; `[[fail500]]` always gets a 500, and
+ * `[[fail:NNN]]` answers every request of that document with status NNN in the mode's error shape.
  *
  * With `contextLimit` it refuses prompts that do not fit, with the real servers' 400 (vLLM,
  * OpenAI or llama.cpp wording; TGI's 422).
@@ -16,10 +17,18 @@
  * A fault script (`script(...)`) makes the next requests fail in chosen ways: 429 with
  * Retry-After or retry-after-ms, quota errors, any status, hangs, resets, malformed or non-JSON
  * bodies, replies that break the schema or come in code fences. It is for protocol and fault
- * tests, not a substitute for a real model.
+ * tests, not a substitute for a real model. Scripted faults are for pipeline calls: the start-up
+ * probe's requests (`PROBE_MARKER` in the prompt) are answered normally and leave the script alone.
+ *
+ * `failAll` (an option, or `setFailAll` at run time) makes the server misconfigured rather than
+ * faulty: every request, probes included, gets the same answer: 401, 403, 404 (`{"detail": "Not
+ * Found"}`, as FastAPI servers say it), 405, 501, or `model_not_found` (chat requests get OpenAI's
+ * 404 `code: "model_not_found"` body; the model list still answers). With `strictModel`, a chat
+ * request naming a model other than `model` gets vLLM's 404 "The model `x` does not exist.".
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PROBE_MARKER } from '../../src/llm/probe.js';
 
 export type StandInMode = 'openai' | 'tgi';
 
@@ -36,6 +45,9 @@ export type StandInFault =
   | { type: 'loading'; estimatedTimeSeconds?: number }
   /** A normal answer after this extra delay. */
   | { type: 'delay'; ms: number };
+
+/** A misconfigured endpoint: every request gets this answer (see the module comment). */
+export type StandInFailAll = 401 | 403 | 404 | 405 | 501 | 'model_not_found';
 
 export interface StandInRequest {
   method: string;
@@ -65,6 +77,10 @@ export interface StandInOptions {
   contextLimit?: number;
   /** Wording of that answer in OpenAI mode: vLLM's (default), OpenAI's, or llama.cpp server's. */
   contextErrorStyle?: 'vllm' | 'openai' | 'llamacpp';
+  /** Answer every request like a misconfigured endpoint (`setFailAll` changes it later). */
+  failAll?: StandInFailAll;
+  /** Refuse chat requests for any model but `model`, as vLLM does (404 NotFoundError). */
+  strictModel?: boolean;
 }
 
 export interface StandInLlm {
@@ -80,6 +96,8 @@ export interface StandInLlm {
   script(...faults: StandInFault[]): void;
   /** Faults still queued. */
   pendingFaults(): number;
+  /** Turn the misconfigured-endpoint answer on, change it, or (undefined) fix the endpoint. */
+  setFailAll(mode: StandInFailAll | undefined): void;
   /** Chat-completion requests being handled right now, the most seen at once, and those refused as over `contextLimit`. */
   stats(): { total: number; inFlight: number; maxInFlight: number; contextRejections: number };
   resetStats(): void;
@@ -320,6 +338,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   let inFlight = 0;
   let maxInFlight = 0;
   let sequence = 0;
+  let failAll: StandInFailAll | undefined = options.failAll;
 
   const later = (ms: number, fn: () => void): void => {
     if (ms <= 0) {
@@ -392,7 +411,9 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     res.on('close', finish);
     res.on('finish', finish);
 
-    const fault = faults.shift();
+    const probe = JSON.stringify(body).includes(PROBE_MARKER);
+    const failWith = /\[\[fail:(\d{3})\]\]/.exec(JSON.stringify(body))?.[1];
+    const fault = probe || failWith !== undefined ? undefined : faults.shift();
     const answer = (extraDelay = 0, shape: (content: string) => string | undefined = () => undefined): void => {
       later(latencyMs + extraDelay, () => {
         const content = answerFor(body);
@@ -418,6 +439,10 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     if (JSON.stringify(body['messages'] ?? body['inputs'] ?? '').includes('[[fail500]]')) {
       // A document this server can never answer, whatever the retries (a stuck record).
       later(latencyMs, () => sendError(res, 500, 'stand-in: this document always fails'));
+      return;
+    }
+    if (failWith !== undefined) {
+      sendError(res, Number(failWith), `stand-in refuses this document with ${failWith}`);
       return;
     }
     if (fault === undefined) {
@@ -493,6 +518,40 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     requests.push({ method: req.method ?? 'GET', path, headers: { ...req.headers }, body, receivedAt: Date.now() });
     if (requests.length > maxLog) requests.splice(0, requests.length - maxLog);
 
+    const isChat = req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions');
+    switch (failAll) {
+      case undefined:
+        break;
+      case 401:
+        sendError(res, 401, 'Incorrect API key provided', {}, mode === 'tgi' ? 'unauthorized' : 'invalid_api_key');
+        return;
+      case 403:
+        sendError(res, 403, 'You are not allowed to use this model');
+        return;
+      case 404:
+        sendJson(res, 404, { detail: 'Not Found' });
+        return;
+      case 405:
+        sendJson(res, 405, { detail: 'Method Not Allowed' }, { allow: 'GET' });
+        return;
+      case 501:
+        sendError(res, 501, 'Not Implemented');
+        return;
+      case 'model_not_found':
+        if (isChat) {
+          const asked = typeof (body as Record<string, unknown> | undefined)?.['model'] === 'string' ? String((body as Record<string, unknown>)['model']) : modelName;
+          sendError(res, 404, `The model \`${asked}\` does not exist or you do not have access to it.`, {}, 'model_not_found');
+          return;
+        }
+        break;
+    }
+    if (options.strictModel === true && isChat && typeof body === 'object' && body !== null) {
+      const asked = (body as Record<string, unknown>)['model'];
+      if (typeof asked === 'string' && asked !== modelName) {
+        sendJson(res, 404, { object: 'error', message: `The model \`${asked}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 });
+        return;
+      }
+    }
     if (options.apiKey !== undefined && req.headers['authorization'] !== `Bearer ${options.apiKey}`) {
       sendError(res, 401, 'Incorrect API key provided', {}, mode === 'tgi' ? 'unauthorized' : 'invalid_api_key');
       return;
@@ -559,6 +618,9 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
       faults.push(...more);
     },
     pendingFaults: () => faults.length,
+    setFailAll(mode) {
+      failAll = mode;
+    },
     stats: () => ({ total, inFlight, maxInFlight, contextRejections }),
     resetStats() {
       total = 0;

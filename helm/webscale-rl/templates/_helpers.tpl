@@ -109,3 +109,32 @@ the chart owns laid over it, so pods, the drain grace and the KEDA triggers agre
 - name: WEBSCALE_TOPIC_PREFIX
   value: {{ .Values.kafka.topicPrefix | quote }}
 {{- end -}}
+
+{{/*
+The stage's effective LLM settings (a dict with url, model, modelPath): the stage's values, else
+the global `llm` values, else what the pipeline `config` sets (llm.stages.<stage>.*, llm.*,
+llm.local.modelPath). Called with (dict "root" $ "name" $name "stage" $stage).
+*/}}
+{{- define "webscale-rl.stageLlm" -}}
+{{- $own := .stage.llm | default dict -}}
+{{- $global := .root.Values.llm | default dict -}}
+{{- $config := .root.Values.config | default dict -}}
+{{- $url := $own.url | default $global.url | default (dig "llm" "stages" .name "url" "" $config) | default (dig "llm" "url" "" $config) -}}
+{{- $model := $own.model | default $global.model | default (dig "llm" "stages" .name "model" "" $config) | default (dig "llm" "model" "" $config) -}}
+{{- $modelPath := $own.modelPath | default $global.modelPath | default (dig "llm" "local" "modelPath" "" $config) -}}
+{{- toYaml (dict "url" $url "model" $model "modelPath" $modelPath) -}}
+{{- end -}}
+
+{{/*
+Refuse to render a stage that has no LLM. The image ships no model, so a stage with no URL, no
+model file and no Hugging Face model would start, find no LLM, and (before the worker's start-up
+probe) dead-letter its whole input. Hugging Face Inference Providers need a model id and HF_TOKEN
+from existingSecret; the chart cannot see inside the Secret, so the worker's probe checks the token.
+*/}}
+{{- define "webscale-rl.requireLlm" -}}
+{{- $llm := include "webscale-rl.stageLlm" . | fromYaml -}}
+{{- $hf := and $llm.model .root.Values.existingSecret -}}
+{{- if not (or $llm.url $llm.modelPath $hf) -}}
+{{- fail (printf "stage %s has no LLM: set llm.url (an OpenAI-compatible server, e.g. http://vllm:8000/v1), or llm.modelPath (a GGUF file inside the image), or llm.model with existingSecret holding HF_TOKEN (Hugging Face); per stage under stages.%s.llm. The image ships no model." .name .name) -}}
+{{- end -}}
+{{- end -}}
