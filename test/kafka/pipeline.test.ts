@@ -193,18 +193,22 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await createTestTopics(prefix, undefined, { partitions: 1 });
     const first = await startStandInLlm({ latencyMs: 5 });
     const port = first.port;
-    await first.close(); // the LLM is down before the worker starts
     const cfg = join(dir, 'outage.yaml');
     await writeFile(cfg, 'llm:\n  maxRetries: 1\n  backoffInitial: 10ms\n  backoffMax: 50ms\n  timeout: 2s\n');
-    const input = await h.writeInput('outage', 10);
-    await h.ingest(prefix, input);
     const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'outage-1', '--concurrency', '4'], {
-      env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1` },
+      env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1`, WEBSCALE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     h.workers.add(proc);
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    // The worker proves its LLM and joins; then the LLM goes away and the input arrives.
+    const joined = Date.now() + 60_000;
+    while (!stderr.includes('joined group') && Date.now() < joined) await new Promise((r) => setTimeout(r, 200));
+    expect(stderr).toContain('joined group');
+    await first.close();
+    const input = await h.writeInput('outage', 10);
+    await h.ingest(prefix, input);
     await new Promise((r) => setTimeout(r, 8000));
     expect(await h.exportJsonl(prefix, 'dlq')).toEqual([]);
     expect(await h.exportJsonl(prefix, 'docs.filtered')).toEqual([]);
