@@ -53,7 +53,7 @@ export interface RecordFailure {
   attempts: number;
   /** ms since the record was taken from the topic. */
   ageMs: number;
-  /** Whether other LLM calls of this worker succeeded during this record's last attempt and the wait before it. */
+  /** Whether other LLM calls of this worker succeeded since this record first failed, with no outage now. */
   othersSucceeded: boolean;
   /** Distinct records with transient failures since the worker's last LLM success, this one included. */
   consecutiveFailures: number;

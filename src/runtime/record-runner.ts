@@ -101,8 +101,7 @@ export class RecordRunner {
       return this.deadLetter(rec, WebscaleError.from(err, 'CODEC'));
     }
     let attempts = 0;
-    // LLM successes of the whole worker when this record's current attempt (and its wait) began.
-    let successesBefore = health.successes;
+    let successesAtFirstFailure = -1;
     for (;;) {
       try {
         const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt) });
@@ -114,10 +113,12 @@ export class RecordRunner {
           e = new WebscaleError('LLM_TIMEOUT', `record still failing after maxRecordAge (${policy.maxRecordAgeMs} ms)`, { retryable: true, cause: err });
         }
         attempts++;
+        if (successesAtFirstFailure < 0) successesAtFirstFailure = health.successes;
         health.failure(e.code, `${rec.partition}:${rec.offset}`);
-        // Others succeeded while this record was trying: its failure is its own, not an outage's.
-        const othersSucceeded = health.successes > successesBefore;
-        successesBefore = health.successes;
+        // Others succeeded since this record first failed, and several records are not failing at
+        // once: its failure is its own. (Not "succeeded just now": a record that pins its
+        // partition may be all that is left in flight, intake paused behind it.)
+        const othersSucceeded = health.successes > successesAtFirstFailure && !health.outage;
         const ageMs = Date.now() - rec.startedAt;
         const decision = decideFailure(
           {
