@@ -5,35 +5,14 @@
  * byte bound allows (intake pauses there); the stuck record reaches the DLQ once it is
  * `maxRecordAge` old, and everything behind it is committed.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix } from '../support/kafka.js';
-import { PipelineHarness } from '../support/pipeline.js';
-import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { describe, expect, it } from 'vitest';
+import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { sleep, usePipelineSuite } from '../support/pipeline.js';
 import { freePort, metric, rssKb } from '../support/worker-metrics.js';
 
-let llm: StandInLlm;
-let h: PipelineHarness;
-
-beforeAll(async () => {
-  await ensureBroker();
-  llm = await startStandInLlm({ latencyMs: 5, maxLog: 10 });
-  h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-membound-')), llm.url);
-}, 600_000);
-
-afterEach(() => h.killAll());
-
-afterAll(async () => {
-  await llm.close();
-  await cleanupKafka();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-
-
+const s = usePipelineSuite('membound', { latencyMs: 5, maxLog: 10 });
 
 const DOCS = 10_000;
 const STUCK = 100;
@@ -53,9 +32,9 @@ describe('bounded memory behind a stuck record (real broker)', () => {
       if (i === STUCK) text += ' [[fail500]]';
       lines.push(JSON.stringify({ id: `mb-${i}`, text }));
     }
-    const input = join(h.dir, 'membound.jsonl');
+    const input = join(s.h.dir, 'membound.jsonl');
     await writeFile(input, lines.join('\n') + '\n');
-    const cfg = join(h.dir, 'membound.yaml');
+    const cfg = join(s.h.dir, 'membound.yaml');
     await writeFile(
       cfg,
       [
@@ -72,10 +51,10 @@ describe('bounded memory behind a stuck record (real broker)', () => {
         '',
       ].join('\n'),
     );
-    await h.ingest(prefix, input);
+    await s.h.ingest(prefix, input);
     const port = await freePort();
     const started = Date.now();
-    const w = h.startWorker('filter', prefix, { args: ['--config', cfg, '--concurrency', '32', '--metrics-port', String(port)], instance: 'membound-1' });
+    const w = s.h.startWorker('filter', prefix, { args: ['--config', cfg, '--concurrency', '32', '--metrics-port', String(port)], instance: 'membound-1' });
     const pid = w.proc.pid as number;
     let maxHeld = 0;
     let maxRss = 0;
@@ -88,8 +67,8 @@ describe('bounded memory behind a stuck record (real broker)', () => {
       if (Date.now() > deadline) throw new Error(`timed out with ${produced} records committed; held max ${maxHeld} B`);
       await sleep(200);
     }
-    const dlq = await h.exportJsonl(prefix, 'dlq');
-    const filtered = await h.exportJsonl(prefix, 'docs.filtered');
+    const dlq = await s.h.exportJsonl(prefix, 'dlq');
+    const filtered = await s.h.exportJsonl(prefix, 'docs.filtered');
     const ids = filtered.map((f) => (f['doc'] as { id: string }).id);
     expect(ids.length - new Set(ids).size, 'duplicates').toBe(0);
     expect(new Set(ids).size).toBe(DOCS - 1);

@@ -4,35 +4,16 @@
  * nothing and dead-lettering nothing; fixed, it proceeds and the output is complete. The same
  * answers arriving mid-run pause consumption like an outage instead of dead-lettering.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix } from '../support/kafka.js';
-import { PipelineHarness } from '../support/pipeline.js';
-import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { sleep, usePipelineSuite } from '../support/pipeline.js';
 import { freePort, metric } from '../support/worker-metrics.js';
 
-let llm: StandInLlm;
-let h: PipelineHarness;
+const s = usePipelineSuite('misconf', { latencyMs: 5, maxLog: 100 });
 
-beforeAll(async () => {
-  await ensureBroker();
-  llm = await startStandInLlm({ latencyMs: 5, maxLog: 100 });
-  h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-misconf-')), llm.url);
-}, 600_000);
-
-afterEach(() => {
-  h.killAll();
-  llm.setFailAll(undefined);
-});
-
-afterAll(async () => {
-  await llm.close();
-  await cleanupKafka();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+afterEach(() => s.llm.setFailAll(undefined));
 
 async function readyz(port: number): Promise<{ status: number; body: Record<string, unknown> } | null> {
   try {
@@ -45,9 +26,9 @@ async function readyz(port: number): Promise<{ status: number; body: Record<stri
 
 async function outcomes(prefix: string): Promise<{ filtered: number; rejected: number; dlq: number }> {
   return {
-    filtered: (await h.exportJsonl(prefix, 'docs.filtered')).length,
-    rejected: (await h.exportJsonl(prefix, 'rejections')).length,
-    dlq: (await h.exportJsonl(prefix, 'dlq')).length,
+    filtered: (await s.h.exportJsonl(prefix, 'docs.filtered')).length,
+    rejected: (await s.h.exportJsonl(prefix, 'rejections')).length,
+    dlq: (await s.h.exportJsonl(prefix, 'dlq')).length,
   };
 }
 
@@ -63,11 +44,11 @@ describe('a worker whose LLM cannot serve (real broker)', () => {
   it('an endpoint answering 404: unready, nothing consumed or dead-lettered; fixed, it completes; 404s mid-run pause it', async () => {
     const prefix = freshPrefix('misconf');
     await createTestTopics(prefix, undefined, { partitions: 1 });
-    llm.setFailAll(404);
+    s.llm.setFailAll(404);
     // 10 documents and one malformed line (rejected at ingest): 11 outcomes expected at the end.
-    await h.ingest(prefix, await h.writeInput('misconf', 10));
+    await s.h.ingest(prefix, await s.h.writeInput('misconf', 10));
     const port = await freePort();
-    const w = h.startWorker('filter', prefix, { args: ['--metrics-port', String(port)] });
+    const w = s.h.startWorker('filter', prefix, { args: ['--metrics-port', String(port)] });
     await sleep(8000);
     const r = await readyz(port);
     expect(r?.status).toBe(503);
@@ -76,7 +57,7 @@ describe('a worker whose LLM cannot serve (real broker)', () => {
     expect(await outcomes(prefix)).toEqual({ filtered: 0, rejected: 1, dlq: 0 });
     expect(w.stderr()).toMatch(/LLM cannot serve stage filter: .*404/);
 
-    llm.setFailAll(undefined);
+    s.llm.setFailAll(undefined);
     await waitFor(async () => (await readyz(port))?.status === 200, 60_000, 'ready');
     await waitFor(async () => {
       const o = await outcomes(prefix);
@@ -84,18 +65,18 @@ describe('a worker whose LLM cannot serve (real broker)', () => {
     }, 60_000, 'the first batch');
 
     // The endpoint breaks again while records arrive: an outage, not dead letters.
-    llm.setFailAll(501);
-    await h.ingest(prefix, await h.writeInput('misconf2', 10));
+    s.llm.setFailAll(501);
+    await s.h.ingest(prefix, await s.h.writeInput('misconf2', 10));
     await sleep(8000);
     expect((await outcomes(prefix)).dlq).toBe(0);
-    llm.setFailAll(undefined);
+    s.llm.setFailAll(undefined);
     await waitFor(async () => {
       const o = await outcomes(prefix);
       return o.filtered + o.rejected >= 22;
     }, 120_000, 'the second batch');
     const o = await outcomes(prefix);
     expect(o.dlq).toBe(0);
-    const filtered = await h.exportJsonl(prefix, 'docs.filtered');
+    const filtered = await s.h.exportJsonl(prefix, 'docs.filtered');
     const ids = filtered.map((f) => (f['doc'] as { id: string }).id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(w.proc.exitCode).toBeNull();
@@ -104,12 +85,12 @@ describe('a worker whose LLM cannot serve (real broker)', () => {
   it('no model file: unready, nothing consumed, nothing dead-lettered', async () => {
     const prefix = freshPrefix('nomodel');
     await createTestTopics(prefix, undefined, { partitions: 1 });
-    await h.ingest(prefix, await h.writeInput('nomodel', 5));
-    const cfg = join(h.dir, 'nomodel.yaml');
-    await writeFile(cfg, `llm:\n  backend: local\n  local:\n    modelPath: ${join(h.dir, 'not-there.gguf')}\n`);
+    await s.h.ingest(prefix, await s.h.writeInput('nomodel', 5));
+    const cfg = join(s.h.dir, 'nomodel.yaml');
+    await writeFile(cfg, `llm:\n  backend: local\n  local:\n    modelPath: ${join(s.h.dir, 'not-there.gguf')}\n`);
     const port = await freePort();
-    const w = h.startWorker('identify', prefix, { args: ['--config', cfg, '--metrics-port', String(port)]});
-    await h.ingest(prefix, await h.writeInput('nomodel-b', 1));
+    const w = s.h.startWorker('identify', prefix, { args: ['--config', cfg, '--metrics-port', String(port)]});
+    await s.h.ingest(prefix, await s.h.writeInput('nomodel-b', 1));
     await sleep(8000);
     const r = await readyz(port);
     expect(r?.status).toBe(503);

@@ -5,35 +5,15 @@
  * and check, three rounds alternating between them; then a rolling replacement of pods with new
  * instance ids mid-run. The read_committed sink must hold every expected QA record exactly once.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix } from '../support/kafka.js';
-import { PipelineHarness, type Worker } from '../support/pipeline.js';
-import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { describe, expect, it } from 'vitest';
+import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { sleep, usePipelineSuite, type Worker } from '../support/pipeline.js';
 import { freePort, metric } from '../support/worker-metrics.js';
 
-let llm: StandInLlm;
-let h: PipelineHarness;
-
-beforeAll(async () => {
-  await ensureBroker();
-  // Slow calls and few slots, so every freeze and every replacement lands with work in flight.
-  llm = await startStandInLlm({ latencyMs: 1200, maxLog: 100 });
-  h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-zombie-')), llm.url);
-}, 600_000);
-
-afterEach(() => h.killAll());
-
-afterAll(async () => {
-  await llm.close();
-  await cleanupKafka();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-
+// Slow calls and few slots, so every freeze and every replacement lands with work in flight.
+const s = usePipelineSuite('zombie', { latencyMs: 1200, maxLog: 100 });
 
 interface Member {
   worker: Worker;
@@ -42,7 +22,7 @@ interface Member {
 
 async function member(stage: string, prefix: string, cfg: string, instance: string): Promise<Member> {
   const port = await freePort();
-  const worker = h.startWorker(stage, prefix, { args: ['--config', cfg, '--concurrency', '4', '--metrics-port', String(port)], instance });
+  const worker = s.h.startWorker(stage, prefix, { args: ['--config', cfg, '--concurrency', '4', '--metrics-port', String(port)], instance });
   return { worker, port };
 }
 
@@ -60,9 +40,9 @@ describe('zombies and replaced pods (real broker)', () => {
   it('fences workers frozen past their session timeout: no duplicate, nothing lost', async () => {
     const prefix = freshPrefix('zombie');
     await createTestTopics(prefix, undefined, { partitions: 4 });
-    const input = await h.writeInput('zombie', 160);
-    const expected = await h.embeddedExpectation(input);
-    const cfg = join(h.dir, 'zombie.yaml');
+    const input = await s.h.writeInput('zombie', 160);
+    const expected = await s.h.embeddedExpectation(input);
+    const cfg = join(s.h.dir, 'zombie.yaml');
     // The broker's minimum session timeout; commits often, so a woken zombie tries to commit at once.
     await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  commitInterval: 250ms\n');
     await member('filter', prefix, cfg, 'filter-1');
@@ -71,7 +51,7 @@ describe('zombies and replaced pods (real broker)', () => {
       generate: [await member('generate', prefix, cfg, 'generate-a'), await member('generate', prefix, cfg, 'generate-b')],
       check: [await member('check', prefix, cfg, 'check-a'), await member('check', prefix, cfg, 'check-b')],
     };
-    await h.ingest(prefix, input);
+    await s.h.ingest(prefix, input);
     let frozenBusy = 0;
     for (let round = 0; round < 3; round++) {
       const victims = [pairs.generate[round % 2] as Member, pairs.check[round % 2] as Member];
@@ -83,11 +63,11 @@ describe('zombies and replaced pods (real broker)', () => {
       await sleep(4000);
     }
     expect(frozenBusy, 'workers frozen with results pending').toBeGreaterThanOrEqual(4);
-    const sinkBefore = (await h.exportJsonl(prefix, 'qa.verified')).length;
+    const sinkBefore = (await s.h.exportJsonl(prefix, 'qa.verified')).length;
     expect(sinkBefore, 'the freezes must land mid-run').toBeLessThan(expected.qa.size);
-    await h.waitForCompletion(prefix, expected, 300_000);
+    await s.h.waitForCompletion(prefix, expected, 300_000);
     await sleep(3000);
-    await h.assertExactlyOnce(prefix, expected);
+    await s.h.assertExactlyOnce(prefix, expected);
     // The zombies did try: some of their partitions were taken over while they were frozen.
     let fenced = 0;
     for (const m of [...pairs.generate, ...pairs.check]) fenced += (await metric(m.port, 'webscale_rl_partitions_fenced_total')) ?? 0;
@@ -98,14 +78,14 @@ describe('zombies and replaced pods (real broker)', () => {
   it('survives a rolling replacement of pods with new instance ids mid-run', async () => {
     const prefix = freshPrefix('rolling');
     await createTestTopics(prefix, undefined, { partitions: 4 });
-    const input = await h.writeInput('rolling', 120);
-    const expected = await h.embeddedExpectation(input);
-    const cfg = join(h.dir, 'rolling.yaml');
+    const input = await s.h.writeInput('rolling', 120);
+    const expected = await s.h.embeddedExpectation(input);
+    const cfg = join(s.h.dir, 'rolling.yaml');
     await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  shutdownGrace: 5s\n');
     await member('filter', prefix, cfg, 'filter-1');
     await member('identify', prefix, cfg, 'identify-1');
     const current = { generate: await member('generate', prefix, cfg, 'generate-pod-0'), check: await member('check', prefix, cfg, 'check-pod-0') };
-    await h.ingest(prefix, input);
+    await s.h.ingest(prefix, input);
     for (let rollout = 1; rollout <= 2; rollout++) {
       for (const stage of ['generate', 'check'] as const) {
         const old = current[stage];
@@ -117,9 +97,9 @@ describe('zombies and replaced pods (real broker)', () => {
         expect(await old.worker.exited).toBe(0);
       }
     }
-    expect((await h.exportJsonl(prefix, 'qa.verified')).length, 'the rollouts must land mid-run').toBeLessThan(expected.qa.size);
-    await h.waitForCompletion(prefix, expected, 300_000);
+    expect((await s.h.exportJsonl(prefix, 'qa.verified')).length, 'the rollouts must land mid-run').toBeLessThan(expected.qa.size);
+    await s.h.waitForCompletion(prefix, expected, 300_000);
     await sleep(3000);
-    await h.assertExactlyOnce(prefix, expected);
+    await s.h.assertExactlyOnce(prefix, expected);
   }, 600_000);
 });

@@ -8,9 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect } from 'vitest';
-import { brokers } from './kafka.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { brokers, cleanupKafka, ensureBroker } from './kafka.js';
 import { CLI, runCli } from './cli.js';
+import { startStandInLlm, type StandInLlm, type StandInOptions } from './stand-in-llm.js';
 
 export interface Worker {
   proc: ChildProcess;
@@ -150,3 +153,30 @@ export class PipelineHarness {
     expect(dlq).toEqual([]);
   }
 }
+
+export interface PipelineSuite {
+  llm: StandInLlm;
+  h: PipelineHarness;
+}
+
+/**
+ * Registers the usual hooks of a Kafka pipeline test file: the broker, a stand-in LLM with
+ * `llmOptions`, a harness in a fresh temp folder; workers killed after each test; topics, groups
+ * and the stand-in cleaned up at the end. Read the returned object inside tests.
+ */
+export function usePipelineSuite(label: string, llmOptions: StandInOptions): PipelineSuite {
+  const suite = {} as PipelineSuite;
+  beforeAll(async () => {
+    await ensureBroker();
+    suite.llm = await startStandInLlm(llmOptions);
+    suite.h = new PipelineHarness(await mkdtemp(join(tmpdir(), `wsrl-${label}-`)), suite.llm.url);
+  }, 600_000);
+  afterEach(() => suite.h.killAll());
+  afterAll(async () => {
+    await suite.llm.close();
+    await cleanupKafka();
+  });
+  return suite;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
