@@ -120,11 +120,11 @@ export class StageWorker {
     this.llmReady = opts.probeLlm === undefined;
     this.limiter = new ConcurrencyLimiter(config.concurrency);
     const metrics = opts.metrics;
-    // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
     this.health = new LlmHealth((outage) => {
       if (!outage) this.log.warn('LLM answers again: resuming consumption');
       this.updatePause();
     });
+    // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
     const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (_stage, completion, ms, client) => {
         this.health.success();
