@@ -145,12 +145,15 @@ describe('context-length-exceeded answers', () => {
     for (const body of [
       { error: { message: "Invalid value for 'temperature': must be <= 2", type: 'invalid_request_error', code: null } },
       { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' },
-      { object: 'error', message: 'The model `x` does not exist.', type: 'NotFoundError', code: 404 },
     ]) {
       const text = JSON.stringify(body);
       expect(parseContextOverflow(text)).toBeUndefined();
       expect(classifyHttpError({ status: 400, body: text, headers: {}, url: 'http://h/v1' }).code).toBe('LLM_CLIENT');
     }
+    // A model the server does not know is a misconfiguration (see probe.ts), not an overflow.
+    const unknownModel = JSON.stringify({ object: 'error', message: 'The model `x` does not exist.', type: 'NotFoundError', code: 404 });
+    expect(parseContextOverflow(unknownModel)).toBeUndefined();
+    expect(classifyHttpError({ status: 400, body: unknownModel, headers: {}, url: 'http://h/v1' }).code).toBe('LLM_UNAVAILABLE');
   });
 
   it('does not mistake a 5xx or a rate limit that mentions context for an overflow', () => {

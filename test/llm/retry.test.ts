@@ -42,7 +42,7 @@ describe('classifyHttpError', () => {
     [404, '{"error":"model \\"llama9\\" not found, try pulling it first"}', 'LLM_UNAVAILABLE', false],
     [400, '{"error":{"message":"The requested model \'org/typo\' does not exist.","code":"model_not_found"}}', 'LLM_UNAVAILABLE', false],
     // A 400 about the context or the schema is the request's fault, not the endpoint's.
-    [400, '{"error":{"message":"This model\'s maximum context length is 4096 tokens."}}', 'LLM_CLIENT', false],
+    [400, '{"error":{"message":"This model\'s maximum context length is 4096 tokens."}}', 'LLM_CONTEXT_EXCEEDED', false],
     [408, '{}', 'LLM_TIMEOUT', true],
     [422, '{"error":"Input validation error","error_type":"validation"}', 'LLM_CLIENT', false],
     [424, '{"error":"Request failed during generation","error_type":"generation"}', 'LLM_SERVER', true],
