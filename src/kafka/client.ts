@@ -8,6 +8,7 @@ import kafkajs from 'kafkajs';
 import type { Kafka, KafkaConfig, LogEntry, Producer, ProducerConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { installTransactionCoordinatorCache } from './coordinator-cache.js';
 
 const { Kafka: KafkaClass, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
@@ -76,9 +77,11 @@ export function createKafka(config: Pick<Config, 'kafka' | 'logLevel'>, opts: Cr
 /**
  * A producer with the Java-compatible partitioner (murmur2, the kafkajs v2 default, so keys land
  * where Java and librdkafka clients put them) chosen explicitly, which also silences kafkajs'
- * partitioner warning. Idempotent with acks=all by default.
+ * partitioner warning. Idempotent with acks=all by default. A transactional producer also gets
+ * the transaction-coordinator cache of `coordinator-cache.ts`.
  */
 export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  if (config.transactionalId !== undefined) installTransactionCoordinatorCache();
   return kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     idempotent: true,
