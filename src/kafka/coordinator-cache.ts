@@ -13,8 +13,9 @@
  *
  * Staleness is bounded two ways: the entry expires after `ttlMs`, and a commit that fails because
  * the coordinator moved leaves its producer stuck, which `PartitionOwner` replaces with a fresh
- * producer (a new `Cluster`, so an empty cache). Group-coordinator lookups (consumers, offset
- * commits) are left alone.
+ * producer (a new `Cluster`, so an empty cache). The same client's group-coordinator lookup (one
+ * per `sendOffsets`) is cached with it; consumers and admin clients, which never look up a
+ * transaction coordinator, are left alone.
  */
 import { createRequire } from 'node:module';
 
@@ -52,13 +53,16 @@ export function installTransactionCoordinatorCache(ttlMs = COORDINATOR_CACHE_TTL
     throw new Error('kafkajs Cluster.findGroupCoordinatorMetadata is gone: revisit src/kafka/coordinator-cache.ts');
   }
   Cluster.prototype.findGroupCoordinatorMetadata = async function (this: object, query: CoordinatorQuery): Promise<unknown> {
-    if (query.coordinatorType !== TRANSACTION) return original.call(this, query);
     let entries = cache.get(this);
+    // Only a transactional producer's client looks up a transaction coordinator; its group
+    // lookups (one per sendOffsets) are cached with it. Consumers and admins are left alone.
+    if (query.coordinatorType !== TRANSACTION && entries === undefined) return original.call(this, query);
     if (!entries) cache.set(this, (entries = new Map()));
-    const hit = entries.get(query.groupId);
+    const key = `${query.coordinatorType ?? 0}:${query.groupId}`;
+    const hit = entries.get(key);
     if (hit && Date.now() - hit.at < ttlMs) return hit.value;
     const value = await original.call(this, query);
-    entries.set(query.groupId, { at: Date.now(), value });
+    entries.set(key, { at: Date.now(), value });
     return value;
   };
   installed = true;

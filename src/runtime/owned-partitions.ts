@@ -24,6 +24,8 @@ export interface OwnedPartitionsOptions {
   log: Logger;
   /** A partition this worker no longer owns (lost in a rebalance, or fenced). */
   onReleased?(partition: number): void;
+  /** Commit an owner's finished work (the worker's commit, with its accounting); default `owner.commit()`. */
+  flush?(owner: PartitionOwner): Promise<void>;
 }
 
 
@@ -104,7 +106,7 @@ export class OwnedPartitions {
 
   private async take(partition: number, generation: number, previous: PartitionOwner | undefined): Promise<PartitionOwner | null> {
     // Flush what the previous life of the partition finished (refused if we had lost it).
-    if (previous) await previous.commit().catch(() => undefined);
+    if (previous) await (this.o.flush ? this.o.flush(previous) : previous.commit()).catch(() => undefined);
     for (let attempt = 0; ; attempt++) {
       if (generation !== this.generation || this.o.signal.aborted) break;
       try {

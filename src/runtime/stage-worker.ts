@@ -90,7 +90,6 @@ export class StageWorker {
   private llmReady: boolean;
   private joined = false;
   private consumerStarted = false;
-  private committing: Promise<void> | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
   private fatal: Error | null = null;
@@ -174,6 +173,7 @@ export class StageWorker {
       signal: this.abort.signal,
       log: this.log,
       onReleased: (p) => metrics?.clearCommittedLag(this.inputTopic, p),
+      flush: (owner) => this.commitOne(owner),
     });
     this.runner = new RecordRunner({
       binding: this.binding,
@@ -226,7 +226,9 @@ export class StageWorker {
       partitionsConsumedConcurrently: 1,
       eachMessage: (payload) => this.onMessage(payload),
     });
-    this.commitTimer = setInterval(() => void this.commit(), this.opts.config.kafka.commitInterval);
+    // Each partition commits once per commitInterval, at its own phase: a worker owning many
+    // partitions spreads its transactions over the interval instead of sending them in one burst.
+    this.commitTimer = setInterval(() => this.commitDue(), Math.max(20, Math.floor(this.opts.config.kafka.commitInterval / 10)));
     this.state = 'running';
     this.log.info({ group: this.groupId, topic: this.inputTopic, concurrency: this.opts.config.concurrency }, 'stage worker running');
   }
@@ -350,45 +352,62 @@ export class StageWorker {
     return oldest === Infinity ? undefined : (Date.now() - oldest) / 1000;
   }
 
-  /** Commit finished work of every owned partition (each its own transaction). Serialised. */
-  commit(): Promise<void> {
-    this.committing ??= this.commitAll().finally(() => {
-      this.committing = null;
-    });
-    return this.committing;
+  /** Partitions whose next commit is due, at a random phase within the interval at first. */
+  private readonly commitDueAt = new WeakMap<PartitionOwner, number>();
+  private readonly committingOwners = new Set<PartitionOwner>();
+  private lastLagAt = 0;
+
+  private commitDue(): void {
+    if (this.fatal) return;
+    const now = Date.now();
+    const interval = this.opts.config.kafka.commitInterval;
+    for (const owner of this.partitions.values()) {
+      if (!owner.active || this.committingOwners.has(owner)) continue;
+      const due = this.commitDueAt.get(owner);
+      if (due === undefined) {
+        this.commitDueAt.set(owner, now + Math.random() * interval);
+        continue;
+      }
+      if (now < due) continue;
+      this.commitDueAt.set(owner, now + interval);
+      void this.commitOne(owner);
+    }
   }
 
-  private async commitAll(): Promise<void> {
+  /** Commit finished work of every owned partition now (each its own transaction). */
+  async commit(): Promise<void> {
     if (this.fatal) return;
-    const owners = [...this.partitions.values()].filter((o) => o.active);
-    let failed = false;
-    let committed = false;
-    await Promise.all(
-      owners.map(async (owner) => {
-        try {
-          const r = await owner.commit();
-          if (r.outcome === 'ok') {
-            committed = true;
-            this.counts.commits++;
-            this.opts.metrics?.commit(r.seconds, 'ok');
-            for (const [topic, n] of r.produced) {
-              this.counts.produced += n;
-              this.opts.metrics?.produced(topic, n);
-            }
-          } else if (r.outcome === 'fenced') {
-            this.opts.metrics?.commit(r.seconds, 'fenced');
-            this.onFenced(owner, r.error);
-          }
-        } catch (err) {
-          failed = true;
-          this.opts.metrics?.commit(0, 'failed');
-          this.log.error({ err, partition: owner.partition }, 'commit failed; will retry');
+    await Promise.all([...this.partitions.values()].filter((o) => o.active).map((o) => this.commitOne(o)));
+  }
+
+  private async commitOne(owner: PartitionOwner): Promise<void> {
+    this.committingOwners.add(owner);
+    try {
+      const r = await owner.commit();
+      if (r.outcome === 'ok') {
+        this.lastCommitOk = true;
+        this.counts.commits++;
+        this.opts.metrics?.commit(r.seconds, 'ok');
+        for (const [topic, n] of r.produced) {
+          this.counts.produced += n;
+          this.opts.metrics?.produced(topic, n);
         }
-      }),
-    );
-    this.lastCommitOk = !failed;
-    this.updatePause();
-    if (committed) void this.updateLag();
+        if (Date.now() - this.lastLagAt >= this.opts.config.kafka.commitInterval) {
+          this.lastLagAt = Date.now();
+          void this.updateLag();
+        }
+      } else if (r.outcome === 'fenced') {
+        this.opts.metrics?.commit(r.seconds, 'fenced');
+        this.onFenced(owner, r.error);
+      }
+    } catch (err) {
+      this.lastCommitOk = false;
+      this.opts.metrics?.commit(0, 'failed');
+      this.log.error({ err, partition: owner.partition }, 'commit failed; will retry');
+    } finally {
+      this.committingOwners.delete(owner);
+      this.updatePause();
+    }
   }
 
   /** A newer owner took the partition while we were not looking (frozen, partitioned): let go. */
