@@ -103,7 +103,7 @@ export class StageWorker {
     this.binding = STAGE_BINDINGS[stage];
     this.groupId = groupName(config.kafka.topicPrefix, stage);
     this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
-    this.log = opts.logger.child({ stage });
+    this.log = opts.logger.child({ stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
     this.codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
@@ -191,7 +191,6 @@ export class StageWorker {
     metrics?.onInFlight(() => this.inFlight);
     metrics?.onOldestInFlightAge(() => this.oldestInFlightAgeSeconds());
     metrics?.onUncommittedBytes(() => this.heldBytes);
-    this.log.debug({ instance: opts.instanceId ?? `${hostname()}-${process.pid}` }, 'stage worker created');
   }
 
   /** Records taken from the input and not finished yet, over every owned partition. */
