@@ -21,7 +21,6 @@
  * `offset-tracker.ts`).
  */
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
-import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
 import { createProducer } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
@@ -44,7 +43,6 @@ export interface PartitionOwnerOptions {
   transactionTimeout: number;
   /** Room for the finished-offsets list in the commit metadata (broker's offset.metadata.max.bytes). */
   metadataBudget: number;
-  logger: Logger;
 }
 
 export type CommitOutcome =
@@ -71,12 +69,14 @@ export class PartitionOwner {
   readonly startedAt = new Map<bigint, number>();
   /** Bytes of finished outputs held until their commit (plus per-record bookkeeping). */
   heldBytes = 0;
-  private fencedError: WebscaleError | null = null;
+  /** A newer owner took the partition: nothing more may be committed through this one. */
+  private fenced = false;
   private closed = false;
   private readonly opts: PartitionOwnerOptions;
   private producer: Producer;
   private tracker: PartitionTracker | null = null;
-  private readonly committedAtOpen: { offset: bigint | null; metadata: string | null };
+  /** What the partition's last owner had committed when this one took it ('' metadata: none). */
+  private readonly committedAtOpen: { offset: bigint | null; metadata: string };
   /** What this owner last committed (or found at open): compared when the partition is taken again. */
   private lastCommitted: { offset: bigint | null; metadata: string };
   private readonly held = new Map<bigint, { messages: OutMessage[]; bytes: number }>();
@@ -84,12 +84,12 @@ export class PartitionOwner {
   /** The producer is stuck in a transaction it could not end: replace it before the next commit. */
   private producerBroken = false;
 
-  private constructor(opts: PartitionOwnerOptions, producer: Producer, committed: { offset: bigint | null; metadata: string | null }) {
+  private constructor(opts: PartitionOwnerOptions, producer: Producer, committed: { offset: bigint | null; metadata: string }) {
     this.opts = opts;
     this.partition = opts.partition;
     this.producer = producer;
     this.committedAtOpen = committed;
-    this.lastCommitted = { offset: committed.offset, metadata: committed.metadata ?? '' };
+    this.lastCommitted = committed;
   }
 
   /**
@@ -99,7 +99,7 @@ export class PartitionOwner {
    */
   sameCommitAs(fresh: PartitionOwner): boolean {
     const theirs = fresh.committedAtOpen;
-    return theirs.offset === this.lastCommitted.offset && (theirs.metadata ?? '') === this.lastCommitted.metadata;
+    return theirs.offset === this.lastCommitted.offset && theirs.metadata === this.lastCommitted.metadata;
   }
 
   /** Carry on with `fresh`'s producer (the newest epoch; ours is fenced by it). `fresh` is spent. */
@@ -111,17 +111,8 @@ export class PartitionOwner {
     void old.disconnect().catch(() => undefined);
   }
 
-  get transactionalId(): string {
-    return transactionalIdFor(this.opts.groupId, this.opts.topic, this.opts.partition);
-  }
-
-  /** The error that fenced this owner, or null while it owns the partition. */
-  get fenced(): WebscaleError | null {
-    return this.fencedError;
-  }
-
   get active(): boolean {
-    return !this.closed && this.fencedError === null;
+    return !this.closed && !this.fenced;
   }
 
   /** The committed offset as this owner knows it (for lag), or null before anything is known. */
@@ -141,7 +132,7 @@ export class PartitionOwner {
       const [entry] = await opts.admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
       const p = entry?.partitions.find((x) => x.partition === opts.partition);
       const offset = p && /^\d+$/.test(p.offset) ? BigInt(p.offset) : null;
-      return new PartitionOwner(opts, producer, { offset, metadata: p?.metadata ?? null });
+      return new PartitionOwner(opts, producer, { offset, metadata: p?.metadata ?? '' });
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
       throw kafkaError(err, { operation: 'take partition', topic: opts.topic, partition: opts.partition });
@@ -179,19 +170,18 @@ export class PartitionOwner {
     return true;
   }
 
-  /** A record's final outputs, held until the commit that carries its offset. Returns the bytes held. */
-  finish(offset: bigint, messages: OutMessage[]): number {
-    if (!this.startedAt.delete(offset)) return 0;
+  /** A record's final outputs, held until the commit that carries its offset (dropped if not ours any more). */
+  finish(offset: bigint, messages: OutMessage[]): void {
+    if (!this.startedAt.delete(offset)) return;
     const bytes = messageBytes(messages);
     this.held.set(offset, { messages, bytes });
     this.heldBytes += bytes;
     this.tracker?.finish(offset);
-    return bytes;
   }
 
   /** Leave a record unfinished (shutdown): its offset stays uncommitted for the next owner. */
-  abandon(offset: bigint): boolean {
-    return this.startedAt.delete(offset);
+  abandon(offset: bigint): void {
+    this.startedAt.delete(offset);
   }
 
   /** Commit what is committable: outputs and the partition's offset in one transaction. Serialised. */
@@ -274,7 +264,7 @@ export class PartitionOwner {
     const e = kafkaError(err, { operation: 'commit', topic: this.opts.topic, partition: this.partition });
     const seconds = (performance.now() - t0) / 1000;
     if (e.code === 'KAFKA_FENCED') {
-      this.fencedError = e;
+      this.fenced = true;
       this.dropHeld();
       await this.producer.disconnect().catch(() => undefined);
       return { outcome: 'fenced', seconds, error: e };

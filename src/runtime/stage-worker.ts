@@ -76,11 +76,7 @@ export class StageWorker {
   private readonly log: Logger;
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly limiter: ConcurrencyLimiter;
-  private readonly ctx: StageContext;
-  private readonly codecs: TopicCodecs;
   private readonly limits: IntakeLimits;
-  private readonly failurePolicy: RecordFailurePolicy;
   private readonly partitions: OwnedPartitions;
   private readonly runner: RecordRunner;
   private readonly health: LlmHealth;
@@ -104,20 +100,20 @@ export class StageWorker {
     this.groupId = groupName(config.kafka.topicPrefix, stage);
     this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
     this.log = opts.logger.child({ stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
-    this.codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
+    const codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
     // while a full slot's worth is still queued keeps the LLM busy across the next fetch.
     this.limits = intakeLimits(opts.highWater ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
-    this.failurePolicy = {
+    const policy: RecordFailurePolicy = {
       maxRecordAttempts: config.kafka.maxRecordAttempts,
       maxRecordAgeMs: config.kafka.maxRecordAge,
       outageThreshold: opts.outageThreshold ?? 3,
       backoff: RECORD_BACKOFF,
     };
     this.llmReady = opts.probeLlm === undefined;
-    this.limiter = new ConcurrencyLimiter(config.concurrency);
+    const limiter = new ConcurrencyLimiter(config.concurrency);
     const metrics = opts.metrics;
     this.health = new LlmHealth((outage) => {
       if (!outage) this.log.warn('LLM answers again: resuming consumption');
@@ -136,8 +132,8 @@ export class StageWorker {
         });
       },
       onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
-    }), this.limiter);
-    this.ctx = {
+    }), limiter);
+    const ctx: StageContext = {
       llm,
       logger: this.log,
       signal: this.abort.signal,
@@ -168,7 +164,6 @@ export class StageWorker {
           partition,
           transactionTimeout: config.kafka.transactionTimeout,
           metadataBudget: config.kafka.commitMetadataBytes,
-          logger: this.log,
         }),
       signal: this.abort.signal,
       log: this.log,
@@ -177,11 +172,11 @@ export class StageWorker {
     });
     this.runner = new RecordRunner({
       binding: this.binding,
-      codecs: this.codecs,
+      codecs,
       inputTopic: this.inputTopic,
       topicPrefix: config.kafka.topicPrefix,
-      ctx: this.ctx,
-      policy: this.failurePolicy,
+      ctx,
+      policy,
       health: this.health,
       shutdown: this.abort.signal,
       log: this.log,

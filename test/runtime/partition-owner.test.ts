@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin } from 'kafkajs';
-import { pino } from 'pino';
 import { createProducer, readToEnd } from '../../src/kafka/index.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
@@ -32,7 +31,7 @@ async function topics(): Promise<{ input: string; output: string; group: string 
 }
 
 function open(t: { input: string; group: string }, transactionTimeout = 60_000): Promise<PartitionOwner> {
-  return PartitionOwner.open({ kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout, metadataBudget: 4000, logger: pino({ level: 'silent' }) });
+  return PartitionOwner.open({ kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout, metadataBudget: 4000 });
 }
 
 function out(topic: string, text: string): OutMessage[] {
