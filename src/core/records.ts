@@ -89,6 +89,10 @@ export interface DocumentRecord {
   source: string | null;
   /** Epoch ms when the document entered the pipeline. */
   ingested_at: number;
+  /** Epoch ms when the page was fetched (WARC-Date), when known. Absent on records of older writers. */
+  crawl_date?: number | null;
+  /** ISO 639-1 language code, from crawl headers or detected at ingest; null when unknown. */
+  language?: string | null;
 }
 
 export interface FilteredDocument {
@@ -132,6 +136,8 @@ export interface Provenance {
   models: Record<string, string>;
   fewshot_ids: string[];
   truncated_chars: number;
+  /** Language of the source document (ISO 639-1), when known. */
+  language?: string | null;
 }
 
 /** The sink record: what an RL trainer reads. */
@@ -164,6 +170,8 @@ export interface Rejection {
   /** Tokens spent on this document or pair before it was rejected. */
   usage: TokenUsage;
   created_at: number;
+  /** For dedup rejections: id of the document that was kept. */
+  duplicate_of?: string | null;
 }
 
 export interface DeadLetter {

@@ -197,6 +197,7 @@ export function buildQaRecord(candidate: QaCandidate, verdicts: CheckVerdicts, t
       models,
       fewshot_ids: [...candidate.fewshot_ids],
       truncated_chars: task.truncated_chars,
+      language: task.doc.language ?? null,
     },
     usage: { ...sumUsage(trace), by_stage: usageByStage(trace) },
     created_at: Date.now(),

@@ -63,18 +63,19 @@ const filtered = createSingleObjectCodec('FilteredDocument');
 
 /**
  * A FilteredDocument whose trace array declares 10^8 items: doc {id "b0m", text "", url null,
- * source null, ingested_at 0}, filter_reasoning "", truncated_chars 0, then the count. 24 bytes
+ * source null, ingested_at 0, crawl_date null, language null}, filter_reasoning "", truncated_chars 0,
+ * then the count. 26 bytes
  * with the single-object header; avsc 5.7 alone runs out of a 4 GB heap on it after ~90 s.
  */
 const ARRAY_BOMB = Buffer.concat([
   Buffer.from([0xc3, 0x01]),
   filtered.writer.fingerprint,
-  Buffer.from([...str('b0m'), 0, 0, 0, 0, 0, 0, ...zz(100_000_000)]),
+  Buffer.from([...str('b0m'), 0, 0, 0, 0, 0, 0, 0, 0, ...zz(100_000_000)]),
 ]);
 
-describe('the 24-byte array bomb', () => {
-  it('is 24 bytes with a valid single-object header', () => {
-    expect(ARRAY_BOMB.length).toBe(24);
+describe('the 26-byte array bomb', () => {
+  it('is 26 bytes with a valid single-object header', () => {
+    expect(ARRAY_BOMB.length).toBe(26);
     expect(ARRAY_BOMB.subarray(2, 10)).toEqual(filtered.writer.fingerprint);
   });
 

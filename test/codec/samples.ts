@@ -11,6 +11,8 @@ const doc: DocumentRecord = {
   url: 'https://example.org/biology/photosynthesis',
   source: null,
   ingested_at: 1_764_230_400_123,
+  crawl_date: 1_764_000_000_000,
+  language: 'en',
 };
 
 const filterTrace: StageTrace = {
@@ -35,7 +37,7 @@ const task: GenerationTask = {
 
 export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
   Document: doc,
-  FilteredDocument: { doc: { ...doc, url: null, source: 'common-crawl' }, filter_reasoning: 'Informative, self-contained.', truncated_chars: 1200, trace: [filterTrace] },
+  FilteredDocument: { doc: { ...doc, url: null, source: 'common-crawl', crawl_date: null, language: null }, filter_reasoning: 'Informative, self-contained.', truncated_chars: 1200, trace: [filterTrace] },
   GenerationTask: task,
   QaCandidate: {
     task,
@@ -62,6 +64,7 @@ export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
       models: { filter: 'm-a', identify: 'm-a', generate: 'm-b', check: 'm-c' },
       fewshot_ids: ['natsci-003'],
       truncated_chars: 0,
+      language: 'en',
     },
     usage: {
       prompt_tokens: 4_000_000_123,
@@ -82,6 +85,7 @@ export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
     line: 42,
     usage: { prompt_tokens: 0, completion_tokens: 0 },
     created_at: 1_764_230_402_000,
+    duplicate_of: null,
   },
   DeadLetter: {
     source_topic: 'webscale-rl.docs.raw',

@@ -189,6 +189,7 @@ describe('LLM check', () => {
       models: { filter: 'model-filter', identify: 'model-identify', generate: 'model-generate', check: 'model-check' },
       fewshot_ids: ['social_science/0', 'social_science/2'],
       truncated_chars: 12,
+      language: null,
     });
     expect(rec.usage).toEqual({
       prompt_tokens: 600,
