@@ -40,14 +40,50 @@ _NUMBER = re.compile(
 )
 _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _UNIT_ALIASES = {
-    "percent": "%", "per cent": "%", "pct": "%",
-    "dollar": "$", "usd": "$", "euro": "€", "eur": "€", "pound": "£", "gbp": "£", "yen": "¥",
-    "kilometer": "km", "kilometre": "km", "meter": "m", "metre": "m", "centimeter": "cm",
-    "centimetre": "cm", "millimeter": "mm", "millimetre": "mm", "kilogram": "kg", "gram": "g",
-    "second": "s", "sec": "s", "minute": "min", "hour": "h", "hr": "h", "liter": "l", "litre": "l",
-    "milliliter": "ml", "millilitre": "ml", "mile": "mi", "foot": "ft", "feet": "ft", "inch": "in",
-    "degree": "°", "°c": "°c", "celsius": "°c", "degree celsius": "°c", "fahrenheit": "°f",
-    "kilowatt": "kw", "watt": "w", "volt": "v", "byte": "b", "gigabyte": "gb", "megabyte": "mb",
+    "percent": "%",
+    "per cent": "%",
+    "pct": "%",
+    "dollar": "$",
+    "usd": "$",
+    "euro": "€",
+    "eur": "€",
+    "pound": "£",
+    "gbp": "£",
+    "yen": "¥",
+    "kilometer": "km",
+    "kilometre": "km",
+    "meter": "m",
+    "metre": "m",
+    "centimeter": "cm",
+    "centimetre": "cm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "kilogram": "kg",
+    "gram": "g",
+    "second": "s",
+    "sec": "s",
+    "minute": "min",
+    "hour": "h",
+    "hr": "h",
+    "liter": "l",
+    "litre": "l",
+    "milliliter": "ml",
+    "millilitre": "ml",
+    "mile": "mi",
+    "foot": "ft",
+    "feet": "ft",
+    "inch": "in",
+    "degree": "°",
+    "°c": "°c",
+    "celsius": "°c",
+    "degree celsius": "°c",
+    "fahrenheit": "°f",
+    "kilowatt": "kw",
+    "watt": "w",
+    "volt": "v",
+    "byte": "b",
+    "gigabyte": "gb",
+    "megabyte": "mb",
 }
 _ORDINALS = frozenset({"st", "nd", "rd", "th", "s"})
 
@@ -173,9 +209,7 @@ def _close(a: Fraction, b: Fraction, decimals_a: int | None, decimals_b: int | N
 def quantities_match(got: Quantity, want: Quantity) -> bool:
     if got.unit and want.unit and got.unit != want.unit and not (got.percent or want.percent):
         return False
-    return any(
-        _close(g, w, got.decimals, want.decimals) for g in got.values() for w in want.values()
-    )
+    return any(_close(g, w, got.decimals, want.decimals) for g in got.values() for w in want.values())
 
 
 # -- text ------------------------------------------------------------------------------------------

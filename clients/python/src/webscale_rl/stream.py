@@ -117,7 +117,9 @@ class QaStream:
         self._finished = False
         self._consumer = Consumer(self._config(brokers, kafka_config or {}))
         self._incremental = self._consumer_config.get("partition.assignment.strategy") == "cooperative-sticky"
-        self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._consumer.subscribe(
+            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
 
     # -- configuration -------------------------------------------------------------------------
 
