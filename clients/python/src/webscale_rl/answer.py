@@ -25,7 +25,7 @@ from fractions import Fraction
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _MARKERS = re.compile(
-    r"(?:final\s+answer|the\s+answer\s+is|answer\s+is|answer)\s*(?:is\s*)?[:=\-]?\s*(?P<rest>[^\n]*)",
+    r"(?:final\s+answer|answer)(?:\s+is\b)?\s*[:=\-]?\s*(?P<rest>[^\n]*)",
     re.IGNORECASE,
 )
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "isn", "aren", "wasn", "weren", "nt"})
@@ -145,18 +145,24 @@ class Quantity:
 
 def _unit(raw: str | None, currency: str | None) -> tuple[str | None, bool, int]:
     """(unit, is-percent, scale) from what follows a number (and a currency sign before it)."""
-    word = (raw or "").strip().lower()
+    word = " ".join((raw or "").strip().lower().split())
     if word == "%" or word in ("percent", "pct"):
         return "%", True, 1
     scale = _SCALES.get(word, 1)
     if scale != 1:
         word = ""
-    if word.endswith("s") and len(word) > 3:
-        word = word[:-1]
+    if word not in _UNIT_ALIASES:
+        word = " ".join(_singular(w) for w in word.split())
     word = _UNIT_ALIASES.get(word, word)
-    if word in _ORDINALS or word == "":
+    if word in _ORDINALS:
         word = ""
     return (currency or word or None), False, scale
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("us", "ss")):
+        return word[:-1]
+    return word
 
 
 def _quantity(match: re.Match[str]) -> Quantity:
@@ -234,6 +240,7 @@ def _contains_run(tokens: list[str], run: list[str]) -> int:
 _CHOICE_REFERENCE = re.compile(r"\(?([A-J])\)?[.):]?")
 _CHOICE_WHOLE = re.compile(r"\(?([A-J])\)?[.):]?(?:\s+.*)?", re.DOTALL)
 _CHOICE_NAMED = re.compile(r"(?:option|choice|answer(?:\s+is)?)\s*:?\s*\(?([A-J])\)?(?![\w])", re.IGNORECASE)
+_CHOICE_LABEL = re.compile(r"\(?([A-J])[).:]\s")
 _CHOICE_PAREN = re.compile(r"\(([A-J])\)")
 
 
@@ -248,6 +255,9 @@ def chosen_letter(answer: str, marked: bool) -> str | None:
         match = _CHOICE_WHOLE.fullmatch(answer)
         if match and (len(answer) <= 3 or answer[1:2] in ").:" or answer.startswith("(")):
             return match.group(1)
+    labelled = _CHOICE_LABEL.match(answer)
+    if labelled:
+        return labelled.group(1)
     named = _CHOICE_NAMED.findall(answer) or _CHOICE_PAREN.findall(answer)
     return named[-1] if named else None
 
@@ -256,7 +266,8 @@ def chosen_letter(answer: str, marked: bool) -> str | None:
 
 
 def _negated(tokens_before: list[str]) -> bool:
-    return bool(tokens_before) and tokens_before[-1] in _NEGATIONS
+    # Two tokens: "isn't" normalises to "isn t".
+    return any(t in _NEGATIONS for t in tokens_before[-2:])
 
 
 def _number_score(answer: str, marked: bool, want: Quantity) -> float:
