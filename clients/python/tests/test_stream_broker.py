@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -22,6 +23,7 @@ from webscale_rl import QaStream
 from webscale_rl.adapters import hf_iterable_dataset, shard_rows
 from webscale_rl.schemas import bundled_schema_dir, schema_fingerprint
 from webscale_rl.sharding import Shard
+from webscale_rl.stream import KafkaClientError
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:19092")
 T0 = 1_700_000_000_000
@@ -146,6 +148,13 @@ def test_commit_then_resume_repeats_only_the_uncommitted_batch(prefix: str) -> N
     assert len(again) == len(set(again))
     # from_beginning ignores the committed offsets.
     assert set(read_ids(stream(prefix, "resume", from_beginning=True))) == ALL
+
+
+def test_reading_a_missing_topic_to_its_end_is_an_error_not_a_hang() -> None:
+    started = time.monotonic()
+    with pytest.raises(KafkaClientError, match="does not exist"):
+        read_ids(stream(f"pytest.missing.{uuid.uuid4().hex[:8]}.", "g"))
+    assert time.monotonic() - started < 30
 
 
 def test_refuses_settings_that_break_its_guarantees(prefix: str) -> None:

@@ -41,6 +41,9 @@ SINK_SUFFIX = "qa.verified"
 _FIXED = {"enable.auto.commit": False, "isolation.level": "read_committed"}
 
 
+_MISSING_TOPIC = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+
+
 class KafkaClientError(WebscaleError):
     """librdkafka reported a fatal error, or a commit failed."""
 
@@ -227,6 +230,9 @@ class QaStream:
                 return None
             if err.fatal():
                 raise KafkaClientError(f"fatal Kafka error: {err.str()}", code=err.name())
+            if self.stop_at_end and err.code() in _MISSING_TOPIC:
+                # Reading "to the end" of a topic that is not there would wait forever.
+                raise KafkaClientError(f"topic {self.topic} does not exist: {err.str()}", code=err.name())
             log.warning("kafka: %s", err.str())
             return None
         self._at_eof.discard(key)
