@@ -3,8 +3,9 @@
  * pipeline (ingest + four stage worker processes + the stand-in LLM): QaStream reads exactly the
  * records `webscale-rl export` reads, reports an undecodable value and goes on; a consumer killed
  * with SIGKILL mid-batch resumes at its committed offset (nothing lost, only the uncommitted batch
- * again); two ranks of the datasets adapter split the sink without overlap; the worked example
- * trains on it and commits.
+ * again); a consumer frozen (SIGSTOP) past its session timeout while a second member of its group
+ * takes over, then woken, loses nothing and its stale commit is refused; two ranks of the datasets
+ * adapter split the sink without overlap; the worked example trains on it and commits.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -121,6 +122,35 @@ describe('Python QaStream on a sink filled by the TypeScript pipeline', () => {
     const again = secondIds.filter((id) => firstIds.includes(id));
     expect(again.sort()).toEqual([...uncommitted].sort());
     expect(firstIds.length + secondIds.length).toBe(sinkIds.length + uncommitted.length);
+  }, 240_000);
+
+  it('loses nothing when a trainer is frozen past its session timeout (SIGSTOP) while its partner takes over, then woken', async () => {
+    const session = ['--kafka', 'session.timeout.ms=6000', '--kafka', 'heartbeat.interval.ms=1000'];
+    const args = ['stream', ...readerArgs('frozen', '--batch-size', '3', '--train-seconds', '0.5', ...session)];
+    const a = startPython(STREAM_READER, args);
+    await a.waitFor((ev) => ev.filter((e) => 'batch' in e).length >= 2, 120_000);
+    a.proc.kill('SIGSTOP'); // most likely while it "trains" on its second batch, not yet committed
+    const b = startPython(STREAM_READER, args);
+    try {
+      // B is handed the partitions once A's session has expired; wake A while B is mid-stream.
+      await b.waitFor((ev) => ev.filter((e) => 'committed' in e).length >= 2, 120_000);
+    } finally {
+      a.proc.kill('SIGCONT');
+    }
+    const [codeA, codeB] = await Promise.all([a.exited, b.exited]);
+    expect([codeA, codeB], a.stderr() + b.stderr()).toEqual([0, 0]);
+    const idsA = batchIds(a.events);
+    const idsB = batchIds(b.events);
+    expect(new Set([...idsA, ...idsB])).toEqual(new Set(sinkIds));
+    // Only records handed out but not committed when the group moved are delivered twice.
+    const twice = idsA.filter((id) => idsB.includes(id));
+    expect(twice.length).toBeLessThanOrEqual(3 * 3);
+    expect(idsA.length + idsB.length).toBe(sinkIds.length + twice.length);
+    const endA = endOf(a.events).end;
+    expect(endA['commits_refused'], 'the woken trainer\'s commit was refused by the group').toBeGreaterThanOrEqual(1);
+    // Everything is committed: the group has nothing left to deliver.
+    const after = await runPython(STREAM_READER, args);
+    expect(batchIds(after)).toEqual([]);
   }, 240_000);
 
   it('two ranks of the datasets IterableDataset see disjoint records whose union is the sink', async () => {

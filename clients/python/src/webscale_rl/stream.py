@@ -42,6 +42,14 @@ _FIXED = {"enable.auto.commit": False, "isolation.level": "read_committed"}
 
 
 _MISSING_TOPIC = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+# A commit the group coordinator refuses because this member's generation is gone.
+_GENERATION_LOST = (
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError.FENCED_INSTANCE_ID,
+)
 
 
 class KafkaClientError(WebscaleError):
@@ -57,6 +65,7 @@ class StreamStats:
     other_shard: int = 0
     undecodable: int = 0
     commits: int = 0
+    commits_refused: int = 0
 
 
 @dataclass(frozen=True)
@@ -290,11 +299,26 @@ class QaStream:
         try:
             self._consumer.commit(offsets=moved, asynchronous=False)
         except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() in _GENERATION_LOST:
+                return self._drop_after_lost_generation(error)
             raise KafkaClientError(f"offset commit failed: {exc}") from exc
         for tp in moved:
             self._committed[(tp.topic, tp.partition)] = tp.offset
         self.stats.commits += 1
         return len(moved)
+
+    def _drop_after_lost_generation(self, error: KafkaError) -> int:
+        # The group moved on without us (a pause past the session timeout, a rebalance): the
+        # broker refused the commit. What we handed out since the last commit will be delivered
+        # again, to us or the partition's new owner; nothing is skipped.
+        log.warning(
+            "commit refused, the group rebalanced (%s); uncommitted records will be delivered again", error.str()
+        )
+        self.stats.commits_refused += 1
+        self._positions.clear()
+        self._committed.clear()
+        return 0
 
     def positions(self) -> dict[tuple[str, int], int]:
         """The offset after the last record handed out, per (topic, partition)."""
