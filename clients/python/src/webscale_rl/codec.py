@@ -36,6 +36,7 @@ class RecordDecoder:
             raise ValueError(f"unknown record type {record_type!r}; known: {sorted(current)}")
         self.record_type = record_type
         self._reader = current[record_type].parsed
+        self._reader_fingerprint = current[record_type].fingerprint
         self._registry = SchemaRegistryReader(schema_registry_url) if schema_registry_url else None
         self._registry_writers: dict[int, Any] = {}
 
@@ -56,7 +57,9 @@ class RecordDecoder:
             raise DecodeError(f"fingerprint {bytes(value[2:10]).hex()} matches no known schema")
         if writer.name != self.record_type:
             raise DecodeError(f"value is a {writer.name}, expected {self.record_type}")
-        return self._read_body(value, 10, writer.parsed)
+        # A record written with the current schema needs no resolution (the common case, and faster).
+        current = writer.fingerprint == self._reader_fingerprint
+        return self._read_body(value, 10, writer.parsed, resolve=not current)
 
     def _decode_confluent(self, value: bytes) -> dict[str, Any]:
         if len(value) < 5:
@@ -74,11 +77,11 @@ class RecordDecoder:
             self._registry_writers[schema_id] = writer
         return self._read_body(value, 5, writer)
 
-    def _read_body(self, value: bytes, start: int, writer: Any) -> dict[str, Any]:
+    def _read_body(self, value: bytes, start: int, writer: Any, resolve: bool = True) -> dict[str, Any]:
         body = io.BytesIO(value)
         body.seek(start)
         try:
-            record = fastavro.schemaless_reader(body, writer, self._reader)
+            record = fastavro.schemaless_reader(body, writer, self._reader if resolve else None)
         except SchemaRegistryError:
             raise
         except Exception as err:  # noqa: BLE001 - fastavro raises many types for bad bytes
