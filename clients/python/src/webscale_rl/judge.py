@@ -155,7 +155,7 @@ class JudgeReward:
             if err.code in _RETRYABLE_STATUS:
                 raise _Retry(f"HTTP {err.code}", _retry_after(err.headers.get("Retry-After"))) from None
             raise
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        except OSError as err:  # URLError, connection errors, and socket.timeout (not TimeoutError before 3.10)
             raise _Retry(f"{type(err).__name__}: {err}") from None
         except ValueError as err:
             raise InvalidVerdict(f"reply is not JSON: {err}") from None
