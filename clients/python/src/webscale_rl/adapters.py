@@ -75,7 +75,12 @@ try:
 except ImportError:  # torch is an optional extra
     _torch_data = None
 
-if _torch_data is not None:
+if _torch_data is None:
+
+    def QaIterableDataset(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 - stands in for the class
+        raise ImportError("QaIterableDataset needs torch: pip install './clients/python[torch]'")
+
+else:
 
     class QaIterableDataset(_torch_data.IterableDataset):
         """A torch IterableDataset of this rank's rows; DataLoader workers split it further."""
