@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -81,3 +82,11 @@ def test_worker_shards_split_a_rank_further() -> None:
     assert Shard(1, 2).group_id("g") == "g.rank1-of-2"
     with pytest.raises(ValueError):
         Shard(2, 2)
+
+
+def test_rows_match_the_contract_shared_with_the_typescript_export(repo_root) -> None:
+    contract = json.loads((repo_root / "test" / "clients" / "rows-contract.json").read_text(encoding="utf-8"))
+    record = contract["record"]
+    assert to_verl(record, 0) == contract["verl"]
+    assert to_trl(record) == contract["trl"]
+    assert to_openrlhf(record) == contract["openrlhf"]
