@@ -157,6 +157,13 @@ def test_reading_a_missing_topic_to_its_end_is_an_error_not_a_hang() -> None:
     assert time.monotonic() - started < 30
 
 
+def test_close_is_idempotent(prefix: str) -> None:
+    s = stream(prefix, "close")
+    s.close()
+    s.close()
+    assert list(s) == []
+
+
 def test_refuses_settings_that_break_its_guarantees(prefix: str) -> None:
     with pytest.raises(ValueError, match="enable.auto.commit"):
         QaStream(BROKERS, "g", prefix, kafka_config={"enable.auto.commit": True})

@@ -127,6 +127,7 @@ class QaStream:
         self._at_eof: set[tuple[str, int]] = set()
         self._started: set[tuple[str, int]] = set()
         self._finished = False
+        self._closed = False
         self._consumer = Consumer(self._config(brokers, kafka_config or {}))
         self._incremental = self._consumer_config.get("partition.assignment.strategy") == "cooperative-sticky"
         self._consumer.subscribe(
@@ -325,9 +326,11 @@ class QaStream:
         return dict(self._positions)
 
     def close(self) -> None:
-        """Leaves the group without committing (commit first to keep progress)."""
+        """Leaves the group without committing (commit first to keep progress). Idempotent."""
         self._finished = True
-        self._consumer.close()
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
 
     def __enter__(self) -> QaStream:
         return self
