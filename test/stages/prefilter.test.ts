@@ -117,7 +117,7 @@ describe('prefilter rules', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.rejection).toMatchObject({ doc_id: 'doc-1', stage: 'filter', reason: 'filter.too_short', persona: null, line: null });
-    expect(r.rejection.detail).toContain('7 whitespace-separated tokens, minimum 50');
+    expect(r.rejection.detail).toContain('7 words, minimum 50');
     expect(r.rejection.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0 });
   });
 
