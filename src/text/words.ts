@@ -14,7 +14,8 @@
  * prefix (`maxChars`), so the cost and memory of one call never depend on the document.
  */
 
-const WORD_RUN = /[\p{L}\p{M}\p{N}]+(?:(?:[.'’](?=[\p{L}\p{N}])|(?<=\p{N}),(?=\p{N}))[\p{L}\p{M}\p{N}]+)*/gu;
+/** Zero-width joiners belong inside a word: Persian writes "کوه‌ها" with a ZWNJ. */
+const WORD_RUN = /[\p{L}\p{M}\p{N}\u200c\u200d]+(?:(?:[.'’](?=[\p{L}\p{N}])|(?<=\p{N}),(?=\p{N}))[\p{L}\p{M}\p{N}\u200c\u200d]+)*/gu;
 
 /** Scripts written without spaces between words: their runs go through ICU's word breaker. */
 const NO_SPACE_SCRIPT = /[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\p{sc=Thai}\p{sc=Lao}\p{sc=Khmer}\p{sc=Myanmar}]/u;
