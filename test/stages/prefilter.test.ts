@@ -98,6 +98,10 @@ describe('prefilter safety: normal documents pass', () => {
   it('passes real-looking source code (many closing-brace lines)', () => expect(reason(CODE)).toBe('ok'));
   it('passes LaTeX-heavy mathematics', () => expect(reason(MATH)).toBe('ok'));
   it('passes a document that is mostly a table of numbers', () => expect(reason(TABLE)).toBe('ok'));
+  it('passes prose, source code, mathematics and tables with every crawl-quality rule on', () => {
+    const allOn = makeConfig({ pipeline: { qualityRules: { repeatedNgrams: true } } }).pipeline;
+    for (const text of [PROSE, CODE, MATH, TABLE]) expect(reason(text, allOn)).toBe('ok');
+  });
   it('passes non-Latin scripts', () => {
     const greek = 'Η Αθήνα είναι η πρωτεύουσα και μεγαλύτερη πόλη της Ελλάδας, με ιστορία που ξεπερνά τα τρεις χιλιάδες χρόνια. '.repeat(5);
     expect(reason(greek)).toBe('ok');
