@@ -67,8 +67,8 @@ export const qualityRulesSchema = z
     })),
     /**
      * Gopher: lines that repeat an earlier line are over 30% of lines, or hold over 20% of the
-     * characters -> `filter.duplicate_lines`. Lines under `minWords` words ("}", "Home") are
-     * layout, not content, and are not counted.
+     * characters -> `filter.duplicate_lines`. A repeated line under `minWords` words ("}",
+     * "Home") is layout, not content, and does not count as a duplicate.
      */
     duplicateLines: rule(settings({
       maxLineRatio: ratio.default(0.3),

@@ -15,8 +15,12 @@ export interface TextView {
   text: string;
   /** Non-empty lines, trimmed. */
   lines: string[];
-  /** Words of the document's bounded prefix (see `wordsOf`), without LaTeX commands (`\\int`). */
-  words: string[];
+  /**
+   * Words of the document's bounded prefix (see `wordsOf`), without LaTeX commands (`\\int`).
+   * A function, computed on first use: segmenting Chinese or Thai costs about 1 ms per thousand
+   * characters, and most documents pass every rule without needing the list.
+   */
+  words: () => readonly string[];
   /** Characters the words were taken from. */
   sampleChars: number;
   language: string | null;
@@ -53,29 +57,34 @@ const linePunctuation: Rule<'linePunctuation'> = (view, cfg) => {
   };
 };
 
+/** A line's first characters decide whether it has a few words: no need to segment all of it. */
+const LINE_WORDS_PREFIX_CHARS = 48;
+
 const duplicateLines: Rule<'duplicateLines'> = (view, cfg) => {
+  const n = view.lines.length;
+  if (n < cfg.minLines || n === 0) return null;
   const seen = new Set<string>();
-  let counted = 0;
   let dupLines = 0;
   let dupChars = 0;
   let totalChars = 0;
   for (const line of view.lines) {
     totalChars += line.length;
-    if (countWords(line, cfg.minWords) < cfg.minWords) continue;
-    counted++;
-    if (seen.has(line)) {
-      dupLines++;
-      dupChars += line.length;
-    } else seen.add(line);
+    if (!seen.has(line)) {
+      seen.add(line);
+      continue;
+    }
+    // Only repeats are segmented: most lines are not, and Chinese or Thai segmentation is slow.
+    if (countWords(line, cfg.minWords, LINE_WORDS_PREFIX_CHARS) < cfg.minWords) continue;
+    dupLines++;
+    dupChars += line.length;
   }
-  if (counted < cfg.minLines || counted === 0) return null;
-  const lineRatio = dupLines / counted;
+  const lineRatio = dupLines / n;
   const charRatio = totalChars === 0 ? 0 : dupChars / totalChars;
   if (lineRatio <= cfg.maxLineRatio && charRatio <= cfg.maxCharRatio) return null;
   return {
     reason: 'filter.duplicate_lines',
     detail:
-      `${dupLines} of ${counted} lines repeat an earlier line (${pct(lineRatio)}, maximum ${pct(cfg.maxLineRatio)}) ` +
+      `${dupLines} of ${n} lines repeat an earlier line (${pct(lineRatio)}, maximum ${pct(cfg.maxLineRatio)}) ` +
       `holding ${pct(charRatio)} of the characters (maximum ${pct(cfg.maxCharRatio)})`,
   };
 };
@@ -113,12 +122,13 @@ const symbols: Rule<'symbols'> = (view, cfg) => {
   const sample = view.text.length > view.sampleChars ? view.text.slice(0, view.sampleChars) : view.text;
   const hashtags = sample.match(HASHTAG)?.length ?? 0;
   const ellipses = sample.match(ELLIPSIS)?.length ?? 0;
-  const words = Math.max(1, view.words.length);
-  const ratio = (hashtags + ellipses) / words;
+  if (hashtags + ellipses === 0) return null;
+  const words = view.words().length;
+  const ratio = (hashtags + ellipses) / Math.max(1, words);
   if (ratio <= cfg.maxRatio) return null;
   return {
     reason: 'filter.symbols',
-    detail: `${hashtags} hashtags and ${ellipses} ellipses for ${view.words.length} words (${ratio.toFixed(3)} per word), maximum ${cfg.maxRatio}`,
+    detail: `${hashtags} hashtags and ${ellipses} ellipses for ${words} words (${ratio.toFixed(3)} per word), maximum ${cfg.maxRatio}`,
   };
 };
 
@@ -162,8 +172,8 @@ function topNgram(words: readonly string[], n: number, totalChars: number): { gr
 }
 
 const repeatedNgrams: Rule<'repeatedNgrams'> = (view, cfg) => {
-  if (view.words.length < MIN_WORDS_FOR_NGRAMS) return null;
-  const words = view.words.map((w) => w.toLowerCase());
+  if (view.words().length < MIN_WORDS_FOR_NGRAMS) return null;
+  const words = view.words().map((w) => w.toLowerCase());
   let totalChars = 0;
   for (const w of words) totalChars += w.length;
   for (const [n, max] of [
