@@ -28,7 +28,7 @@ function sampleSentences(): Map<string, string[]> {
  * A document of about `chars` characters in one language: numbered lines of the sample's
  * sentences, so no two lines are the same and every rule runs to the end.
  */
-export function benchDocument(sentences: readonly string[], chars: number, id: string): DocumentRecord {
+export function benchDocument(sentences: readonly string[], chars: number, id: string, language: string | null = null): DocumentRecord {
   const lines: string[] = [];
   let length = 0;
   for (let i = 0; length < chars; i++) {
@@ -36,7 +36,7 @@ export function benchDocument(sentences: readonly string[], chars: number, id: s
     lines.push(line);
     length += line.length + 1;
   }
-  return { id, text: lines.join('\n'), url: null, source: 'bench', ingested_at: 0 };
+  return { id, text: lines.join('\n'), url: null, source: 'bench', ingested_at: 0, language };
 }
 
 interface Figure {
@@ -105,18 +105,18 @@ export const prefilterMode: BenchMode = {
     for (const lang of ['en', 'zh', 'th', 'ar']) {
       const s = sentences.get(lang) ?? [];
       for (const chars of [2_000, 20_000, 200_000]) {
-        push(await measure(`prefilter ${lang} ${chars / 1000}k`, benchDocument(s, chars, `${lang}-${chars}`), budget, prefilterOutcome(cfg)), report);
+        push(await measure(`prefilter ${lang} ${chars / 1000}k`, benchDocument(s, chars, `${lang}-${chars}`, lang), budget, prefilterOutcome(cfg)), report);
       }
     }
     report.push('', 'pre-filter with every rule on (repeatedNgrams too):');
     for (const lang of ['en', 'zh']) {
-      push(await measure(`all rules ${lang} 200k`, benchDocument(sentences.get(lang) ?? [], 200_000, `${lang}-all`), budget, prefilterOutcome(allRules)), report);
+      push(await measure(`all rules ${lang} 200k`, benchDocument(sentences.get(lang) ?? [], 200_000, `${lang}-all`, lang), budget, prefilterOutcome(allRules)), report);
     }
     report.push('', 'a huge document (maxDocumentChars 10M): word rules read pipeline.ruleSampleChars only:');
     const heap0 = process.memoryUsage().heapUsed;
-    push(await measure('prefilter zh 5M', benchDocument(sentences.get('zh') ?? [], 5_000_000, 'zh-huge'), 3000, prefilterOutcome(huge)), report);
+    push(await measure('prefilter zh 5M', benchDocument(sentences.get('zh') ?? [], 5_000_000, 'zh-huge', 'zh'), 3000, prefilterOutcome(huge)), report);
     report.push(`  heap used after: ${((process.memoryUsage().heapUsed - heap0) / 2 ** 20).toFixed(1)} MiB more than before`);
-    report.push('', 'language detection (fastText lid.176, first 4,000 characters):');
+    report.push('', 'language detection (fastText lid.176, first 2,000 characters):');
     for (const lang of ['en', 'zh', 'th', 'ar']) {
       const doc = benchDocument(sentences.get(lang) ?? [], 20_000, `${lang}-lid`);
       push(await measure(`detect ${lang} 20k`, doc, budget, async (d) => (await detectLanguage(d.text, 0.5)).language ?? 'und'), report);

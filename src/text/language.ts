@@ -12,8 +12,12 @@
 import { getLIDModel } from 'fasttext.wasm.js';
 import { WebscaleError } from '../core/errors.js';
 
-/** Characters of a document the detector reads. Past a few sentences more text changes little. */
-export const LANGUAGE_SAMPLE_CHARS = 4000;
+/**
+ * Characters of a document the detector reads. Past a few sentences more text changes little, and
+ * the WebAssembly call costs more than linearly past this (0.2 ms CPU at 1,000 characters, 0.5 ms
+ * at 2,000, 1.4 ms at 4,000 on this project's machine).
+ */
+export const LANGUAGE_SAMPLE_CHARS = 2000;
 
 export interface DetectedLanguage {
   /** ISO 639-1 code, or ISO 639-3 for a language that has none (e.g. `ceb`); null below the confidence bar. */
