@@ -36,6 +36,16 @@ describe('language identification (fastText lid.176 in WebAssembly)', () => {
     expect(await detectLanguage('   \n  ', 0.5)).toEqual({ language: null, confidence: 0, best: 'none' });
   });
 
+  it('answers for binary junk, NULs and lone surrogates without throwing', async () => {
+    const junk = Array.from({ length: 5000 }, (_, i) => String.fromCharCode(i % 7 === 0 ? 0 : (i * 7919) % 0xd7ff)).join('');
+    const surrogates = '\ud800\ud800\udfff'.repeat(100);
+    for (const text of [junk, surrogates, `${junk}\ud800`]) {
+      const got = await detectLanguage(text, 0.5);
+      expect(got.confidence).toBeGreaterThanOrEqual(0);
+      expect(got.confidence).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('reads a bounded prefix of a huge document', async () => {
     const huge = `${'The committee met on Tuesday and approved the budget for the new bridge. '.repeat(200)}${'x'.repeat(5_000_000)}`;
     const started = performance.now();
