@@ -85,13 +85,22 @@ describe('Python QaStream on a sink filled by the TypeScript pipeline', () => {
     expect(undecodable[0]?.slice(0, 3)).toEqual([sinkTopic, 0, Number(garbageOffset)]);
   });
 
-  it('filters by domain and starts from a timestamp', async () => {
+  it('filters by domain and language and starts from a timestamp', async () => {
     const math = sink.filter((r) => r['domain'] === 'Math').map((r) => String(r['id']));
     expect(math.length).toBeGreaterThan(0);
     expect(math.length).toBeLessThan(sinkIds.length);
     const events = await runPython(STREAM_READER, ['stream', ...readerArgs('math', '--domain', 'Math')]);
     expect(batchIds(events).sort()).toEqual([...math].sort());
     expect(endOf(events).end['filtered']).toBe(sinkIds.length - math.length);
+
+    // The filter stage records each document's language in the sink's provenance.
+    const languageOf = (r: Record<string, unknown>): unknown => (r['provenance'] as { language?: unknown } | undefined)?.language ?? null;
+    const english = sink.filter((r) => languageOf(r) === 'en').map((r) => String(r['id']));
+    expect(english.length).toBeGreaterThan(0);
+    const en = await runPython(STREAM_READER, ['stream', ...readerArgs('english', '--language', 'en')]);
+    expect(batchIds(en).sort()).toEqual([...english].sort());
+    const none = await runPython(STREAM_READER, ['stream', ...readerArgs('nolang', '--language', 'xx')]);
+    expect(batchIds(none)).toEqual([]);
 
     const future = await runPython(STREAM_READER, ['stream', ...readerArgs('future', '--from-timestamp', String(Date.now() + 3_600_000))]);
     expect(batchIds(future)).toEqual([]);

@@ -60,6 +60,8 @@ def stream_options(args: argparse.Namespace) -> dict:
     }
     if args.domain:
         options["domains"] = args.domain
+    if args.language:
+        options["languages"] = [None if lang == "none" else lang for lang in args.language]
     if args.from_timestamp is not None:
         options["from_timestamp"] = args.from_timestamp
     if args.kafka:
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--from-beginning", action="store_true")
     parser.add_argument("--from-timestamp", type=int)
     parser.add_argument("--domain", action="append")
+    parser.add_argument("--language", action="append", help="an ISO 639-1 code, or none for unknown")
     parser.add_argument("--kafka", action="append", help="a librdkafka setting KEY=VALUE, passed through")
     parser.add_argument("--rank", type=int, default=0)
     parser.add_argument("--world-size", type=int, default=1)
