@@ -1,6 +1,7 @@
 /**
  * The Kafka commands: `stage` (one stage as a consumer group), `ingest` (documents into the raw
- * topic), `export` (a topic to JSON lines, up to the end offsets seen at start) and `tail`
+ * topic), `export` (a topic up to the end offsets seen at start: the sink in any export format
+ * of `src/export/`, filtered, other topics as JSON lines) and `tail`
  * (follow a topic, decoded). Records are Avro on the wire; JSON lines here, with bytes fields
  * (dead-letter keys and values) as base64.
  */
@@ -12,10 +13,11 @@ import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
-import { LLM_STAGES, type LlmStage } from '../core/records.js';
+import { LLM_STAGES, type LlmStage, type QaRecord } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
+import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, resolveContainer, type ExportFormat } from '../export/index.js';
 import { openInput } from '../input/reader.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { createLlmRouter } from '../llm/router.js';
@@ -180,12 +182,69 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
 export interface ExportFlags extends CommonFlags {
   topic?: string;
   output: string;
+  format?: string;
+  domain?: string[];
+  language?: string[];
+  since?: string;
+  rowGroupRows?: number;
 }
 
-/** Reads a topic read_committed from the beginning up to the end offsets seen at start. */
+/** The format asked for, checked before anything connects. */
+function exportFormatOf(flags: ExportFlags): ExportFormat {
+  if (flags.format === undefined) return defaultFormat(flags.output);
+  if (!(EXPORT_FORMATS as readonly string[]).includes(flags.format)) {
+    throw new WebscaleError('USAGE', `--format "${flags.format}": expected one of ${EXPORT_FORMATS.join(', ')}`);
+  }
+  return flags.format as ExportFormat;
+}
+
+/**
+ * Reads a topic read_committed from the beginning up to the end offsets seen at start. The sink
+ * topic can be filtered and written in any export format; other topics are written as JSON lines.
+ */
 export async function exportCommand(flags: ExportFlags): Promise<number> {
-  const { config, kafka, codecs } = await setup(flags);
   const suffix = flags.topic ?? 'qa.verified';
+  const format = exportFormatOf(flags);
+  const filters = { domain: flags.domain ?? [], language: flags.language ?? [], ...(flags.since === undefined ? {} : { since: flags.since }) };
+  if (suffix !== 'qa.verified') {
+    if (format !== 'jsonl' || hasFilters(filters)) {
+      throw new WebscaleError('USAGE', `--format, --domain, --language and --since apply to the qa.verified sink, not to ${suffix}`);
+    }
+    return exportTopicJsonl(suffix, flags);
+  }
+  const keep = compileFilter(filters);
+  resolveContainer(format, flags.output);
+  const { config, kafka, codecs } = await setup(flags);
+  const topic = topicName(config.kafka.topicPrefix, suffix);
+  const codec = codecs.for('QaRecord', topic);
+  const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
+  const sink = await openExportSink(format, flags.output, limits);
+  let read = 0;
+  try {
+    await readToEnd(
+      kafka,
+      topic,
+      async (m) => {
+        if (!m.value) return;
+        read++;
+        const record = (await codec.decode(m.value)) as QaRecord;
+        if (keep(record)) await sink.write(record);
+      },
+      { groupPrefix: `${config.kafka.topicPrefix}export-` },
+    );
+  } catch (err) {
+    await sink.abort().catch(() => undefined);
+    throw err;
+  }
+  await sink.close();
+  const where = flags.output === '-' ? 'stdout' : flags.output;
+  process.stderr.write(`exported ${sink.count} of ${read} records from ${topic} as ${format} (${sink.container}) to ${where}\n`);
+  return 0;
+}
+
+/** Any topic, decoded, as JSON lines (dead letters' bytes as base64). */
+async function exportTopicJsonl(suffix: string, flags: ExportFlags): Promise<number> {
+  const { config, kafka, codecs } = await setup(flags);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for(recordTypeOf(suffix), topic);
   const out = await JsonlWriter.open(flags.output);
