@@ -219,6 +219,12 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
   const codec = codecs.for('QaRecord', topic);
   const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
   const sink = await openExportSink(format, flags.output, limits);
+  // Interrupted: no half-written parquet file is left behind (JSON lines keep what was written).
+  const onSignal = (): void => {
+    void sink.abort().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let read = 0;
   try {
     await readToEnd(
@@ -235,6 +241,9 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
   } catch (err) {
     await sink.abort().catch(() => undefined);
     throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   await sink.close();
   const where = flags.output === '-' ? 'stdout' : flags.output;

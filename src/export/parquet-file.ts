@@ -57,7 +57,7 @@ export function approxBytes(value: unknown): number {
 export class ParquetFileWriter {
   private rows: Record<string, unknown>[] = [];
   private bytes = 0;
-  /** The row group being written, if any: the next one waits for it (one in flight at most). */
+  /** The row groups being written, chained so they reach the file in order, one at a time. */
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
   count = 0;

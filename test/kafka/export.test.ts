@@ -4,7 +4,9 @@
  * as verl, TRL and QA-record parquet and as JSON lines on stdout, with --domain, --language and
  * --since; the parquet files read back by pyarrow and datasets.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +15,7 @@ import type { QaRecord } from '../../src/core/records.js';
 import { trlRow, verlRow } from '../../src/export/index.js';
 import { createProducer } from '../../src/kafka/index.js';
 import { loadTopicSpecs } from '../../src/topics/index.js';
-import { runCli } from '../support/cli.js';
+import { CLI, runCli } from '../support/cli.js';
 import { brokers, cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 import { readParquetBack } from '../export/read-back.js';
 import { qaRecord } from '../export/records.js';
@@ -107,6 +109,20 @@ describe('export from the sink topic', () => {
     expect(back.schema['created_at']).toBe('timestamp[ms, tz=UTC]');
     expect((back.rows.map((r) => r['id']) as string[]).sort()).toEqual(ids(records));
   }, 180_000);
+
+  it('Ctrl-C mid-export exits 130 and leaves neither the file nor its partial', async () => {
+    const sub = await mkdtemp(join(dir, 'interrupted-'));
+    const out = join(sub, 'train.parquet');
+    const child = spawn(process.execPath, [CLI, 'export', '--format', 'verl', '--output', out], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // The partial file exists from the start; joining the consumer group takes the broker's
+    // initial rebalance delay (3 s by default), so the signal lands before the export ends.
+    while (!(await readdir(sub)).some((f) => f.includes('.partial-'))) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(existsSync(out)).toBe(false);
+    expect(await readdir(sub)).toEqual([]);
+  }, 60_000);
 
   it('unusable flags exit 2 with one line, before reading anything', async () => {
     const cases: [string[], string][] = [
