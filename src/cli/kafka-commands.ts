@@ -17,7 +17,7 @@ import { LLM_STAGES, type LlmStage, type QaRecord } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
-import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, resolveContainer, type ExportFormat } from '../export/index.js';
+import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
 import { openInput } from '../input/reader.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { createLlmRouter } from '../llm/router.js';
@@ -189,6 +189,13 @@ export interface ExportFlags extends CommonFlags {
   rowGroupRows?: number;
 }
 
+/**
+ * `--since` skips the sink's older records by their Kafka timestamps: a record is produced after
+ * it is created, so its timestamp is at or after its `created_at`. The margin covers clocks that
+ * disagree (a broker's LogAppendTime against a worker's clock); `created_at` still decides.
+ */
+const SINCE_CLOCK_MARGIN_MS = 15 * 60_000;
+
 /** The format asked for, checked before anything connects. */
 function exportFormatOf(flags: ExportFlags): ExportFormat {
   if (flags.format === undefined) return defaultFormat(flags.output);
@@ -213,42 +220,68 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
     return exportTopicJsonl(suffix, flags);
   }
   const keep = compileFilter(filters);
+  const since = flags.since === undefined ? undefined : parseSince(flags.since);
   resolveContainer(format, flags.output);
   const { config, kafka, codecs } = await setup(flags);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for('QaRecord', topic);
   const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
-  const sink = await openExportSink(format, flags.output, limits);
-  // Interrupted: no half-written parquet file is left behind (JSON lines keep what was written).
-  const onSignal = (): void => {
-    void sink.abort().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   let read = 0;
+  const sink = await withExportSink(
+    () => openExportSink(format, flags.output, limits),
+    (out) =>
+      readToEnd(
+        kafka,
+        topic,
+        async (m) => {
+          if (!m.value) return;
+          read++;
+          const record = (await codec.decode(m.value)) as QaRecord;
+          if (keep(record)) await out.write(record);
+        },
+        { groupPrefix: `${config.kafka.topicPrefix}export-`, ...(since === undefined ? {} : { startAt: since - SINCE_CLOCK_MARGIN_MS }) },
+      ),
+  );
+  const where = flags.output === '-' ? 'stdout' : flags.output;
+  process.stderr.write(`exported ${sink.count} of ${read} records from ${topic} as ${format} (${sink.container}) to ${where}\n`);
+  return 0;
+}
+
+/**
+ * Opens an export's sink and runs `work` on it: success closes the sink, an error aborts it. A
+ * SIGINT or SIGTERM, from before the file exists until the end, aborts it and exits 130, so no
+ * half-written parquet file is left behind (JSON lines keep what was written).
+ */
+async function withExportSink(open: () => Promise<RecordSink>, work: (sink: RecordSink) => Promise<void>): Promise<RecordSink> {
+  let opened: RecordSink | undefined;
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) return;
+    interrupted = true;
+    // Not open yet: the check after open() sees the flag.
+    if (opened) void opened.abort().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    await readToEnd(
-      kafka,
-      topic,
-      async (m) => {
-        if (!m.value) return;
-        read++;
-        const record = (await codec.decode(m.value)) as QaRecord;
-        if (keep(record)) await sink.write(record);
-      },
-      { groupPrefix: `${config.kafka.topicPrefix}export-` },
-    );
-  } catch (err) {
-    await sink.abort().catch(() => undefined);
-    throw err;
+    const sink = await open();
+    opened = sink;
+    if (interrupted) {
+      await sink.abort();
+      process.exit(130);
+    }
+    try {
+      await work(sink);
+    } catch (err) {
+      await sink.abort().catch(() => undefined);
+      throw err;
+    }
+    await sink.close();
+    return sink;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  await sink.close();
-  const where = flags.output === '-' ? 'stdout' : flags.output;
-  process.stderr.write(`exported ${sink.count} of ${read} records from ${topic} as ${format} (${sink.container}) to ${where}\n`);
-  return 0;
 }
 
 /** Any topic, decoded, as JSON lines (dead letters' bytes as base64). */

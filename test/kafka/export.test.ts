@@ -39,7 +39,10 @@ beforeAll(async () => {
   const kafka = testKafka('export');
   const producer = createProducer(kafka);
   await producer.connect();
-  await producer.send({ topic, acks: -1, messages: await Promise.all(records.map(async (r) => ({ key: r.doc_id, value: await codec.encode(r) }))) });
+  // Each record produced with its creation time as its Kafka timestamp, oldest first, as the
+  // check stage does within moments of creating it; `--since` starts reading there.
+  const messages = await Promise.all([...records].reverse().map(async (r) => ({ key: r.doc_id, value: await codec.encode(r), timestamp: String(r.created_at) })));
+  await producer.send({ topic, acks: -1, messages });
   await producer.disconnect();
   const tx = createProducer(kafka, { transactionalId: `${prefix}aborted`, maxInFlightRequests: 1 });
   await tx.connect();
@@ -76,10 +79,12 @@ describe('export from the sink topic', () => {
     for (const row of rows) expect(row).toEqual(verlRow(byId.get(row.extra_info.id) as QaRecord, row.extra_info.index));
   }, 180_000);
 
-  it('trl parquet filtered by --since as a duration; the aborted record never shows', async () => {
+  it('trl parquet filtered by --since as a duration, reading only the tail; the aborted record never shows', async () => {
     const out = join(dir, 'trl.parquet');
     const res = await exportCli(['--format', 'trl', '--output', out, '--since', '12h']);
     expect(res.code, res.stderr).toBe(0);
+    // Only records whose timestamps are within 12 h (and a 15 min margin) were read, not all 60.
+    expect(res.stderr).toContain('exported 12 of 12 records');
     const back = readParquetBack(out);
     const expected = records.slice(0, 12);
     expect(back.num_rows).toBe(12);
@@ -94,6 +99,7 @@ describe('export from the sink topic', () => {
     const res = await exportCli(['--output', '-', '--language', 'de', '--since', since]);
     expect(res.code, res.stderr).toBe(0);
     const got = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as QaRecord);
+    expect(res.stderr).toContain('of 6 records');
     const expected = records.slice(0, 6).filter((r) => r.provenance.language === 'de');
     expect(ids(got)).toEqual(ids(expected));
     for (const r of got) expect(r).toEqual(byId.get(r.id));
