@@ -1,6 +1,6 @@
 /**
  * The rows RL trainers read, made from a sink record. One contract shared with the Python
- * client (`clients/python/webscale_rl/rows.py`): for the same QaRecord both must produce the
+ * client (`webscale_rl.rows` in `clients/python/`): for the same QaRecord both must produce the
  * same row, field for field, so a dataset exported here and one streamed into a trainer there
  * train alike.
  *
