@@ -6,11 +6,14 @@
  * size at a fixed number of records (grows with the group). "Live heap" is the largest heap
  * still reachable after a full GC at each tenth of the run; "peak" includes garbage not yet
  * collected. Sizes from BENCH_EXPORT_RECORDS
- * (default 10000,100000,300000) and BENCH_EXPORT_ROW_GROUPS (default 1000,10000,100000).
+ * (default 10000,100000,300000) and BENCH_EXPORT_ROW_GROUPS (default 1000,10000,100000). Then
+ * the export command itself from the broker (export-kafka.ts), BENCH_EXPORT_KAFKA_RECORDS
+ * (default 20000,100000; 0 skips it).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kafkaExportRun, type KafkaExportRun } from './export-kafka.js';
 import type { BenchMode, ModeResult } from './modes.js';
 
 const CHILD = fileURLToPath(new URL('./export-child.js', import.meta.url));
@@ -45,6 +48,12 @@ function line(r: ExportRun): string {
   return `  ${r.format.padEnd(8)} ${String(r.records).padStart(8)} records  row group ${String(r.rowGroupRows).padStart(6)}  peak RSS ${rss.padStart(9)}  live heap ${mb(r.peakLiveHeapBytes).padStart(8)} (peak ${mb(r.peakHeapBytes).padStart(8)})  file ${mb(r.fileBytes).padStart(8)}  ${rate} records/s`;
 }
 
+function kafkaLine(r: KafkaExportRun): string {
+  const rss = r.peakRssKb === null ? 'n/a' : mb(r.peakRssKb * 1024);
+  const rate = Math.round(r.records / (r.exportWallMs / 1000));
+  return `  ${String(r.records).padStart(8)} records  peak RSS ${rss.padStart(9)}  wall ${(r.exportWallMs / 1000).toFixed(1)} s (${rate} records/s, spawn to exit)  file ${mb(r.fileBytes)}`;
+}
+
 export const exportMode: BenchMode = {
   name: 'export',
   description: 'parquet export memory and speed (verl rows and QA records, growing sizes)',
@@ -65,6 +74,11 @@ export const exportMode: BenchMode = {
       runs.push(runChild(workDir, 'verl', largest, group));
     }
     const report = ['Peak RSS by export size (row groups of 10000 rows), then by row-group size:', ...runs.map(line)];
-    return { report, json: { runs } };
+    const kafkaRuns: KafkaExportRun[] = [];
+    for (const records of sizes(process.env['BENCH_EXPORT_KAFKA_RECORDS'], [20_000, 100_000])) {
+      kafkaRuns.push(await kafkaExportRun(workDir, records, progress));
+    }
+    if (kafkaRuns.length > 0) report.push('', '`webscale-rl export --format verl` from the broker (3 partitions), whole process:', ...kafkaRuns.map(kafkaLine));
+    return { report, json: { runs, kafka: kafkaRuns } };
   },
 };
