@@ -8,7 +8,7 @@
  * collected. Sizes from BENCH_EXPORT_RECORDS
  * (default 10000,100000,300000) and BENCH_EXPORT_ROW_GROUPS (default 1000,10000,100000). Then
  * the export command itself from the broker (export-kafka.ts), BENCH_EXPORT_KAFKA_RECORDS
- * (default 20000,100000; 0 skips it).
+ * (default 30000,300000; 0 skips it).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -51,7 +51,9 @@ function line(r: ExportRun): string {
 function kafkaLine(r: KafkaExportRun): string {
   const rss = r.peakRssKb === null ? 'n/a' : mb(r.peakRssKb * 1024);
   const rate = Math.round(r.records / (r.exportWallMs / 1000));
-  return `  ${String(r.records).padStart(8)} records  peak RSS ${rss.padStart(9)}  wall ${(r.exportWallMs / 1000).toFixed(1)} s (${rate} records/s, spawn to exit)  file ${mb(r.fileBytes)}`;
+  const c = r.capped;
+  const capped = c.ok ? `finished, peak RSS ${c.peakRssKb === null ? 'n/a' : mb(c.peakRssKb * 1024)}, ${(c.wallMs / 1000).toFixed(1)} s` : `FAILED: ${c.error ?? ''}`;
+  return `  ${String(r.records).padStart(8)} records  peak RSS ${rss.padStart(9)}  wall ${(r.exportWallMs / 1000).toFixed(1)} s (${rate} records/s, spawn to exit)  file ${mb(r.fileBytes)}; with --max-old-space-size=${c.maxOldSpaceMb}: ${capped}`;
 }
 
 export const exportMode: BenchMode = {
@@ -75,7 +77,7 @@ export const exportMode: BenchMode = {
     }
     const report = ['Peak RSS by export size (row groups of 10000 rows), then by row-group size:', ...runs.map(line)];
     const kafkaRuns: KafkaExportRun[] = [];
-    for (const records of sizes(process.env['BENCH_EXPORT_KAFKA_RECORDS'], [20_000, 100_000])) {
+    for (const records of sizes(process.env['BENCH_EXPORT_KAFKA_RECORDS'], [30_000, 300_000])) {
       kafkaRuns.push(await kafkaExportRun(workDir, records, progress));
     }
     if (kafkaRuns.length > 0) report.push('', '`webscale-rl export --format verl` from the broker (3 partitions), whole process:', ...kafkaRuns.map(kafkaLine));

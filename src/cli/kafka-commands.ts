@@ -226,6 +226,7 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for('QaRecord', topic);
   const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
+  const fetchMaxBytes = config.export.fetchMaxBytes;
   let read = 0;
   const sink = await withExportSink(
     () => openExportSink(format, flags.output, limits),
@@ -239,7 +240,7 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
           const record = (await codec.decode(m.value)) as QaRecord;
           if (keep(record)) await out.write(record);
         },
-        { groupPrefix: `${config.kafka.topicPrefix}export-`, ...(since === undefined ? {} : { startAt: since - SINCE_CLOCK_MARGIN_MS }) },
+        { groupPrefix: `${config.kafka.topicPrefix}export-`, fetchMaxBytes, ...(since === undefined ? {} : { startAt: since - SINCE_CLOCK_MARGIN_MS }) },
       ),
   );
   const where = flags.output === '-' ? 'stdout' : flags.output;

@@ -1,9 +1,10 @@
 /**
- * Reads a topic from the beginning (or from a time, by record timestamps) up to the end offsets it
- * has when the call starts, with isolation read_committed, and then stops: what `export` does, and what the tests use to look
- * at a topic. A throwaway consumer group is used and deleted afterwards. Each record is handed
- * over once, even when kafkajs restarts its consumer mid-read (after a retriable crash it starts
- * again from the beginning, since this group commits nothing).
+ * Reads a topic from the beginning (or, with `startAt`, from a time by record timestamps) up to
+ * the end offsets it has when the call starts, with isolation read_committed, and then stops:
+ * what `export` does, and what the tests use to look at a topic. A throwaway consumer group is
+ * used and deleted afterwards. Each record is handed over once, even when kafkajs restarts its
+ * consumer mid-read (after a retriable crash it starts again where it first started, since this
+ * group commits nothing while it reads).
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -19,12 +20,19 @@ export async function readToEnd(
      * this, instead of at the beginning (`export --since` on a sink kept forever reads the tail).
      */
     startAt?: number;
+    /**
+     * Most bytes of records one fetch brings (kafkajs `maxBytes`; per partition at most 1 MiB,
+     * kafkajs' default). kafkajs holds a fetch's records as objects until they are handed over,
+     * so this bounds the reader's memory. Default: kafkajs' 10 MiB.
+     */
+    fetchMaxBytes?: number;
   } = {},
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `${opts.groupPrefix ?? ''}read-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  const fetchLimits = opts.fetchMaxBytes === undefined ? {} : { maxBytes: opts.fetchMaxBytes, maxBytesPerPartition: Math.min(opts.fetchMaxBytes, 1024 * 1024) };
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, ...fetchLimits });
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     const start = new Map<number, bigint>(offsets.map((o) => [o.partition, BigInt(o.low)]));
