@@ -1,5 +1,7 @@
 /** The trainer rows of the shared contract (the Python client writes the same for the same record). */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { QaRecord } from '../../src/core/records.js';
 import { INSTRUCTION, openRlhfRow, promptText, trlRow, verlRow } from '../../src/export/index.js';
 import { qaRecord } from './records.js';
 
@@ -35,5 +37,22 @@ describe('trainer rows', () => {
 
   it('openrlhf', () => {
     expect(openRlhfRow(r)).toEqual({ input: prompt, label: '2', domain: r.domain, id: r.id });
+  });
+});
+
+describe('the row contract shared with the Python client', () => {
+  // test/clients/rows-contract.json is also read by clients/python/tests/test_rows.py: both
+  // implementations must turn its record into exactly its rows.
+  const contract = JSON.parse(readFileSync(new URL('../clients/rows-contract.json', import.meta.url), 'utf8')) as {
+    record: QaRecord;
+    verl: unknown;
+    trl: unknown;
+    openrlhf: unknown;
+  };
+
+  it('verl, trl and openrlhf rows equal the contract', () => {
+    expect(verlRow(contract.record, 0)).toStrictEqual(contract.verl);
+    expect(trlRow(contract.record)).toStrictEqual(contract.trl);
+    expect(openRlhfRow(contract.record)).toStrictEqual(contract.openrlhf);
   });
 });
