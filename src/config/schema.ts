@@ -100,6 +100,32 @@ const llmSchema = z
   })
   .strict();
 
+/**
+ * Deduplication before any LLM call (the `dedup` stage): exact copies by a hash of the normalised
+ * text, near copies by MinHash over word n-grams with LSH banding (see src/dedup/minhash.ts).
+ */
+const dedupSchema = z
+  .object({
+    /** Off: the filter reads docs.raw directly (Kafka) and `run` keeps every copy. */
+    enabled: z.boolean().default(true),
+    /** Words per shingle. */
+    ngram: z.number().int().min(1).max(32).default(5),
+    /**
+     * LSH bands and rows per band (DataTrove's defaults). A pair at Jaccard J is caught with
+     * probability 1 - (1 - J^rows)^bands: 0.92 at 0.8, 0.99 at 0.85, 0.05 at 0.5.
+     */
+    bands: z.number().int().min(1).max(32).default(14),
+    rows: z.number().int().min(1).max(64).default(8),
+    /** Mixed into the hashes; changing it (or ngram, bands, rows) starts a fresh index. */
+    seed: z.number().int().nonnegative().max(0xffffffff).default(0),
+    /**
+     * Kept documents the index remembers per process (about 1.2 kB each with the defaults; see the
+     * README); past it the oldest is forgotten, and a copy of it is kept again.
+     */
+    maxEntries: z.number().int().positive().default(1_000_000),
+  })
+  .strict();
+
 const pipelineSchema = z
   .object({
     /** Documents with fewer whitespace-separated tokens are rejected (filter.too_short). */
@@ -149,6 +175,7 @@ const pipelineSchema = z
      * such document fails the run; 1 = never.
      */
     maxLlmFailedShare: z.number().min(0).max(1).default(0.5),
+    dedup: dedupSchema.default(dedupSchema.parse({})),
   })
   .strict();
 
@@ -220,3 +247,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type LlmConfig = Config['llm'];
 export type PipelineConfig = Config['pipeline'];
+export type DedupConfig = Config['pipeline']['dedup'];

@@ -23,8 +23,12 @@ export type Domain = (typeof DOMAINS)[number];
 export const LLM_STAGES = ['filter', 'identify', 'generate', 'check'] as const;
 export type LlmStage = (typeof LLM_STAGES)[number];
 
-/** Where a rejection was decided: the LLM stages plus input validation. */
-export const REJECTION_STAGES = ['input', ...LLM_STAGES] as const;
+/** Stages a Kafka worker can run (`webscale-rl stage <name>`): dedup makes no LLM call. */
+export const WORKER_STAGES = ['dedup', ...LLM_STAGES] as const;
+export type WorkerStage = (typeof WORKER_STAGES)[number];
+
+/** Where a rejection was decided: the LLM stages plus input validation and deduplication. */
+export const REJECTION_STAGES = ['input', ...LLM_STAGES, 'dedup'] as const;
 export type RejectionStage = (typeof REJECTION_STAGES)[number];
 
 /**
@@ -63,6 +67,9 @@ export const REASON_CODES = [
   'llm.failed',
   // embedded mode: the stage itself failed on this record (a bug); the Kafka worker dead-letters
   'pipeline.error',
+  // deduplication (no LLM call): `duplicate_of` names the document kept
+  'dedup.exact',
+  'dedup.near',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -172,6 +179,21 @@ export interface Rejection {
   created_at: number;
   /** For dedup rejections: id of the document that was kept. */
   duplicate_of?: string | null;
+}
+
+/**
+ * One kept document in the dedup index (topic `dedup.index`, compacted by document id): what a
+ * dedup worker needs to recognise later copies, written in the same transaction as the document.
+ */
+export interface DedupEntry {
+  doc_id: string;
+  /** 16 bytes of SHA-256 of the normalised text. */
+  exact: Buffer;
+  /** LSH band keys of the MinHash signature (empty for a document without words). */
+  bands: number[];
+  /** Names the hashing (n-gram, bands, rows, seed): entries of another scheme are ignored. */
+  scheme: string;
+  created_at: number;
 }
 
 export interface DeadLetter {

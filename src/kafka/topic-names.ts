@@ -10,6 +10,8 @@ export const TOPIC_SUFFIXES = [
   'qa.verified',
   'rejections',
   'dlq',
+  'docs.unique',
+  'dedup.index',
 ] as const;
 export type TopicSuffix = (typeof TOPIC_SUFFIXES)[number];
 

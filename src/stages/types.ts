@@ -11,7 +11,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { LlmRouter } from '../llm/types.js';
-import type { Rejection } from '../core/records.js';
+import type { DedupEntry, Rejection } from '../core/records.js';
+import type { DedupView } from '../dedup/fingerprint.js';
 import type { FewshotLibrary } from './fewshot.js';
 import type { Decontaminator } from './decontaminate.js';
 
@@ -22,11 +23,17 @@ export interface StageContext {
   config: Config;
   fewshot: FewshotLibrary;
   decontaminator: Decontaminator;
+  /** The dedup index (the dedup stage only); absent: every document passes. */
+  dedup?: DedupView;
+  /** Kafka: whether the record's input partition is still this worker's to commit. */
+  owned?: () => boolean;
 }
 
 export interface StageResult<O> {
   outputs: O[];
   rejections: Rejection[];
+  /** Dedup index entries of kept documents, committed with the outputs (topic dedup.index). */
+  index?: DedupEntry[];
 }
 
 export type StageFn<I, O> = (input: I, ctx: StageContext) => Promise<StageResult<O>>;
