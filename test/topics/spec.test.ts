@@ -22,12 +22,18 @@ describe('topics/ specs', () => {
       'qa.verified': 'QaRecord',
       rejections: 'Rejection',
       dlq: 'DeadLetter',
+      'docs.unique': 'Document',
+      'dedup.index': 'DedupEntry',
     });
   });
 
-  it('keeps the sink forever, sizes messages for documents and never compacts', () => {
+  it('keeps the sink forever, sizes messages for documents and never compacts (but the dedup index)', () => {
     expect(specFor(specs, 'qa.verified').configs['retention.ms']).toBe('-1');
-    for (const spec of specs) {
+    // The index keeps the newest entry per document id and forgets entries after its retention.
+    const index = specFor(specs, 'dedup.index');
+    expect(index.configs['cleanup.policy']).toBe('compact,delete');
+    expect(Number(index.configs['retention.ms'])).toBeGreaterThan(0);
+    for (const spec of specs.filter((s) => s.suffix !== 'dedup.index')) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.
@@ -36,7 +42,7 @@ describe('topics/ specs', () => {
   });
 
   it('gives the working topics one partition count, so a document keeps its partition number', () => {
-    const counts = ['docs.raw', 'docs.filtered', 'qa.tasks', 'qa.candidates', 'qa.verified'].map((s) => specFor(specs, s).partitions);
+    const counts = ['docs.raw', 'docs.unique', 'docs.filtered', 'qa.tasks', 'qa.candidates', 'qa.verified'].map((s) => specFor(specs, s).partitions);
     expect(new Set(counts).size).toBe(1);
   });
 
