@@ -4,7 +4,7 @@
  */
 import type {
   DeadLetter,
-  DedupEntry,
+  DedupClaim,
   DocumentRecord,
   FilteredDocument,
   GenerationTask,
@@ -21,7 +21,7 @@ export interface RecordTypeMap {
   QaRecord: QaRecord;
   Rejection: Rejection;
   DeadLetter: DeadLetter;
-  DedupEntry: DedupEntry;
+  DedupClaim: DedupClaim;
 }
 export type RecordTypeName = keyof RecordTypeMap;
 
@@ -33,7 +33,7 @@ export const RECORD_TYPES = [
   'QaRecord',
   'Rejection',
   'DeadLetter',
-  'DedupEntry',
+  'DedupClaim',
 ] as const satisfies readonly RecordTypeName[];
 
 /** Namespace of the current schemas; a breaking change would need a new one (v2). */

@@ -182,16 +182,19 @@ export interface Rejection {
 }
 
 /**
- * One kept document in the dedup index (topic `dedup.index`, compacted by document id): what a
- * dedup worker needs to recognise later copies, written in the same transaction as the document.
+ * A dedup worker's claim for one input document (topic `dedup.claims`, one partition): every
+ * dedup worker replays the claims in log order and reaches the same decision for each.
  */
-export interface DedupEntry {
+export interface DedupClaim {
   doc_id: string;
+  /** Where the document was read (docs.raw): a second claim for the same record gets the first one's decision. */
+  source_partition: number;
+  source_offset: number;
   /** 16 bytes of SHA-256 of the normalised text. */
   exact: Buffer;
   /** LSH band keys of the MinHash signature (empty for a document without words). */
   bands: number[];
-  /** Names the hashing (n-gram, bands, rows, seed): entries of another scheme are ignored. */
+  /** Names the hashing (n-gram, bands, rows, seed): claims of another scheme are ignored. */
   scheme: string;
   created_at: number;
 }

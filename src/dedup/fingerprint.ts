@@ -4,7 +4,7 @@
  * this process only (`run`) or is shared by the workers of a Kafka consumer group.
  */
 import type { DedupConfig } from '../config/schema.js';
-import type { DedupEntry } from '../core/records.js';
+import type { DedupClaim } from '../core/records.js';
 import { DedupIndex, type DedupMatch, type IndexEntry } from './index-store.js';
 import { bandKeys, minhashSignature, type MinHashParams } from './minhash.js';
 import { exactKey, normaliseText, wordsOf } from './normalise.js';
@@ -27,30 +27,45 @@ export function fingerprintOf(docId: string, text: string, p: MinHashParams): In
   return { docId, exact: exactKey(normalised).toString('latin1'), bands: sig === null ? NO_BANDS : bandKeys(sig, p) };
 }
 
-export function toDedupRecord(entry: IndexEntry, scheme: string, now = Date.now()): DedupEntry {
-  return { doc_id: entry.docId, exact: Buffer.from(entry.exact, 'latin1'), bands: [...entry.bands], scheme, created_at: now };
+/** Where a document was read on Kafka: a second claim for the same record gets the first one's decision. */
+export interface RecordSource {
+  partition: number;
+  offset: bigint;
 }
 
-/** The entry of a record from the index topic, or null when another scheme made it. */
-export function fromDedupRecord(record: DedupEntry, scheme: string): IndexEntry | null {
-  if (record.scheme !== scheme) return null;
-  return { docId: record.doc_id, exact: record.exact.toString('latin1'), bands: Float64Array.from(record.bands) };
+export function toClaim(entry: IndexEntry, source: RecordSource, scheme: string, now = Date.now()): DedupClaim {
+  return {
+    doc_id: entry.docId,
+    source_partition: source.partition,
+    source_offset: Number(source.offset),
+    exact: Buffer.from(entry.exact, 'latin1'),
+    bands: [...entry.bands],
+    scheme,
+    created_at: now,
+  };
+}
+
+/** The index entry of a claim, or null when another scheme made it. */
+export function fromClaim(claim: DedupClaim, scheme: string): IndexEntry | null {
+  if (claim.scheme !== scheme) return null;
+  return { docId: claim.doc_id, exact: claim.exact.toString('latin1'), bands: Float64Array.from(claim.bands) };
 }
 
 /** The dedup index as the dedup stage sees it. */
 export interface DedupView {
   readonly params: MinHashParams;
   readonly scheme: string;
-  /** The kept document this one duplicates, or null. */
-  find(entry: IndexEntry): DedupMatch | null;
   /**
-   * Remember a kept document so later copies name it. `owned` (Kafka) says whether the record is
-   * still this worker's to commit: once it turns false before the commit, the entry is forgotten.
+   * The kept document this one duplicates, or null when it is kept (and remembered, so later
+   * copies name it). `source` (Kafka) identifies the input record; `signal` ends a wait.
    */
-  keep(entry: IndexEntry, owned?: () => boolean): void;
+  decide(entry: IndexEntry, source?: RecordSource, signal?: AbortSignal): Promise<DedupMatch | null>;
 }
 
-/** The index of one process (`webscale-rl run`): a document kept is final at once. */
+/**
+ * The index of one process (`webscale-rl run`): documents are decided in the order `decide` is
+ * called, synchronously (the promise only carries the answer), so the first copy read is kept.
+ */
 export class LocalDedup implements DedupView {
   readonly params: MinHashParams;
   readonly scheme: string;
@@ -62,11 +77,14 @@ export class LocalDedup implements DedupView {
     this.index = new DedupIndex(config.maxEntries);
   }
 
-  find(entry: IndexEntry): DedupMatch | null {
-    return this.index.find(entry.exact, entry.bands);
+  decide(entry: IndexEntry): Promise<DedupMatch | null> {
+    return Promise.resolve(decideAgainst(this.index, entry));
   }
+}
 
-  keep(entry: IndexEntry): void {
-    this.index.add(entry);
-  }
+/** One decision: a match names the kept document; no match keeps this one in the index. */
+export function decideAgainst(index: DedupIndex, entry: IndexEntry): DedupMatch | null {
+  const match = index.find(entry.exact, entry.bands);
+  if (match === null) index.add(entry);
+  return match;
 }

@@ -11,7 +11,7 @@ export const TOPIC_SUFFIXES = [
   'rejections',
   'dlq',
   'docs.unique',
-  'dedup.index',
+  'dedup.claims',
 ] as const;
 export type TopicSuffix = (typeof TOPIC_SUFFIXES)[number];
 

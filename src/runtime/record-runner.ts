@@ -15,7 +15,7 @@ import type { StageRecorder } from '../metrics/index.js';
 import type { StageContext } from '../stages/types.js';
 import type { OutMessage } from './partition-owner.js';
 import { decideFailure, TRANSIENT_CODES, type RecordFailurePolicy } from './record-policy.js';
-import { DEDUP_INDEX_SUFFIX, type StageBinding } from './stage-bindings.js';
+import type { StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
 
 /**
@@ -104,7 +104,7 @@ export class RecordRunner {
     let successesAtFirstFailure = -1;
     for (;;) {
       try {
-        const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt), owned: rec.owned });
+        const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt), source: { partition: rec.partition, offset: rec.offset } });
         return { kind: 'done', messages: await this.encode(result) };
       } catch (err) {
         let e = WebscaleError.from(err);
@@ -164,10 +164,6 @@ export class RecordRunner {
     const outTopic = this.topic(b.outputSuffix);
     for (const o of result.outputs) {
       out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: await codecs.for(b.outputType, outTopic).encode(o) } });
-    }
-    if (result.index && result.index.length > 0) {
-      const indexTopic = this.topic(DEDUP_INDEX_SUFFIX);
-      for (const e of result.index) out.push({ topic: indexTopic, message: { key: e.doc_id, value: await codecs.for('DedupEntry', indexTopic).encode(e) } });
     }
     const rejTopic = this.topic('rejections');
     for (const r of result.rejections) {

@@ -90,5 +90,5 @@ export function inputSuffixOf(binding: StageBinding, config: Config): string {
   return binding.stage === 'filter' && !config.pipeline.dedup.enabled ? 'docs.raw' : binding.inputSuffix;
 }
 
-/** Topic of the dedup index (compacted): entries go out in the same transaction as the documents kept. */
-export const DEDUP_INDEX_SUFFIX = 'dedup.index';
+/** The dedup stage's claims log (one partition): its order is the order every dedup worker decides in. */
+export const DEDUP_CLAIMS_SUFFIX = 'dedup.claims';

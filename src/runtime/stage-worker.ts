@@ -29,7 +29,7 @@ import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { backoffDelay } from '../llm/retry.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
-import { SharedDedupIndex } from '../dedup/shared-index.js';
+import { ClaimLog } from '../dedup/claim-log.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { StageContext } from '../stages/types.js';
@@ -39,7 +39,7 @@ import { OwnedPartitions } from './owned-partitions.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
 import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
 import { LlmHealth, RecordRunner } from './record-runner.js';
-import { DEDUP_INDEX_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
+import { DEDUP_CLAIMS_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -82,8 +82,8 @@ export class StageWorker {
   private readonly runner: RecordRunner;
   private readonly health: LlmHealth;
   private readonly abort = new AbortController();
-  /** The dedup stage's shared index (read to its end before the worker joins its group). */
-  readonly dedupIndex: SharedDedupIndex | null;
+  /** The dedup stage's claims log (replayed to its end before the worker joins its group). */
+  readonly dedupIndex: ClaimLog | null;
   private paused = false;
   private pausedFor: PauseReason | null = null;
   private llmReady: boolean;
@@ -138,13 +138,14 @@ export class StageWorker {
     }), limiter);
     this.dedupIndex =
       stage === 'dedup'
-        ? new SharedDedupIndex({
+        ? new ClaimLog({
             kafka: opts.kafka,
             config: config.pipeline.dedup,
-            topic: topicName(config.kafka.topicPrefix, DEDUP_INDEX_SUFFIX),
+            topic: topicName(config.kafka.topicPrefix, DEDUP_CLAIMS_SUFFIX),
             groupPrefix: config.kafka.topicPrefix,
             codecs,
             log: this.log,
+            fetchMaxWait: config.kafka.fetchMaxWait,
           })
         : null;
     const ctx: StageContext = {
@@ -467,7 +468,7 @@ export class StageWorker {
   /** Readiness: joined the group, last commit fine, LLM proven and not in an outage. */
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
     const checks: Record<string, boolean> = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
-    if (this.dedupIndex) checks['dedup_index'] = this.dedupIndex.loaded;
+    if (this.dedupIndex) checks['dedup_claims'] = this.dedupIndex.loaded;
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 

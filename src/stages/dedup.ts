@@ -2,18 +2,18 @@
  * The dedup stage, before any LLM call: a document whose normalised text was kept before becomes
  * a `dedup.exact` rejection, one sharing an LSH band with a kept document a `dedup.near` rejection,
  * both naming the kept document in `duplicate_of`; every other document passes unchanged and is
- * remembered (its index entry goes out with it). Re-ingesting a file therefore costs no LLM call.
+ * remembered. Re-ingesting a file therefore costs no LLM call.
  */
 import type { DocumentRecord, Rejection } from '../core/records.js';
-import { fingerprintOf, toDedupRecord } from '../dedup/fingerprint.js';
+import { fingerprintOf } from '../dedup/fingerprint.js';
 import { makeRejection } from './common.js';
 import type { StageContext, StageResult } from './types.js';
 
-export function dedupStage(doc: DocumentRecord, ctx: StageContext): Promise<StageResult<DocumentRecord>> {
+export async function dedupStage(doc: DocumentRecord, ctx: StageContext): Promise<StageResult<DocumentRecord>> {
   const view = ctx.dedup;
-  if (!view) return Promise.resolve({ outputs: [doc], rejections: [] });
+  if (!view) return { outputs: [doc], rejections: [] };
   const entry = fingerprintOf(doc.id, doc.text, view.params);
-  const match = view.find(entry);
+  const match = await view.decide(entry, ctx.source, ctx.signal);
   if (match) {
     const rejection: Rejection = {
       ...makeRejection({
@@ -24,8 +24,7 @@ export function dedupStage(doc: DocumentRecord, ctx: StageContext): Promise<Stag
       }),
       duplicate_of: match.of,
     };
-    return Promise.resolve({ outputs: [], rejections: [rejection] });
+    return { outputs: [], rejections: [rejection] };
   }
-  view.keep(entry, ctx.owned);
-  return Promise.resolve({ outputs: [doc], rejections: [], index: [toDedupRecord(entry, view.scheme)] });
+  return { outputs: [doc], rejections: [] };
 }

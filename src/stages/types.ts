@@ -11,8 +11,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { LlmRouter } from '../llm/types.js';
-import type { DedupEntry, Rejection } from '../core/records.js';
-import type { DedupView } from '../dedup/fingerprint.js';
+import type { Rejection } from '../core/records.js';
+import type { DedupView, RecordSource } from '../dedup/fingerprint.js';
 import type { FewshotLibrary } from './fewshot.js';
 import type { Decontaminator } from './decontaminate.js';
 
@@ -25,15 +25,13 @@ export interface StageContext {
   decontaminator: Decontaminator;
   /** The dedup index (the dedup stage only); absent: every document passes. */
   dedup?: DedupView;
-  /** Kafka: whether the record's input partition is still this worker's to commit. */
-  owned?: () => boolean;
+  /** Kafka: the input record being processed. */
+  source?: RecordSource;
 }
 
 export interface StageResult<O> {
   outputs: O[];
   rejections: Rejection[];
-  /** Dedup index entries of kept documents, committed with the outputs (topic dedup.index). */
-  index?: DedupEntry[];
 }
 
 export type StageFn<I, O> = (input: I, ctx: StageContext) => Promise<StageResult<O>>;

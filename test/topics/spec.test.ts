@@ -23,17 +23,18 @@ describe('topics/ specs', () => {
       rejections: 'Rejection',
       dlq: 'DeadLetter',
       'docs.unique': 'Document',
-      'dedup.index': 'DedupEntry',
+      'dedup.claims': 'DedupClaim',
     });
   });
 
-  it('keeps the sink forever, sizes messages for documents and never compacts (but the dedup index)', () => {
+  it('keeps the sink forever, sizes messages for documents and never compacts', () => {
     expect(specFor(specs, 'qa.verified').configs['retention.ms']).toBe('-1');
-    // The index keeps the newest entry per document id and forgets entries after its retention.
-    const index = specFor(specs, 'dedup.index');
-    expect(index.configs['cleanup.policy']).toBe('compact,delete');
-    expect(Number(index.configs['retention.ms'])).toBeGreaterThan(0);
-    for (const spec of specs.filter((s) => s.suffix !== 'dedup.index')) {
+    // The dedup claims are one ordered log (one partition) of small records, kept for a window.
+    const claims = specFor(specs, 'dedup.claims');
+    expect(claims.partitions).toBe(1);
+    expect(Number(claims.configs['retention.ms'])).toBeGreaterThan(0);
+    expect(claims.configs['cleanup.policy']).toBe('delete');
+    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims')) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.
