@@ -6,13 +6,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dedupMode } from './dedup.js';
 import { embeddedMode } from './embedded.js';
 import { kafkaMode } from './kafka.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, dedupMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

@@ -119,8 +119,9 @@ const dedupSchema = z
     /** Mixed into the hashes; changing it (or ngram, bands, rows) starts a fresh index. */
     seed: z.number().int().nonnegative().max(0xffffffff).default(0),
     /**
-     * Kept documents the index remembers per process (about 1.2 kB each with the defaults; see the
-     * README); past it the oldest is forgotten, and a copy of it is kept again.
+     * Kept documents the index remembers per process (about 1.3 kB each with the defaults and
+     * sha256 ids, measured by `npm run bench -- --only dedup`); past it the oldest is forgotten,
+     * and a copy of it is kept again.
      */
     maxEntries: z.number().int().positive().default(1_000_000),
   })
