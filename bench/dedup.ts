@@ -6,7 +6,8 @@
  * - how often an edited copy is caught, by Jaccard similarity, against the LSH S-curve;
  * - recall and false positives on a corpus like the tests';
  * - the index's memory in bytes per document remembered: the embedded run's index, and a Kafka
- *   worker's (index plus its decision per input record), measured as live heap after a full GC.
+ *   worker's (index plus its decision per input record), measured as live heap after a full GC;
+ * - on the broker, one and two `stage dedup` workers: documents per second and per CPU second.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -19,8 +20,9 @@ import { dedupStage } from '../src/stages/dedup.js';
 import type { StageContext } from '../src/stages/types.js';
 import { mulberry32 } from '../src/stages/common.js';
 import { plantedCorpus, scoreDedup } from './dedup-corpus.js';
+import { dedupKafkaRun, type DedupKafkaResult } from './dedup-kafka.js';
 import { fixed, int, machineFacts, pct, row } from './format.js';
-import type { BenchMode, ModeResult } from './modes.js';
+import type { BenchContext, BenchMode, ModeResult } from './modes.js';
 
 const config = configSchema.parse({ logLevel: 'silent' });
 const params = dedupParams(config.pipeline.dedup);
@@ -106,7 +108,7 @@ function indexBytesPerDoc(n: number): { embedded: number; kafkaWorker: number } 
   return { embedded, kafkaWorker };
 }
 
-async function run(): Promise<ModeResult> {
+async function run(ctx: BenchContext): Promise<ModeResult> {
   const machine = machineFacts();
   const corpus = plantedCorpus({ seed: 7, distinct: 5000, exact: 250, near: 250, jaccards: [0.85, 0.9, 0.95], prefix: 'bench' });
   const words = corpus.docs.reduce((n, d) => n + d.text.split(/\s+/).length, 0) / corpus.docs.length;
@@ -132,6 +134,17 @@ async function run(): Promise<ModeResult> {
   });
   const memDocs = 200_000;
   const memory = indexBytesPerDoc(memDocs);
+  // On the broker (KAFKA_BROKERS or the dev broker): one and two workers on the same corpus.
+  const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
+  const kafka: DedupKafkaResult[] = [];
+  let kafkaError: string | null = null;
+  try {
+    for (const workers of [1, 2]) {
+      kafka.push(await dedupKafkaRun(corpus.docs, { workers, partitions: 8, concurrency: ctx.options.concurrency, brokers, progress: ctx.progress }));
+    }
+  } catch (err) {
+    kafkaError = err instanceof Error ? err.message : String(err);
+  }
 
   const docsPerCpuSecond = corpus.docs.length / stage.cpu;
   const report = [
@@ -147,6 +160,14 @@ async function run(): Promise<ModeResult> {
     ...curve.map((c) => row(`    J ~ ${fixed(c.meanJaccard, 3)} (target ${c.target})`, `${pct(c.caught)} caught; S-curve predicts ${pct(c.expected)}`)),
     row(`index memory, embedded (${int(memDocs)} docs)`, `${int(memory.embedded)} bytes per document`),
     row('index memory, Kafka worker (index + decisions)', `${int(memory.kafkaWorker)} bytes per document`),
+    ...(kafkaError === null
+      ? kafka.map((k) =>
+          row(
+            `on Kafka, ${k.workers} worker(s), ${k.partitions} partitions, --concurrency ${k.concurrency}`,
+            `${int(k.docsPerSecond)} docs/s (${fixed(k.seconds, 1)} s); ${int(k.docsPerCpuSecond)} docs per worker CPU second`,
+          ),
+        )
+      : [row('on Kafka', `not measured: ${kafkaError}`)]),
   ];
   return {
     report,
@@ -159,6 +180,8 @@ async function run(): Promise<ModeResult> {
       score,
       curve,
       memory: { docs: memDocs, embeddedBytesPerDoc: memory.embedded, kafkaWorkerBytesPerDoc: memory.kafkaWorker },
+      kafka,
+      kafkaError,
     },
   };
 }
