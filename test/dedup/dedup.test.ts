@@ -4,6 +4,7 @@
  * false positives), plus the embedded run through the real CLI.
  */
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import type { DocumentRecord, Rejection } from '../../src/core/records.js';
 import {
@@ -156,5 +157,14 @@ describe('the dedup stage', () => {
     expect(score.falsePositiveRate).toBeLessThanOrEqual(0.01);
     // Every exact copy is caught as exact.
     for (const p of corpus.pairs.filter((x) => x.kind === 'exact')) expect(rejected.get(p.copy)?.reason).toBe('dedup.exact');
+  });
+});
+
+describe('dedup configuration', () => {
+  it('is on by default, and WEBSCALE_DEDUP_ENABLED turns it off or names a bad value', async () => {
+    expect((await loadConfig({ env: {} })).pipeline.dedup).toMatchObject({ enabled: true, ngram: 5, bands: 14, rows: 8, maxEntries: 1_000_000 });
+    expect((await loadConfig({ env: { WEBSCALE_DEDUP_ENABLED: 'false' } })).pipeline.dedup.enabled).toBe(false);
+    await expect(loadConfig({ env: { WEBSCALE_DEDUP_ENABLED: 'perhaps' } })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('pipeline.dedup.enabled') });
+    expect(() => configSchema.parse({ pipeline: { dedup: { bands: 33 } } })).toThrow();
   });
 });
