@@ -14,6 +14,8 @@
  *   for their commit, so memory is bounded by configuration, never by one stuck record.
  * - `record-policy.ts`: what a failed record gets (retry with the LLM layer's backoff, an outage
  *   pause, or the DLQ after `maxRecordAttempts` or `maxRecordAge` while others succeed).
+ * The dedup stage runs in the same worker (no LLM call): it also replays and appends to the
+ * dedup claims log (`dedup/claim-log.ts`), which is what makes all dedup workers decide alike.
  * Downstream reads read_committed.
  */
 import { setMaxListeners } from 'node:events';
@@ -83,7 +85,7 @@ export class StageWorker {
   private readonly health: LlmHealth;
   private readonly abort = new AbortController();
   /** The dedup stage's claims log (replayed to its end before the worker joins its group). */
-  readonly dedupIndex: ClaimLog | null;
+  readonly claims: ClaimLog | null;
   private paused = false;
   private pausedFor: PauseReason | null = null;
   private llmReady: boolean;
@@ -136,7 +138,7 @@ export class StageWorker {
       },
       onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
     }), limiter);
-    this.dedupIndex =
+    this.claims =
       stage === 'dedup'
         ? new ClaimLog({
             kafka: opts.kafka,
@@ -155,7 +157,7 @@ export class StageWorker {
       config,
       fewshot: opts.fewshot,
       decontaminator: opts.decontaminator,
-      ...(this.dedupIndex ? { dedup: this.dedupIndex } : {}),
+      ...(this.claims ? { dedup: this.claims } : {}),
     };
     this.consumer = opts.kafka.consumer({
       groupId: this.groupId,
@@ -229,7 +231,7 @@ export class StageWorker {
     await this.waitForLlm();
     if (this.state !== 'starting') return;
     // Every decision must see what was committed before this worker started.
-    await this.dedupIndex?.start(this.abort.signal);
+    await this.claims?.start(this.abort.signal);
     if (this.state !== 'starting') return;
     await consumer.connect();
     this.consumerStarted = true;
@@ -468,7 +470,7 @@ export class StageWorker {
   /** Readiness: joined the group, last commit fine, LLM proven and not in an outage. */
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
     const checks: Record<string, boolean> = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
-    if (this.dedupIndex) checks['dedup_claims'] = this.dedupIndex.loaded;
+    if (this.claims) checks['dedup_claims'] = this.claims.loaded;
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
@@ -494,7 +496,7 @@ export class StageWorker {
     const unfinished = this.inFlight;
     if (this.consumerStarted) await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await this.partitions.closeAll();
-    await this.dedupIndex?.stop();
+    await this.claims?.stop();
     await this.admin.disconnect().catch(() => undefined);
     this.state = wasFailed ? 'failed' : 'stopped';
     this.log.info({ ...this.counts, unfinished }, 'stage worker stopped');
