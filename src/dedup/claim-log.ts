@@ -97,6 +97,8 @@ export class ClaimLog implements DedupView {
     const known = this.decisions.get(key);
     if (known !== undefined) return known;
     const decided = this.waitFor(key, signal);
+    // When the send below fails, nobody awaits this wait: it must not become an unhandled rejection.
+    decided.catch(() => undefined);
     const value = await this.o.codecs.for('DedupClaim', this.o.topic).encode(toClaim(entry, source, this.scheme));
     await this.send({ partition: CLAIMS_PARTITION, key: entry.docId, value });
     this.counts.claimed++;
