@@ -3,7 +3,8 @@
  * across a kill -9 and a replacement, on a corpus with planted exact and near duplicates (recall,
  * false positives, every document accounted once, the log's decisions equal to what reached
  * docs.unique); and near-duplicates arriving at the same moment on two partitions owned by two
- * workers, of which exactly one is kept.
+ * workers, of which exactly one is kept; and a worker frozen (SIGSTOP) past its session timeout
+ * holding claimed, uncommitted records, then woken.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -137,6 +138,44 @@ describe('dedup stage on Kafka (real broker, worker processes)', () => {
     expect(await s.h.exportJsonl(prefix, 'dlq')).toEqual([]);
     process.stderr.write(`dedup on Kafka: recall ${score.recall.toFixed(3)} (${score.caught}/${score.pairs}), false positives ${score.falsePositives}/${score.distinct}, claims ${replay.claims} for ${replay.sources} records, killed holding about ${heldAtKill} uncommitted\n`);
   }, 420_000);
+
+  it('a worker frozen past its session timeout with claims it did not commit, then woken: every document once, the log agrees', async () => {
+    const prefix = freshPrefix('dedupz');
+    const { names } = await createTestTopics(prefix, undefined, { partitions: 4 });
+    const corpus = plantedCorpus({ seed: 77, distinct: 500, exact: 30, near: 30, jaccards: [0.9], prefix: 'kz' });
+    const input = join(s.h.dir, 'dedup-frozen.jsonl');
+    await writeFile(input, jsonl(corpus.docs));
+    const cfg = join(s.h.dir, 'dedupz.yaml');
+    // The broker's minimum session timeout; commits rare enough that the freeze lands on held work.
+    await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  commitInterval: 4s\n');
+    const port = await freePort();
+    const frozen = s.h.startWorker('dedup', prefix, { args: ['--config', cfg, '--concurrency', '4', '--metrics-port', String(port)], instance: 'dedupz-a' });
+    s.h.startWorker('dedup', prefix, { args: ['--config', cfg, '--concurrency', '4'], instance: 'dedupz-b' });
+    await s.h.ingest(prefix, input);
+    const held = async (): Promise<number> =>
+      ((await metric(port, 'webscale_rl_records_consumed_total')) ?? 0) - ((await metric(port, 'webscale_rl_records_produced_total')) ?? 0);
+    const deadline = Date.now() + 120_000;
+    while ((await held()) < 10 && Date.now() < deadline) await sleep(100);
+    const heldAtFreeze = await held();
+    expect(heldAtFreeze, 'the freeze must land between claims and their commit').toBeGreaterThanOrEqual(10);
+    frozen.proc.kill('SIGSTOP');
+    // Past the session timeout: the other worker takes its partitions and redoes what it held.
+    await sleep(15_000);
+    frozen.proc.kill('SIGCONT');
+    const o = await waitForAll(prefix, corpus.docs.length, 180_000);
+    await sleep(8000); // the woken worker's commit attempts (fenced) and a late duplicate, if any
+    const final = await outcomes(prefix);
+    expect(final.kept.length - new Set(final.kept).size, 'documents kept twice').toBe(0);
+    expect(final.rejections, 'rejections repeated').toBe(final.rejected.size);
+    expect(final.kept.length + final.rejected.size).toBe(corpus.docs.length);
+    expect(o.kept.length).toBe(final.kept.length);
+    const replay = await replayClaims(names['dedup.claims'] as string);
+    expect(replay.kept).toEqual(new Set(final.kept));
+    const score = scoreDedup(corpus, final.rejected);
+    expect(score.recall).toBeGreaterThanOrEqual(0.95);
+    expect(score.falsePositiveRate).toBeLessThanOrEqual(0.01);
+    process.stderr.write(`dedup frozen worker: held ${heldAtFreeze} at the freeze; recall ${score.recall.toFixed(3)}, false positives ${score.falsePositives}/${score.distinct}, claims ${replay.claims} for ${replay.sources} records\n`);
+  }, 360_000);
 
   it('keeps exactly one of two near-duplicates arriving at the same moment on partitions of two workers', async () => {
     const prefix = freshPrefix('dedup2');
