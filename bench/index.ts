@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dedupMode } from './dedup.js';
 import { embeddedMode } from './embedded.js';
 import { exportMode } from './export.js';
 import { kafkaMode } from './kafka.js';
@@ -15,7 +16,7 @@ import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

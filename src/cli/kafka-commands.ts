@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
-import { LLM_STAGES, type LlmStage, type QaRecord } from '../core/records.js';
+import { WORKER_STAGES, type QaRecord, type WorkerStage } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
@@ -64,16 +64,20 @@ export interface StageFlags extends CommonFlags {
 }
 
 export async function stageCommand(stageName: string, flags: StageFlags): Promise<number> {
-  if (!(LLM_STAGES as readonly string[]).includes(stageName)) {
-    throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${LLM_STAGES.join(', ')}`);
+  if (!(WORKER_STAGES as readonly string[]).includes(stageName)) {
+    throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${WORKER_STAGES.join(', ')}`);
   }
-  const stage = stageName as LlmStage;
+  const stage = stageName as WorkerStage;
   const { config, logger, kafka } = await setup(flags);
+  if (stage === 'dedup' && !config.pipeline.dedup.enabled) {
+    throw new WebscaleError('USAGE', 'pipeline.dedup.enabled is false: the filter reads docs.raw itself, so there is no dedup stage to run');
+  }
   const metrics = createMetrics({ stage });
   const recorder = metrics.forStage();
   const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
-  const needsLlm = stage !== 'filter' || config.pipeline.llmFilter;
+  // Dedup makes no LLM call either.
+  const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
   const worker = new StageWorker({
     stage,
     config,

@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       program
         .command('stage')
         .description('run one stage as a member of consumer group <prefix><stage>')
-        .argument('<stage>', 'filter | identify | generate | check')
+        .argument('<stage>', 'dedup | filter | identify | generate | check')
         .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
         .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID'),
     ),

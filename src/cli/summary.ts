@@ -6,7 +6,7 @@
  */
 import { clearLine, cursorTo } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { LLM_STAGES } from '../core/records.js';
+import { LLM_STAGES, WORKER_STAGES } from '../core/records.js';
 import type { RunStats } from '../runtime/stats.js';
 
 function fmt(n: number): string {
@@ -93,7 +93,7 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     lines.push(`documents with llm.failed: ${fmt(stats.documentsLlmFailed)} (${(share * 100).toFixed(1)}% of valid documents)`);
   }
   lines.push('stage       in        out       rejected  (llm.failed)');
-  for (const s of LLM_STAGES) {
+  for (const s of WORKER_STAGES) {
     const c = stats.stages[s];
     lines.push(`${s.padEnd(10)}  ${fmt(c.in).padEnd(8)}  ${fmt(c.out).padEnd(8)}  ${fmt(c.rejected).padEnd(8)}  (${fmt(c.llm_failed)})`);
   }

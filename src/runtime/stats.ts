@@ -3,7 +3,7 @@
  * LLM cost. The embedded runner fills it, the progress line and the end-of-run summary read it;
  * `toJSON()` is the machine-readable summary (`run --summary FILE`).
  */
-import { LLM_STAGES, type LlmStage, type Rejection, type TokenUsage } from '../core/records.js';
+import { LLM_STAGES, WORKER_STAGES, type LlmStage, type Rejection, type TokenUsage, type WorkerStage } from '../core/records.js';
 
 export interface StageCounts {
   in: number;
@@ -26,9 +26,10 @@ export class RunStats {
   documentsLlmFailed = 0;
   qaKept = 0;
   bytesDone = 0;
-  readonly stages: Record<LlmStage, StageCounts> = Object.fromEntries(
-    LLM_STAGES.map((s) => [s, { in: 0, out: 0, rejected: 0, llm_failed: 0 }]),
-  ) as Record<LlmStage, StageCounts>;
+  /** Per stage, dedup (no LLM call) first. */
+  readonly stages: Record<WorkerStage, StageCounts> = Object.fromEntries(
+    WORKER_STAGES.map((s) => [s, { in: 0, out: 0, rejected: 0, llm_failed: 0 }]),
+  ) as Record<WorkerStage, StageCounts>;
   inputRejected = 0;
   readonly reasons = new Map<string, number>();
   readonly tokens: Record<LlmStage, { prompt: number; completion: number; calls: number }> = Object.fromEntries(

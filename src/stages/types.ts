@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { Rejection } from '../core/records.js';
+import type { DedupView, RecordSource } from '../dedup/fingerprint.js';
 import type { FewshotLibrary } from './fewshot.js';
 import type { Decontaminator } from './decontaminate.js';
 
@@ -22,6 +23,10 @@ export interface StageContext {
   config: Config;
   fewshot: FewshotLibrary;
   decontaminator: Decontaminator;
+  /** The dedup index (the dedup stage only); absent: every document passes. */
+  dedup?: DedupView;
+  /** Kafka: the input record being processed. */
+  source?: RecordSource;
 }
 
 export interface StageResult<O> {
