@@ -74,8 +74,11 @@ const documents = createSingleObjectCodec('Document');
 const filtered = createSingleObjectCodec('FilteredDocument');
 const deadLetters = createSingleObjectCodec('DeadLetter');
 
-/** FilteredDocument {doc {id "b0m", text "", url null, source null, ingested_at 0}, "", 0, trace: 10^8 items}. */
-const ARRAY_BOMB = Buffer.concat([Buffer.from([0xc3, 0x01]), filtered.writer.fingerprint, Buffer.from([6, ...Buffer.from('b0m'), 0, 0, 0, 0, 0, 0, ...zz(1e8)])]);
+/**
+ * FilteredDocument {doc {id "b0m", text "", url null, source null, ingested_at 0, crawl_date null,
+ * language null}, "", 0, trace: 10^8 items}: 26 bytes.
+ */
+const ARRAY_BOMB = Buffer.concat([Buffer.from([0xc3, 0x01]), filtered.writer.fingerprint, Buffer.from([6, ...Buffer.from('b0m'), 0, 0, 0, 0, 0, 0, 0, 0, ...zz(1e8)])]);
 /** Document whose id claims 2^40 bytes, padded to 24 bytes. */
 const LENGTH_BOMB = Buffer.concat([Buffer.from([0xc3, 0x01]), documents.writer.fingerprint, Buffer.from([...zz(2 ** 40), ...Buffer.from('padding!')])]);
 
@@ -107,8 +110,8 @@ async function until(what: string, cond: () => boolean, timeoutMs: number, detai
 }
 
 describe('decode bombs on the real broker', () => {
-  it('sends a 24-byte array bomb and a length bomb to the DLQ within a second, and the partitions move on', async () => {
-    expect(ARRAY_BOMB.length).toBe(24);
+  it('sends a 26-byte array bomb and a length bomb to the DLQ within a second, and the partitions move on', async () => {
+    expect(ARRAY_BOMB.length).toBe(26);
     expect(LENGTH_BOMB.length).toBe(24);
     const prefix = freshPrefix('bomb');
     const { names } = await createTestTopics(prefix, undefined, { partitions: 1 });
