@@ -63,6 +63,11 @@ export const REASON_CODES = [
   'llm.failed',
   // embedded mode: the stage itself failed on this record (a bug); the Kafka worker dead-letters
   'pipeline.error',
+  // crawl bridge and follower (ingest --from-topic / --follow)
+  'input.invalid_warc',
+  'input.unsupported_content_type',
+  'input.too_large',
+  'input.unreadable',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

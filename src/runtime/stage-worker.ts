@@ -44,7 +44,12 @@ import { wait } from './wait.js';
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 export interface StageWorkerOptions {
-  stage: LlmStage;
+  /** One of the four stages, or the binding of a worker that is none of them (the crawl bridge). */
+  stage: LlmStage | StageBinding;
+  /** Consumer group; default `<prefix><stage>`. */
+  groupId?: string;
+  /** Full name of the input topic; default `<prefix><binding.inputSuffix>`. */
+  inputTopic?: string;
   config: Config;
   kafka: Kafka;
   /** The LLM router, not yet limited: the worker applies `config.concurrency`. */
@@ -96,10 +101,10 @@ export class StageWorker {
   constructor(opts: StageWorkerOptions) {
     this.opts = opts;
     const { config, stage } = opts;
-    this.binding = STAGE_BINDINGS[stage];
-    this.groupId = groupName(config.kafka.topicPrefix, stage);
-    this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
-    this.log = opts.logger.child({ stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
+    this.binding = typeof stage === 'string' ? STAGE_BINDINGS[stage] : stage;
+    this.groupId = opts.groupId ?? groupName(config.kafka.topicPrefix, this.binding.stage);
+    this.inputTopic = opts.inputTopic ?? topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
+    this.log = opts.logger.child({ stage: this.binding.stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
     const codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
