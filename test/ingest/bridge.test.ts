@@ -14,6 +14,7 @@ import type { DocumentRecord, Rejection } from '../../src/core/records.js';
 import { loadTopicSpecs } from '../../src/topics/index.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka, withAdmin } from '../support/kafka.js';
 import { killIngests, publish, readCommitted, readCommittedRaw, spawnIngest, waitFor, type IngestProcess } from '../support/ingest.js';
+import { htmlPage, warcBytes } from '../support/warc-fixtures.js';
 import { freePort, metric } from '../support/worker-metrics.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -164,6 +165,62 @@ describe('crawl bridge: ingest --from-topic (real broker)', () => {
     const ids = (await readCommitted<DocumentRecord>(kafka, `${prefix}docs.raw`, 'Document')).map((d) => d.id);
     expect(ids.length - new Set(ids).size, 'duplicates in docs.raw').toBe(0);
     expect(new Set(ids)).toEqual(new Set(docs.map((m) => String(m.key))));
+    expect(await readCommitted(kafka, `${prefix}dlq`, 'DeadLetter')).toEqual([]);
+  }, 300_000);
+
+  it('copies WARC messages (plain and gzip) exactly once across a kill -9, skipping and rejecting what holds no text', async () => {
+    const prefix = freshPrefix('bridgew');
+    const crawl = `${prefix}crawler.warc`;
+    await pipelineTopics(prefix);
+    await createCrawlTopic(crawl, 3);
+    const kafka = testKafka('bridge-warc');
+    const n = 800;
+    const pages: { message: Message; id: string }[] = [];
+    for (let i = 0; i < n; i++) {
+      const { bytes, recordId } = await warcBytes({
+        type: 'response',
+        url: `https://port${i % 11}.example/news/${i}`,
+        date: `2024-05-0${1 + (i % 9)}T10:00:00Z`,
+        httpHeaders: { 'Content-Type': 'text/html; charset=utf-8' },
+        body: htmlPage(`News ${i}`, `Ship ${i} docked at quay ${i % 7} with a cargo of timber.`),
+        gzip: i % 2 === 0,
+      });
+      pages.push({ message: { key: null, value: bytes }, id: recordId });
+    }
+    const request = await warcBytes({ type: 'request', url: 'https://port1.example/', httpHeaders: { Host: 'port1.example' }, body: '' });
+    const pdf = await warcBytes({ type: 'response', url: 'https://port1.example/a.pdf', httpHeaders: { 'Content-Type': 'application/pdf' }, body: Buffer.from('%PDF-1.7') });
+    const odd = [request.bytes, pdf.bytes, Buffer.from('not a warc record at all')].map((value) => ({ key: null, value }));
+    await publish(kafka, crawl, [...pages.slice(0, 300).map((p) => p.message), ...odd]);
+
+    const args = ['--from-topic', crawl, '--format', 'warc', '--config', cfg];
+    const first = spawnIngest(args, prefix);
+    await waitFor('the first documents committed', async () => (await docCount(kafka, `${prefix}docs.raw`)) > 0, 60_000);
+    let published = 300;
+    const crawler = (async () => {
+      for (; published < n; published += 25) {
+        await publish(kafka, crawl, pages.slice(published, published + 25).map((p) => p.message));
+        await sleep(100);
+      }
+    })();
+    await sleep(1000);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    expect(published, 'the crawler was still publishing').toBeLessThan(n);
+    spawnIngest(args, prefix);
+    await crawler;
+    await waitFor('every page in docs.raw', async () => (await docCount(kafka, `${prefix}docs.raw`)) >= n, 120_000, 1000);
+    await sleep(2000);
+
+    const raw = await readCommitted<DocumentRecord>(kafka, `${prefix}docs.raw`, 'Document');
+    const ids = raw.map((d) => d.id);
+    expect(ids.length - new Set(ids).size, 'duplicates in docs.raw').toBe(0);
+    expect(new Set(ids)).toEqual(new Set(pages.map((p) => p.id)));
+    const page5 = raw.find((d) => d.id === pages[5]?.id);
+    expect(page5).toMatchObject({ url: 'https://port5.example/news/5', crawl_date: Date.parse('2024-05-06T10:00:00Z'), source: crawl });
+    expect(page5?.text).toContain('Ship 5 docked at quay 5 with a cargo of timber.');
+    const rejections = await readCommitted<Rejection>(kafka, `${prefix}rejections`, 'Rejection');
+    expect(rejections.map((r) => r.reason).sort()).toEqual(['input.invalid_warc', 'input.unsupported_content_type']);
+    expect(rejections.find((r) => r.reason === 'input.unsupported_content_type')?.doc_id).toBe(pdf.recordId);
     expect(await readCommitted(kafka, `${prefix}dlq`, 'DeadLetter')).toEqual([]);
   }, 300_000);
 
