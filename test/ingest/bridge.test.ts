@@ -224,6 +224,26 @@ describe('crawl bridge: ingest --from-topic (real broker)', () => {
     expect(await readCommitted(kafka, `${prefix}dlq`, 'DeadLetter')).toEqual([]);
   }, 300_000);
 
+  it('commits a backlog of large documents bound for one partition beyond its max.message.bytes', async () => {
+    const prefix = freshPrefix('bridgebig');
+    const crawl = `${prefix}crawler.big`;
+    await pipelineTopics(prefix);
+    await createCrawlTopic(crawl, 1);
+    const kafka = testKafka('bridge-big');
+    // 60 documents of 600 kB, published before the bridge starts; a commit every 5 s holds most
+    // of them (about 12 MB per docs.raw partition), more than one record batch may carry.
+    const n = 60;
+    const body = 'The quay was rebuilt in stone after the storm. '.repeat(12_500);
+    await publish(kafka, crawl, Array.from({ length: n }, (_, i) => ({ key: `big-${i}`, value: JSON.stringify({ id: `big-${i}`, text: `${i} ${body}` }) })));
+    const slow = join(dir, 'slow-commits.yaml');
+    await writeFile(slow, 'kafka:\n  sessionTimeout: 6s\n  commitInterval: 5s\n');
+    spawnIngest(['--from-topic', crawl, '--config', slow], prefix);
+    await waitFor('every large document in docs.raw', async () => (await docCount(kafka, `${prefix}docs.raw`)) >= n, 120_000, 1000);
+    const ids = (await readCommitted<DocumentRecord>(kafka, `${prefix}docs.raw`, 'Document')).map((d) => d.id);
+    expect(new Set(ids).size).toBe(n);
+    expect(ids).toHaveLength(n);
+  }, 300_000);
+
   it('refuses unusable flags with exit code 2', async () => {
     const bad = spawnIngest(['--from-topic', 'x', '--format', 'csv'], freshPrefix('bridgeflags'));
     expect(await bad.exited).toBe(2);

@@ -79,7 +79,20 @@ export async function publish(kafka: Kafka, topic: string, messages: Message[]):
   const producer = kafka.producer({ idempotent: true });
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200), acks: -1 });
+    // At most 200 messages or about 512 kB a request: one partition's batch stays under the broker's limit.
+    let batch: Message[] = [];
+    let bytes = 0;
+    for (const m of messages) {
+      const size = m.value === null ? 0 : Buffer.byteLength(m.value as Buffer | string);
+      if (batch.length > 0 && (batch.length >= 200 || bytes + size > 512 * 1024)) {
+        await producer.send({ topic, messages: batch, acks: -1 });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(m);
+      bytes += size;
+    }
+    if (batch.length > 0) await producer.send({ topic, messages: batch, acks: -1 });
   } finally {
     await producer.disconnect();
   }
