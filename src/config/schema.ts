@@ -234,6 +234,12 @@ const ingestSchema = z
      * of a message `docs.raw` would refuse (its max.message.bytes is 8 MiB).
      */
     maxMessageBytes: z.number().int().positive().default(8_000_000),
+    /**
+     * Crawler messages the bridge decodes at once before it pauses intake (resumed at two thirds).
+     * No LLM waits here, so the stage workers' 3 x concurrency would pause it after every few
+     * milliseconds of work; memory in flight is about this many messages.
+     */
+    bridgeInFlight: z.number().int().positive().default(512),
     follow: followSchema.default(followSchema.parse({})),
   })
   .strict();

@@ -82,5 +82,6 @@ export function createCrawlBridge(o: CrawlBridgeOptions): StageWorker {
     logger: o.logger,
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.instanceId ? { instanceId: o.instanceId } : {}),
+    highWater: o.config.ingest.bridgeInFlight,
   });
 }
