@@ -51,16 +51,22 @@ export class ClosedFiles {
     return files;
   }
 
-  /** The files closed now, oldest first; remembers this listing for the next call. */
-  async closed(now = Date.now()): Promise<FileSeen[]> {
+  /** Every file present now, and those closed, oldest first; remembers this listing for the next call. */
+  async scan(now = Date.now()): Promise<{ present: Set<string>; closed: FileSeen[] }> {
     const files = await this.list();
     const previous = this.previous;
     this.previous = new Map(files.map((f) => [f.name, { size: f.size, mtimeMs: f.mtimeMs }]));
-    return files
+    const closed = files
       .filter((f) => {
         const before = previous.get(f.name);
         return before !== undefined && before.size === f.size && before.mtimeMs === f.mtimeMs && now - f.mtimeMs >= this.settleMs;
       })
       .sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { present: new Set(files.map((f) => f.name)), closed };
+  }
+
+  /** The files closed now, oldest first. */
+  async closed(now = Date.now()): Promise<FileSeen[]> {
+    return (await this.scan(now)).closed;
   }
 }

@@ -134,8 +134,8 @@ export class FileFollower {
   private async follow(): Promise<void> {
     for (let failures = 0; !this.stopping; ) {
       try {
-        const closed = await this.files.closed();
-        this.forgetGone(closed);
+        const { present, closed } = await this.files.scan();
+        this.forgetGone(present);
         for (const file of closed) {
           if (this.stopping) break;
           if (this.isDone(file)) continue;
@@ -160,11 +160,13 @@ export class FileFollower {
     return Promise.reject(err);
   }
 
-  /** Progress of files no longer in the folder is forgotten: memory follows the folder, not history. */
-  private forgetGone(closed: readonly FileSeen[]): void {
-    if (this.progress.size <= closed.length) return;
-    const names = new Set(closed.map((f) => f.name));
-    for (const name of [...this.progress.keys()]) if (!names.has(name) && this.progress.get(name)?.done) this.progress.delete(name);
+  /**
+   * Progress of files no longer in the folder is forgotten: memory follows the folder, not
+   * history. (Only files gone from the listing: a file present but not closed right now, being
+   * rewritten, keeps its progress, or it would be read again.)
+   */
+  private forgetGone(present: ReadonlySet<string>): void {
+    for (const name of [...this.progress.keys()]) if (!present.has(name)) this.progress.delete(name);
   }
 
   private isDone(file: FileSeen): boolean {
