@@ -9,11 +9,12 @@ import { join, resolve } from 'node:path';
 import { embeddedMode } from './embedded.js';
 import { ingestMode } from './ingest.js';
 import { kafkaMode } from './kafka.js';
+import { prefilterMode } from './prefilter.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, ingestMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, ingestMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

@@ -103,6 +103,11 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     lines.push('rejections by reason:');
     for (const [reason, n] of [...stats.reasons.entries()].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(26)} ${fmt(n)}`);
   }
+  if (stats.languages.size > 0) {
+    const byLanguage = [...stats.languages.entries()].sort(([, a], [, b]) => b.documents - a.documents);
+    lines.push('languages (documents, QA pairs kept):');
+    for (const [language, n] of byLanguage) lines.push(`  ${language.padEnd(6)} ${fmt(n.documents).padEnd(8)}  ${fmt(n.qa_kept)}`);
+  }
   const t = stats.totalTokens();
   lines.push(`LLM: ${fmt(t.calls)} calls, ${fmt(t.prompt)} prompt + ${fmt(t.completion)} completion tokens`);
   for (const s of LLM_STAGES) {

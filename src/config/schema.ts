@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { LLM_STAGES } from '../core/records.js';
+import { qualityRulesSchema } from './quality-rules.js';
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -149,6 +150,21 @@ const pipelineSchema = z
      * such document fails the run; 1 = never.
      */
     maxLlmFailedShare: z.number().min(0).max(1).default(0.5),
+    /**
+     * Languages (ISO 639-1, or 639-3 where a language has no 639-1 code) whose documents go on;
+     * others are rejected as `filter.language` before any LLM call. `all` keeps every language.
+     * Add `und` to keep documents whose language could not be determined.
+     */
+    languages: z.union([z.literal('all'), z.array(z.string().regex(/^[A-Za-z]{2,3}$/, 'expected a language code such as "en"')).min(1)]).default('all'),
+    /** Below this probability of its best guess the detector leaves a document's language unknown (null). */
+    languageMinConfidence: z.number().min(0).max(1).default(0.5),
+    /**
+     * Characters of a document the word-based pre-filter rules read (length, symbols, repeated
+     * n-grams): the cost and memory of word segmentation stay bounded however long the document.
+     */
+    ruleSampleChars: z.number().int().min(1000).default(20_000),
+    /** The crawl-quality rules (see src/config/quality-rules.ts and README, *Pre-filter rules*). */
+    qualityRules: qualityRulesSchema.default(qualityRulesSchema.parse({})),
   })
   .strict();
 

@@ -63,6 +63,15 @@ export const REASON_CODES = [
   'llm.failed',
   // embedded mode: the stage itself failed on this record (a bug); the Kafka worker dead-letters
   'pipeline.error',
+  // pre-filter, language and crawl-quality rules (no LLM call; see src/stages/quality-rules.ts)
+  'filter.language',
+  'filter.line_punctuation',
+  'filter.duplicate_lines',
+  'filter.boilerplate',
+  'filter.symbols',
+  'filter.bullet_lines',
+  'filter.ellipsis_lines',
+  'filter.repeated_ngrams',
   // crawl bridge and follower (ingest --from-topic / --follow)
   'input.invalid_warc',
   'input.unsupported_content_type',

@@ -53,6 +53,8 @@ export interface EmbeddedRunResult {
 /** What happened to one document across its stages, for the run's figures. */
 interface DocumentOutcome {
   llmFailed: boolean;
+  /** As the filter stage decided it (or as the document came); null when unknown. */
+  language: string | null;
 }
 
 function stageFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
@@ -116,6 +118,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       await reject(rejection);
       return [];
     }
+    if (result.language !== undefined) who.outcome.language = result.language;
     stats.stages[stage].out += result.outputs.length;
     for (const r of result.rejections) await reject(r);
     return result.outputs;
@@ -123,7 +126,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
 
   async function processDocument(doc: DocumentRecord): Promise<void> {
     let kept = 0;
-    const outcome: DocumentOutcome = { llmFailed: false };
+    const outcome: DocumentOutcome = { llmFailed: false, language: doc.language ?? null };
     const filtered = await step('filter', filterStage, doc, { docId: doc.id, persona: null, trace: [], outcome });
     for (const fd of filtered) {
       const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace, outcome });
@@ -141,6 +144,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         }),
       );
     }
+    stats.recordLanguage(outcome.language, kept);
     if (kept > 0) stats.documentsWithQa++;
     if (outcome.llmFailed) stats.documentsLlmFailed++;
   }

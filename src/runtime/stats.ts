@@ -12,6 +12,9 @@ export interface StageCounts {
   llm_failed: number;
 }
 
+/** The summary's key for documents whose language is unknown (ISO 639-2 "undetermined"). */
+export const UNKNOWN_LANGUAGE = 'und';
+
 export class RunStats {
   readonly startedAt = Date.now();
   finishedAt: number | null = null;
@@ -31,6 +34,18 @@ export class RunStats {
   readonly tokens: Record<LlmStage, { prompt: number; completion: number; calls: number }> = Object.fromEntries(
     LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
   ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
+
+  /** Documents and kept QA pairs by language (ISO 639-1; `und` when unknown). */
+  readonly languages = new Map<string, { documents: number; qa_kept: number }>();
+
+  /** Account one finished document under its language. */
+  recordLanguage(language: string | null, qaKept: number): void {
+    const key = language === null || language === '' ? UNKNOWN_LANGUAGE : language;
+    const entry = this.languages.get(key) ?? { documents: 0, qa_kept: 0 };
+    entry.documents++;
+    entry.qa_kept += qaKept;
+    this.languages.set(key, entry);
+  }
 
   recordRejection(rejection: Rejection): void {
     this.reasons.set(rejection.reason, (this.reasons.get(rejection.reason) ?? 0) + 1);
@@ -93,6 +108,7 @@ export class RunStats {
       qa_kept: this.qaKept,
       stages: this.stages,
       rejections_by_reason: rejections,
+      languages: Object.fromEntries([...this.languages.entries()].sort(([, a], [, b]) => b.documents - a.documents)),
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),

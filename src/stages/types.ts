@@ -27,6 +27,11 @@ export interface StageContext {
 export interface StageResult<O> {
   outputs: O[];
   rejections: Rejection[];
+  /**
+   * The document's language (ISO 639-1; null when unknown), on every outcome of the filter stage
+   * that got as far as deciding it, so the run summary can count documents by language.
+   */
+  language?: string | null;
 }
 
 export type StageFn<I, O> = (input: I, ctx: StageContext) => Promise<StageResult<O>>;

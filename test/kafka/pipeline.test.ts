@@ -65,6 +65,9 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const rej = await h.exportJsonl(prefix, 'rejections');
     const accounted = new Set([...qa.map((q) => q['doc_id']), ...rej.map((r) => r['doc_id'])]);
     for (let i = 0; i < 40; i++) expect(accounted.has(`e2e-${i}`)).toBe(true);
+    // The filter worker's detected language travels through docs.filtered, qa.tasks and
+    // qa.candidates to the sink record's provenance.
+    for (const q of qa) expect((q['provenance'] as { language?: unknown }).language).toBe('en');
 
     // Record key = document id; values decode with an independent Avro implementation.
     const raw = await readTopic(names['qa.verified'] as string);
