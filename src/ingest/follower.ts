@@ -95,9 +95,7 @@ export class FileFollower {
   async start(): Promise<void> {
     await this.admin.connect();
     await ensureProgressTopic(this.admin, this.progressTopic);
-    await this.openProducer();
-    const present = new Set((await this.files.list()).map((f) => f.name));
-    this.progress = await loadProgress(this.o.kafka, this.progressTopic, this.name, present, `${this.o.config.kafka.topicPrefix}ingest-follow-`);
+    await this.take();
     const done = [...this.progress.values()].filter((p) => p.done).length;
     this.log.info({ dir: this.o.dir, progressTopic: this.progressTopic, filesDone: done, filesStarted: this.progress.size - done }, 'follower running');
     this.state = 'running';
@@ -149,7 +147,7 @@ export class FileFollower {
         this.lastCommitOk = false;
         this.log.error({ err: e, failures }, 'follower step failed; resuming from the committed progress');
         await wait(backoffDelay(failures++, RETRY), this.abort.signal);
-        if (!this.stopping) await this.reopenProducer().catch((reopenErr: unknown) => this.log.warn({ err: reopenErr }, 'producer not reopened yet'));
+        if (!this.stopping) await this.take().catch((takeErr: unknown) => this.log.warn({ err: takeErr }, 'could not take the follower name again yet'));
       }
     }
   }
@@ -199,10 +197,16 @@ export class FileFollower {
     this.producer = producer;
   }
 
-  private async reopenProducer(): Promise<void> {
+  /**
+   * Takes the follower's name (fencing any other instance, aborting what it left open), then reads
+   * the progress: after a failure too, since another instance may have committed meanwhile.
+   */
+  private async take(): Promise<void> {
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = null;
     await this.openProducer();
+    const present = new Set((await this.files.list()).map((f) => f.name));
+    this.progress = await loadProgress(this.o.kafka, this.progressTopic, this.name, present, `${this.o.config.kafka.topicPrefix}ingest-follow-`);
   }
 
   /** Reads one closed file from its committed progress to its end, a transaction per batch. */

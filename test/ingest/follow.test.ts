@@ -112,4 +112,41 @@ describe('ingest --follow (real broker)', () => {
     follower.proc.kill('SIGTERM');
     expect(await follower.exited).toBe(0);
   }, 400_000);
+
+  it('fences a follower frozen mid-file once another of the same name takes over', async () => {
+    const prefix = freshPrefix('followz');
+    await createTestTopics(prefix, loadTopicSpecs().filter((s) => ['docs.raw', 'rejections', 'dlq'].includes(s.suffix)));
+    const kafka = testKafka('follow-zombie');
+    const progressTopic = `${prefix}ingest.progress`;
+    const root = await mkdtemp(join(tmpdir(), 'wsrl-followz-'));
+    const crawl = join(root, 'crawl');
+    await mkdir(crawl);
+    const cfg = join(root, 'follow.yaml');
+    await writeFile(cfg, `ingest:\n  follow:\n    settle: 300ms\n    pollInterval: 200ms\n    batchRecords: 20\n    name: ${prefix}follower\n`);
+    await writeFile(join(crawl, 'big.jsonl.part'), lines('big', 0, 8000));
+    await rename(join(crawl, 'big.jsonl.part'), join(crawl, 'big.jsonl'));
+
+    const args = ['--follow', crawl, '--config', cfg];
+    const a = spawnIngest(args, prefix);
+    await waitFor('a in the middle of big.jsonl', async () => {
+      const p = (await progressOf(kafka, progressTopic)).get('big.jsonl');
+      return p !== undefined && !p.done && p.records > 0;
+    }, 120_000, 100);
+    // Frozen while it holds an open transaction or a batch in hand; a replacement takes its name.
+    a.proc.kill('SIGSTOP');
+    const b = spawnIngest(args, prefix);
+    await waitFor('b done with big.jsonl', async () => (await progressOf(kafka, progressTopic)).get('big.jsonl')?.done === true, 120_000, 500);
+    a.proc.kill('SIGCONT');
+    expect(await a.exited, a.stderr()).toBe(1);
+    expect(a.stderr()).toMatch(/took over/);
+
+    await writeFile(join(crawl, 'next.jsonl.part'), lines('next', 0, 100));
+    await rename(join(crawl, 'next.jsonl.part'), join(crawl, 'next.jsonl'));
+    await waitFor('b done with next.jsonl', async () => (await progressOf(kafka, progressTopic)).get('next.jsonl')?.done === true, 60_000, 500);
+    const ids = (await readCommitted<DocumentRecord>(kafka, `${prefix}docs.raw`, 'Document')).map((d) => d.id);
+    expect(ids.length - new Set(ids).size, 'duplicates in docs.raw').toBe(0);
+    expect(ids).toHaveLength(8100);
+    b.proc.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+  }, 400_000);
 });
