@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { stat } from 'node:fs/promises';
+import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
 import { CRAWL_FORMATS, type CrawlFormat } from '../ingest/crawl-records.js';
@@ -66,6 +67,7 @@ export async function bridgeCommand(flags: IngestFlags): Promise<number> {
   const topic = flags.fromTopic ?? '';
   const { config, logger, kafka } = await setup(flags);
   if (flags.group !== undefined) config.ingest.bridgeGroup = flags.group;
+  await requireTopic(kafka, topic);
   const metrics = createMetrics({ stage: 'ingest' });
   const worker = createCrawlBridge({
     config,
@@ -77,6 +79,17 @@ export async function bridgeCommand(flags: IngestFlags): Promise<number> {
     instanceId: flags.instanceId ?? process.env['WEBSCALE_INSTANCE_ID'] ?? `${hostname()}-${process.pid}`,
   });
   return serve(worker, () => worker.failed(), metrics, flags.metricsPort, logger);
+}
+
+/** A crawler topic that does not exist is a wrong flag, said in one line, not a consumer crash. */
+async function requireTopic(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) throw new WebscaleError('USAGE', `--from-topic ${topic}: no such topic (give the crawler's topic by its full name)`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 export async function followCommand(dir: string, flags: IngestFlags): Promise<number> {

@@ -251,5 +251,9 @@ describe('crawl bridge: ingest --from-topic (real broker)', () => {
     expect(bad.stderr()).toMatch(/unknown --format "csv"/);
     const both = spawnIngest(['--from-topic', 'x', '--follow', dir], freshPrefix('bridgeflags'));
     expect(await both.exited).toBe(2);
+    const prefix = freshPrefix('bridgeflags');
+    const missing = spawnIngest(['--from-topic', `${prefix}no.such.topic`], prefix);
+    expect(await missing.exited).toBe(2);
+    expect(missing.stderr()).toMatch(/no such topic/);
   }, 60_000);
 });
