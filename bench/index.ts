@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { dedupMode } from './dedup.js';
 import { embeddedMode } from './embedded.js';
 import { exportMode } from './export.js';
+import { ingestMode } from './ingest.js';
 import { kafkaMode } from './kafka.js';
 import { prefilterMode } from './prefilter.js';
 import { pyclientMode } from './pyclient.js';
@@ -16,7 +17,7 @@ import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, ingestMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

@@ -47,7 +47,7 @@ function recordTypeOf(suffix: string): RecordTypeName {
   return spec.valueSchema;
 }
 
-async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
+export async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
   const kafka = createKafka(config, {

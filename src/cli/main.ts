@@ -10,7 +10,8 @@ import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
-import { addKafkaOptions, addLlmOptions, positiveInt, type CommonFlags } from './options.js';
+import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
+import { addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 
@@ -100,12 +101,24 @@ async function main(argv: string[]): Promise<number> {
   addKafkaOptions(
     program
       .command('ingest')
-      .description('send documents (JSON lines or plain text files, - for stdin) into the raw topic')
+      .description('send documents (JSON lines or plain text files, - for stdin) into the raw topic; or bridge a crawler\'s topic (--from-topic), or follow a folder (--follow)')
       .argument('[files...]', 'input files; none or - reads JSON lines from stdin')
+      .option('--from-topic <name>', 'crawl bridge: read documents a crawler publishes to this topic into docs.raw, exactly once, until stopped')
+      .option('--format <json|warc>', 'with --from-topic: each message is a JSON object {"text", "id"?, "url"?, "source"?, "crawl_date"?, "language"?} or one WARC record (default json)')
+      .option('--group <id>', 'with --from-topic: consumer group (default <prefix>ingest-bridge; config ingest.bridgeGroup)')
+      .option('--follow <dir>', 'read each file a crawler closes in this folder, exactly once across restarts, until stopped')
+      .option('--metrics-port <port>', 'with --from-topic or --follow: serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
+      .option('--instance-id <id>', 'with --from-topic: name of this bridge in logs; env WEBSCALE_INSTANCE_ID')
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
       .option('--log-level <level>', 'log level'),
-  ).action(async (files: string[], flags: CommonFlags) => {
-    code = await ingestCommand(files, flags);
+  ).action(async (files: string[], flags: IngestFlags) => {
+    const mode = ingestMode(files, flags);
+    if (mode === 'files') {
+      code = await ingestCommand(files, flags);
+      return;
+    }
+    code = mode === 'bridge' ? await bridgeCommand(flags) : await followCommand(flags.follow ?? '', flags);
+    exitWhenDone = true;
   });
 
   addKafkaOptions(

@@ -264,6 +264,48 @@ const exportSchema = z
   })
   .strict();
 
+const followSchema = z
+  .object({
+    /**
+     * A file is closed, and read, once its size and modification time have not changed for this
+     * long; names starting with "." or ending in .tmp, .part, .partial or .inprogress never are.
+     */
+    settle: duration.default(5000),
+    /** How often the folder is listed for new closed files. */
+    pollInterval: duration.default(1000),
+    /**
+     * Names the follower: the transactional id that fences an earlier instance, and the owner of
+     * its progress entries. Default: `<prefix>ingest-follow.` + a hash of the folder's absolute path.
+     */
+    name: z.string().min(1).optional(),
+    /** Compacted topic of per-file progress; default `<prefix>ingest.progress` (created when missing). */
+    progressTopic: z.string().min(1).optional(),
+    /** Records (documents and rejections) per transaction at most. */
+    batchRecords: z.number().int().positive().default(500),
+    /** Bytes of encoded records per transaction at most (one record larger than this goes alone). */
+    batchBytes: z.number().int().positive().default(1024 * 1024),
+  })
+  .strict();
+
+const ingestSchema = z
+  .object({
+    /** Consumer group of the crawl bridge (`ingest --from-topic`); default `<prefix>ingest-bridge`. */
+    bridgeGroup: z.string().min(1).optional(),
+    /**
+     * A document whose encoded size is above this becomes an `input.too_large` rejection instead
+     * of a message `docs.raw` would refuse (its max.message.bytes is 8 MiB).
+     */
+    maxMessageBytes: z.number().int().positive().default(8_000_000),
+    /**
+     * Crawler messages the bridge decodes at once before it pauses intake (resumed at two thirds).
+     * No LLM waits here, so the stage workers' 3 x concurrency would pause it after every few
+     * milliseconds of work; memory in flight is about this many messages.
+     */
+    bridgeInFlight: z.number().int().positive().default(512),
+    follow: followSchema.default(followSchema.parse({})),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Max LLM calls in flight across all stages of this process. */
@@ -272,6 +314,7 @@ export const configSchema = z
     pipeline: pipelineSchema.default(pipelineSchema.parse({})),
     decontamination: decontaminationSchema.default(decontaminationSchema.parse({})),
     kafka: kafkaSchema.default(kafkaSchema.parse({})),
+    ingest: ingestSchema.default(ingestSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     export: exportSchema.default(exportSchema.parse({})),
   })

@@ -79,6 +79,11 @@ export const REASON_CODES = [
   // deduplication (no LLM call): `duplicate_of` names the document kept
   'dedup.exact',
   'dedup.near',
+  // crawl bridge and follower (ingest --from-topic / --follow)
+  'input.invalid_warc',
+  'input.unsupported_content_type',
+  'input.too_large',
+  'input.unreadable',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

@@ -59,6 +59,38 @@ function messageBytes(messages: readonly OutMessage[]): number {
   return n;
 }
 
+/**
+ * Most message bytes one produce request of a commit carries. The broker refuses a partition's
+ * record batch above the topic's max.message.bytes (8 MiB on ours), and kafkajs puts all of a
+ * request's messages for one partition into one batch: a commit holding a backlog's worth of
+ * outputs bound for one partition would be refused, and retried, forever. Several requests in
+ * one transaction commit together all the same.
+ */
+export const COMMIT_REQUEST_BYTES = 1024 * 1024;
+
+/** Splits messages into produce requests of at most `maxBytes` (a larger message goes alone). */
+export function produceRequests(byTopic: ReadonlyMap<string, Message[]>, maxBytes = COMMIT_REQUEST_BYTES): { topic: string; messages: Message[] }[][] {
+  const requests: { topic: string; messages: Message[] }[][] = [];
+  let current = new Map<string, Message[]>();
+  let bytes = 0;
+  for (const [topic, messages] of byTopic) {
+    for (const m of messages) {
+      const size = messageBytes([{ topic, message: m }]);
+      if (bytes > 0 && bytes + size > maxBytes) {
+        requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
+        current = new Map();
+        bytes = 0;
+      }
+      let list = current.get(topic);
+      if (!list) current.set(topic, (list = []));
+      list.push(m);
+      bytes += size;
+    }
+  }
+  if (bytes > 0) requests.push([...current].map(([t, ms]) => ({ topic: t, messages: ms })));
+  return requests;
+}
+
 export function transactionalIdFor(groupId: string, topic: string, partition: number): string {
   return `${groupId}:${topic}:${partition}`;
 }
@@ -214,9 +246,7 @@ export class PartitionOwner {
       return this.failed(err, t0, false);
     }
     try {
-      if (byTopic.size > 0) {
-        await tx.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
-      }
+      for (const topicMessages of produceRequests(byTopic)) await tx.sendBatch({ topicMessages, acks: -1 });
       await tx.sendOffsets({
         consumerGroupId: this.opts.groupId,
         topics: [{ topic: this.opts.topic, partitions: [{ partition: this.partition, offset: String(plan.offset), metadata: plan.metadata }] }],

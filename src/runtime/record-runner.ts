@@ -95,8 +95,12 @@ export class RecordRunner {
     const { binding: b, policy, health, shutdown } = this.o;
     let input: unknown;
     try {
-      if (rec.value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
-      input = await this.o.codecs.for(b.inputType, this.o.inputTopic).decode(rec.value);
+      if (b.decode) {
+        input = await b.decode(rec.value, { topic: this.o.inputTopic, partition: rec.partition, offset: rec.offset, key: rec.key });
+      } else {
+        if (rec.value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
+        input = await this.o.codecs.for(b.inputType, this.o.inputTopic).decode(rec.value);
+      }
     } catch (err) {
       return this.deadLetter(rec, WebscaleError.from(err, 'CODEC'));
     }

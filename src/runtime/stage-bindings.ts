@@ -9,10 +9,24 @@ import type { RecordTypeMap, RecordTypeName } from '../codec/record-types.js';
 import { checkStage, dedupStage, filterStage, generateStage, identifyStage } from '../stages/index.js';
 import type { StageFn } from '../stages/types.js';
 
+/** Where a record came from, for decoders that name it in a rejection. */
+export interface RecordOrigin {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+}
+
 export interface StageBinding<I extends RecordTypeName = RecordTypeName, O extends RecordTypeName = RecordTypeName> {
-  stage: WorkerStage;
+  /** The worker stages, or `ingest` for the crawl bridge (which calls no LLM). */
+  stage: WorkerStage | 'ingest';
   inputSuffix: string;
   inputType: I;
+  /**
+   * Decodes the input value instead of the Avro codec of `inputType`: a topic the pipeline does
+   * not own (a crawler's JSON or WARC messages). Anything it throws dead-letters the record.
+   */
+  decode?(value: Buffer | null, origin: RecordOrigin): Promise<unknown>;
   outputSuffix: string;
   outputType: O;
   fn: StageFn<RecordTypeMap[I], RecordTypeMap[O]>;

@@ -47,7 +47,12 @@ import { wait } from './wait.js';
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 export interface StageWorkerOptions {
-  stage: WorkerStage;
+  /** One of the worker stages, or the binding of a worker that is none of them (the crawl bridge). */
+  stage: WorkerStage | StageBinding;
+  /** Consumer group; default `<prefix><stage>`. */
+  groupId?: string;
+  /** Full name of the input topic; default `<prefix><binding's input topic>`. */
+  inputTopic?: string;
   config: Config;
   kafka: Kafka;
   /** The LLM router, not yet limited: the worker applies `config.concurrency`. */
@@ -101,10 +106,10 @@ export class StageWorker {
   constructor(opts: StageWorkerOptions) {
     this.opts = opts;
     const { config, stage } = opts;
-    this.binding = STAGE_BINDINGS[stage];
-    this.groupId = groupName(config.kafka.topicPrefix, stage);
-    this.inputTopic = topicName(config.kafka.topicPrefix, inputSuffixOf(this.binding, config));
-    this.log = opts.logger.child({ stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
+    this.binding = typeof stage === 'string' ? STAGE_BINDINGS[stage] : stage;
+    this.groupId = opts.groupId ?? groupName(config.kafka.topicPrefix, this.binding.stage);
+    this.inputTopic = opts.inputTopic ?? topicName(config.kafka.topicPrefix, inputSuffixOf(this.binding, config));
+    this.log = opts.logger.child({ stage: this.binding.stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
     const codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
