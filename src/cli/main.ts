@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
-import { addKafkaOptions, addLlmOptions, positiveInt, type CommonFlags } from './options.js';
+import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt, type CommonFlags } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 
@@ -55,15 +55,15 @@ async function main(argv: string[]): Promise<number> {
 
   let code = 0;
   addLlmOptions(
-    program
+    addInputOptions(program
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
-      .requiredOption('--input <path|->', 'JSON lines ({"text", "id"?, "url"?, "source"?}), a plain-text file, a folder of them, or - for stdin')
+      .requiredOption('--input <path|->', 'a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
       .requiredOption('--output <file|->', 'QA records as JSON lines')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
-      .addHelpText('after', RUN_EXIT_CODES),
+      .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     code = await runCommand(flags);
   });
@@ -98,12 +98,12 @@ async function main(argv: string[]): Promise<number> {
   });
 
   addKafkaOptions(
-    program
+    addInputOptions(program
       .command('ingest')
-      .description('send documents (JSON lines or plain text files, - for stdin) into the raw topic')
-      .argument('[files...]', 'input files; none or - reads JSON lines from stdin')
+      .description('send documents into the raw topic: files or folders read as by run --input, - for JSON lines on stdin')
+      .argument('[files...]', 'input files or folders; none or - reads JSON lines from stdin')
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
-      .option('--log-level <level>', 'log level'),
+      .option('--log-level <level>', 'log level')),
   ).action(async (files: string[], flags: CommonFlags) => {
     code = await ingestCommand(files, flags);
   });

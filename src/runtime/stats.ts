@@ -32,6 +32,14 @@ export class RunStats {
     LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
   ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
 
+  /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
+  readonly inputSkipped = new Map<string, number>();
+
+  recordSkip(reason: string, bytes: number): void {
+    this.inputSkipped.set(reason, (this.inputSkipped.get(reason) ?? 0) + 1);
+    this.bytesDone += bytes;
+  }
+
   recordRejection(rejection: Rejection): void {
     this.reasons.set(rejection.reason, (this.reasons.get(rejection.reason) ?? 0) + 1);
     if (rejection.stage === 'input') this.inputRejected++;
@@ -96,6 +104,7 @@ export class RunStats {
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),
+      input_skipped: Object.fromEntries([...this.inputSkipped.entries()].sort(([a], [b]) => a.localeCompare(b))),
     };
   }
 }

@@ -1,0 +1,131 @@
+/**
+ * HTML pages to plain text. Bytes become text with the charset the page was served with (the
+ * HTTP Content-Type header), else the one it declares itself (BOM, `<meta charset>`,
+ * `<meta http-equiv>`, found by html-encoding-sniffer, the WHATWG prescan jsdom uses); an
+ * undeclared page is tried as UTF-8, then as windows-1252 (the web's legacy default). Decoding is
+ * strict, so bytes that the declared charset cannot hold are a rejection, not mojibake.
+ *
+ * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM;
+ * pages Readability gives up on (too short, too many elements) fall back to the body's text
+ * without navigation, header, footer and aside. Block elements become line breaks, so paragraphs
+ * survive as lines.
+ */
+import htmlEncodingSniffer from 'html-encoding-sniffer';
+import { parseHTML } from 'linkedom';
+import { Readability } from '@mozilla/readability';
+
+/** How main content is found: Readability, or the body without its boilerplate elements (faster, noisier). */
+export const EXTRACTORS = ['readability', 'body'] as const;
+export type Extractor = (typeof EXTRACTORS)[number];
+
+export type Decoded = { ok: true; text: string; charset: string } | { ok: false; charset: string; detail: string };
+
+/** The `charset` parameter of a Content-Type value, if any. */
+export function charsetOf(contentType: string | null | undefined): string | undefined {
+  if (!contentType) return undefined;
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+  return match?.[1];
+}
+
+function decodeStrict(bytes: Uint8Array, charset: string): string | Error {
+  try {
+    return new TextDecoder(charset, { fatal: true }).decode(bytes);
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/** Decodes an HTML page's bytes; `transportCharset` is the charset of the HTTP header, if any. */
+export function decodeHtml(bytes: Uint8Array, transportCharset?: string): Decoded {
+  const options: Parameters<typeof htmlEncodingSniffer>[1] = { defaultEncoding: '', maxPrescanBytes: 4096 };
+  if (transportCharset !== undefined) options.transportLayerEncodingLabel = transportCharset;
+  const declared = htmlEncodingSniffer(bytes, options);
+  if (declared === '') {
+    const utf8 = decodeStrict(bytes, 'utf-8');
+    if (typeof utf8 === 'string') return { ok: true, text: utf8, charset: 'UTF-8' };
+    return { ok: true, text: new TextDecoder('windows-1252').decode(bytes), charset: 'windows-1252' };
+  }
+  const text = decodeStrict(bytes, declared);
+  if (typeof text === 'string') return { ok: true, text, charset: declared };
+  return { ok: false, charset: declared, detail: `bytes are not valid ${declared}` };
+}
+
+const SKIPPED_ELEMENTS = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'SVG', 'IFRAME', 'OBJECT', 'CANVAS', 'SELECT', 'BUTTON']);
+const BOILERPLATE_ELEMENTS = new Set(['NAV', 'HEADER', 'FOOTER', 'ASIDE', 'FORM', 'MENU']);
+const BLOCK_ELEMENTS = new Set([
+  'ADDRESS', 'ARTICLE', 'BLOCKQUOTE', 'BR', 'CAPTION', 'DD', 'DIV', 'DL', 'DT', 'FIGCAPTION', 'FIGURE', 'H1', 'H2', 'H3',
+  'H4', 'H5', 'H6', 'HR', 'LI', 'MAIN', 'OL', 'P', 'PRE', 'SECTION', 'TABLE', 'TD', 'TH', 'TR', 'UL', 'BODY', 'SUMMARY', 'DETAILS',
+]);
+
+interface DomNode {
+  nodeType: number;
+  nodeName: string;
+  nodeValue: string | null;
+  childNodes: ArrayLike<DomNode>;
+}
+
+/** Text of a DOM subtree, block elements on lines of their own. */
+export function textOf(root: DomNode, dropBoilerplate = false): string {
+  const parts: string[] = [];
+  const walk = (node: DomNode): void => {
+    if (node.nodeType === 3) {
+      parts.push(node.nodeValue ?? '');
+      return;
+    }
+    if (node.nodeType !== 1 && node.nodeType !== 9 && node.nodeType !== 11) return;
+    const name = node.nodeName.toUpperCase();
+    if (SKIPPED_ELEMENTS.has(name) || (dropBoilerplate && BOILERPLATE_ELEMENTS.has(name))) return;
+    const block = BLOCK_ELEMENTS.has(name);
+    if (block) parts.push('\n');
+    const children = node.childNodes;
+    for (let i = 0; i < children.length; i++) walk(children[i] as DomNode);
+    if (block) parts.push('\n');
+  };
+  walk(root);
+  return normaliseWhitespace(parts.join(''));
+}
+
+/** Spaces collapsed within lines, blank runs collapsed to one empty line, ends trimmed. */
+export function normaliseWhitespace(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/[\s\u00a0]+/g, ' ').trim())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+export interface Extracted {
+  text: string;
+  title: string | null;
+  extractor: Extractor;
+}
+
+/** Readability gives up on pages with more elements than this (bounded CPU on huge pages). */
+const MAX_ELEMENTS = 40_000;
+
+/** The main text of an HTML page. */
+export function extractMainText(html: string, extractor: Extractor = 'readability'): Extracted {
+  const { document } = parseHTML(html);
+  const title = (document.title as string | undefined)?.trim() || null;
+  if (extractor === 'readability') {
+    try {
+      // linkedom's document stands in for the DOM types Readability is declared with.
+      const article = new Readability<unknown>(document as never, {
+        maxElemsToParse: MAX_ELEMENTS,
+        serializer: (el: unknown) => el,
+      }).parse();
+      const root = article?.content as unknown as DomNode | null | undefined;
+      if (root) {
+        const text = textOf(root);
+        if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
+      }
+    } catch {
+      // Too many elements, or a DOM Readability cannot walk: the plain fallback below.
+    }
+    // Readability may have taken the page apart: parse it again for the fallback.
+    const again = parseHTML(html).document;
+    return { text: textOf((again.body ?? again) as unknown as DomNode, true), title, extractor: 'body' };
+  }
+  return { text: textOf((document.body ?? document) as unknown as DomNode, true), title, extractor: 'body' };
+}
