@@ -21,7 +21,6 @@ export function compressionOf(name: string): { compression: Compression; inner: 
 
 /** A Transform around fzstd's streaming decompressor. */
 export function createZstdDecompress(): Transform {
-  let decoder: Decompress;
   const transform = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
       try {
@@ -40,7 +39,7 @@ export function createZstdDecompress(): Transform {
       }
     },
   });
-  decoder = new Decompress((data) => {
+  const decoder = new Decompress((data) => {
     // fzstd may hand out views of its window buffer: copy before it is reused.
     transform.push(Buffer.from(data));
   });

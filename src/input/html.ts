@@ -3,13 +3,16 @@
  * HTTP Content-Type header), else the one it declares itself (BOM, `<meta charset>`,
  * `<meta http-equiv>`, found by html-encoding-sniffer, the WHATWG prescan jsdom uses); an
  * undeclared page is tried as UTF-8, then as windows-1252 (the web's legacy default). Decoding is
- * strict, so bytes that the declared charset cannot hold are a rejection, not mojibake.
+ * strict, so bytes that the declared charset cannot hold are a rejection, not mojibake. The
+ * decoders are @exodus/bytes' WHATWG ones: Node 20's own TextDecoder reads windows-1252 as
+ * ISO-8859-1 (0x80-0x9F become control characters instead of quotes and dashes).
  *
  * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM;
  * pages Readability gives up on (too short, too many elements) fall back to the body's text
  * without navigation, header, footer and aside. Block elements become line breaks, so paragraphs
  * survive as lines.
  */
+import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
@@ -104,9 +107,28 @@ export interface Extracted {
 /** Readability gives up on pages with more elements than this (bounded CPU on huge pages). */
 const MAX_ELEMENTS = 40_000;
 
+interface DomElement {
+  remove(): void;
+  closest(selector: string): unknown;
+}
+
+/**
+ * Site chrome Readability keeps on small pages: navigation, menus and forms wherever they are;
+ * asides, headers and footers unless they sit inside the article (an article's own header holds
+ * its title).
+ */
+function dropSiteChrome(document: { querySelectorAll(selector: string): Iterable<unknown> }): void {
+  for (const el of document.querySelectorAll('nav, menu, form, [role="navigation"]')) (el as DomElement).remove();
+  for (const el of document.querySelectorAll('aside, header, footer')) {
+    const element = el as DomElement;
+    if (!element.closest('article, main, [role="main"]')) element.remove();
+  }
+}
+
 /** The main text of an HTML page. */
 export function extractMainText(html: string, extractor: Extractor = 'readability'): Extracted {
   const { document } = parseHTML(html);
+  dropSiteChrome(document as never);
   const title = (document.title as string | undefined)?.trim() || null;
   if (extractor === 'readability') {
     try {
@@ -125,6 +147,7 @@ export function extractMainText(html: string, extractor: Extractor = 'readabilit
     }
     // Readability may have taken the page apart: parse it again for the fallback.
     const again = parseHTML(html).document;
+    dropSiteChrome(again as never);
     return { text: textOf((again.body ?? again) as unknown as DomNode, true), title, extractor: 'body' };
   }
   return { text: textOf((document.body ?? document) as unknown as DomNode, true), title, extractor: 'body' };

@@ -18,6 +18,7 @@
  * a WARC at all cannot make the parser buffer it whole.
  */
 import type { Readable } from 'node:stream';
+import { TextDecoder } from '@exodus/bytes/encoding.js';
 import { AsyncIterReader, WARCParser, type WARCRecord } from 'warcio';
 import { WebscaleError } from '../core/errors.js';
 import { charsetOf, decodeHtml, extractMainText, type Extractor } from './html.js';
@@ -180,24 +181,44 @@ async function readPayload(record: WARCRecord, max: number): Promise<{ payload: 
   return { payload: Buffer.concat(chunks, size) };
 }
 
-/** warcio's reader with every header line and header block capped. */
+/**
+ * warcio's reader with header lines and header blocks capped: warcio reads a header block until
+ * its blank line, however far that is, so a file that is not a WARC would be buffered whole.
+ * Header mode starts when the parser reads a line (a record's first line) and ends when the
+ * record is handed over (`payloadStarts`); bytes consumed meanwhile are counted net of unreads.
+ */
 class GuardedReader extends AsyncIterReader {
-  private headerBytes = 0;
+  private headerStart: number | null = null;
+
+  payloadStarts(): void {
+    this.headerStart = null;
+  }
 
   override async readlineRaw(maxLength?: number): Promise<Uint8Array | null> {
-    const line = await super.readlineRaw(maxLength && maxLength < MAX_HEADER_LINE ? maxLength : MAX_HEADER_LINE);
-    if (line === null || line.length <= 2) this.headerBytes = 0;
-    else if ((this.headerBytes += line.length) > MAX_HEADER_BYTES) {
-      throw new WebscaleError('INPUT_INVALID', `a header block longer than ${MAX_HEADER_BYTES} bytes: not a WARC record`);
-    }
-    return line;
+    this.headerStart ??= this._readOffset;
+    return super.readlineRaw(maxLength && maxLength < MAX_HEADER_LINE ? maxLength : MAX_HEADER_LINE);
   }
+
+  override async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for await (const chunk of super[Symbol.asyncIterator]()) {
+      if (this.headerStart !== null && this._readOffset - this.headerStart > MAX_HEADER_BYTES) {
+        throw new WebscaleError('INPUT_INVALID', `a header block longer than ${MAX_HEADER_BYTES} bytes: not a WARC record`);
+      }
+      yield chunk;
+    }
+  }
+}
+
+function checkIsWarc(record: WARCRecord): void {
+  const first = record.warcHeaders.statusline;
+  if (!first.startsWith('WARC/')) throw new WebscaleError('INPUT_INVALID', `not a WARC record (it starts with "${first.slice(0, 40)}")`);
 }
 
 /** Parses one WARC record from bytes (gzipped or not), e.g. a Kafka message value. */
 export async function parseWarcRecord(bytes: Uint8Array, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): Promise<WarcRecordInput | { tooLarge: number; headers: HeaderBag }> {
   const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
-  const parser = new WARCParser(new GuardedReader([bytes], gzipped ? 'gzip' : null));
+  const reader = new GuardedReader([bytes], gzipped ? 'gzip' : null);
+  const parser = new WARCParser(reader);
   let record: WARCRecord | null;
   try {
     record = await parser.parse();
@@ -205,6 +226,8 @@ export async function parseWarcRecord(bytes: Uint8Array, maxRecordBytes = DEFAUL
     throw WebscaleError.from(err, 'INPUT_INVALID');
   }
   if (!record) throw new WebscaleError('INPUT_INVALID', 'no WARC record in the bytes');
+  checkIsWarc(record);
+  reader.payloadStarts();
   const read = await readPayload(record, maxRecordBytes);
   const headers = record.warcHeaders.headers as HeaderBag;
   if ('tooLarge' in read) return { tooLarge: read.tooLarge, headers };
@@ -214,10 +237,13 @@ export async function parseWarcRecord(bytes: Uint8Array, maxRecordBytes = DEFAUL
 /** Every record of a WARC/WET byte stream (already decompressed) as input items. */
 export async function* readWarcStream(stream: Readable, opts: WarcOptions = {}): AsyncGenerator<InputItem> {
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const parser = new WARCParser(new GuardedReader(stream, null));
+  const reader = new GuardedReader(stream, null);
+  const parser = new WARCParser(reader);
   let count = 0;
   try {
     for await (const record of parser) {
+      reader.payloadStarts();
+      checkIsWarc(record);
       count++;
       const declared = record.warcContentLength || 0;
       const plan = planRecord(record.warcHeaders.headers as HeaderBag, httpOf(record), declared, opts);
