@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { embeddedMode } from './embedded.js';
 import { kafkaMode } from './kafka.js';
+import { sourcesMode } from './sources.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, sourcesMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

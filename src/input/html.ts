@@ -125,8 +125,21 @@ function dropSiteChrome(document: { querySelectorAll(selector: string): Iterable
   }
 }
 
+/**
+ * Elements whose content is never text, removed from the markup before it is parsed: inline
+ * scripts, styles and SVG are often most of a page's bytes, and every node costs linkedom an
+ * object. Comments go too. The patterns are non-greedy and stop at the first closing tag, as an
+ * HTML parser does for script and style.
+ */
+const NON_TEXT_MARKUP = /<(script|style|svg|noscript|template)\b[^>]*>[\s\S]*?<\/\1\s*>|<!--[\s\S]*?-->/gi;
+
+export function stripNonText(html: string): string {
+  return html.replace(NON_TEXT_MARKUP, ' ');
+}
+
 /** The main text of an HTML page. */
-export function extractMainText(html: string, extractor: Extractor = 'readability'): Extracted {
+export function extractMainText(rawHtml: string, extractor: Extractor = 'readability'): Extracted {
+  const html = stripNonText(rawHtml);
   const { document } = parseHTML(html);
   dropSiteChrome(document as never);
   const title = (document.title as string | undefined)?.trim() || null;
