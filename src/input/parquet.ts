@@ -43,6 +43,9 @@ export async function* readParquet(path: string, opts: ParquetOptions): AsyncGen
   }
   const columns = [opts.fields.text, opts.fields.id, opts.fields.url, 'source'].filter((c) => present.has(c));
   const wanted = new Set(columns);
+  // Progress counts file bytes: each row gets its share of the file.
+  const totalRows = Number(metadata.num_rows);
+  const perRow = totalRows > 0 ? Math.round(file.byteLength / totalRows) : 0;
   let rowStart = 0;
   for (let g = 0; g < metadata.row_groups.length; g++) {
     const rows = Number(metadata.row_groups[g]?.num_rows ?? 0);
@@ -50,12 +53,11 @@ export async function* readParquet(path: string, opts: ParquetOptions): AsyncGen
     const size = groupBytes(metadata, g, wanted);
     if (size > opts.maxRowGroupBytes) {
       const detail = `${source}: row group ${g} (rows ${rowStart + 1}-${rowEnd}) holds ${size} bytes, more than input.maxRowGroupBytes (${opts.maxRowGroupBytes})`;
-      yield rejected(`file:${source}#rowgroup${g}`, 'input.too_large', detail, size);
+      yield rejected(`file:${source}#rowgroup${g}`, 'input.too_large', detail, perRow * rows);
       rowStart = rowEnd;
       continue;
     }
     const objects = await parquetReadObjects({ file, metadata, columns, rowStart, rowEnd, compressors });
-    const perRow = rows > 0 ? Math.round(size / rows) : 0;
     for (let i = 0; i < objects.length; i++) {
       const row = rowStart + i + 1;
       yield documentFromObject(objects[i] as Record<string, unknown>, opts.fields, {
