@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { WebscaleError } from '../core/errors.js';
 import { compressionOf, openDecompressed, type Compression } from './decompress.js';
 import { DEFAULT_FIELDS, documentFromObject, type FieldNames } from './fields.js';
-import { decodeHtml, extractSafely, type Extractor } from './html.js';
+import { TooManyElementsError, decodeHtml, extractSafely, type Extractor } from './html.js';
 import { bytesId, documentItem, rejected, type InputItem } from './items.js';
 import { boundedLines, isOversize } from './lines.js';
 import { readParquet } from './parquet.js';
@@ -174,6 +174,7 @@ export async function readHtmlFile(path: string, options: InputOptions = {}, com
   const decoded = decodeHtml(read.bytes);
   if (!decoded.ok) return rejected(bytesId(read.bytes), 'input.undecodable', `${name}: ${decoded.detail}`, read.bytes.length);
   const text = extractSafely(decoded.text, o.extractor);
+  if (text instanceof TooManyElementsError) return rejected(bytesId(read.bytes), 'input.too_large', `${name}: page has ${text.message}`, read.bytes.length);
   if (text instanceof Error) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: text extraction failed: ${text.message}`, read.bytes.length);
   if (text.length === 0) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: the page has no text`, read.bytes.length);
   return documentItem(text, { source: name }, read.bytes.length);

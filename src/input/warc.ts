@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { TextDecoder } from '@exodus/bytes/encoding.js';
 import { AsyncIterReader, WARCParser, type WARCRecord } from 'warcio';
 import { WebscaleError } from '../core/errors.js';
-import { charsetOf, decodeHtml, extractSafely, type Extractor } from './html.js';
+import { TooManyElementsError, charsetOf, decodeHtml, extractSafely, type Extractor } from './html.js';
 import { documentItem, rejected, skipped, type InputItem } from './items.js';
 import { languageFromHeader } from './language.js';
 
@@ -152,6 +152,7 @@ function documentFromPayload(plan: Exclude<Plan, { kind: 'item' }>, payload: Uin
   const decoded = decodeHtml(payload, plan.charset);
   if (!decoded.ok) return rejected(plan.id, 'input.undecodable', decoded.detail, bytes);
   const extracted = extractSafely(decoded.text, opts.extractor);
+  if (extracted instanceof TooManyElementsError) return rejected(plan.id, 'input.too_large', `page has ${extracted.message}`, bytes);
   if (extracted instanceof Error) return rejected(plan.id, 'input.no_content', `text extraction failed: ${extracted.message}`, bytes);
   if (extracted.length === 0) return rejected(plan.id, 'input.no_content', 'the page has no text', bytes);
   return documentItem(extracted, plan.fields, bytes);

@@ -310,3 +310,28 @@ describe('a folder of mixed files', () => {
     expect(docs(items).some((d) => d.id === 'hidden')).toBe(false);
   }, 60_000);
 });
+
+describe('hostile HTML', () => {
+  const response = (html: string): Parameters<typeof documentFromWarcRecord>[0] => ({
+    headers: { 'WARC-Type': 'response', 'WARC-Record-ID': '<urn:hostile>' },
+    http: { status: 200, headers: { 'Content-Type': 'text/html; charset=utf-8' } },
+    payload: new TextEncoder().encode(html),
+  });
+
+  it('a page nested 20,000 deep becomes a document without Readability or a stack overflow', () => {
+    const deep = '<html><body>' + '<div>'.repeat(20_000) + 'deep text here' + '</div>'.repeat(20_000) + '</body></html>';
+    const cpu = process.cpuUsage();
+    const item = documentFromWarcRecord(response(deep));
+    const used = process.cpuUsage(cpu);
+    expect(item.kind === 'document' && item.doc.text).toBe('deep text here');
+    expect((used.user + used.system) / 1000).toBeLessThan(10_000);
+  }, 60_000);
+
+  it('a page of more than 100,000 elements is input.too_large, not parsed', () => {
+    const flat = '<html><body>' + '<span>x</span>'.repeat(120_000) + '</body></html>';
+    const t = performance.now();
+    const item = documentFromWarcRecord(response(flat));
+    expect(item.kind === 'rejection' && item.rejection).toMatchObject({ reason: 'input.too_large', doc_id: 'urn:hostile' });
+    expect(performance.now() - t).toBeLessThan(2_000);
+  });
+});
