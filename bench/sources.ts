@@ -5,9 +5,10 @@
  * gzipped JSON lines. The target is >= 200 WARC pages/s per core (issue 9): pages/s per core is
  * documents per CPU second.
  *
- * Pages are made here: a news-like layout (header, navigation, sidebar, footer, inline script
- * and style) around 6-14 paragraphs of seeded pseudo-text, with a large inline script and an SVG sprite, about the size
- * of a real article page without its images.
+ * Pages are made here: a news-like layout (header, a 120-link menu, a 40-story sidebar, footer,
+ * inline script, style and SVG sprite) around 6-14 paragraphs of seeded pseudo-text with links
+ * and emphasis, about 1,200 elements and 60 KB of HTML: the element count, not the bytes, is
+ * what costs (see README, Performance).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { WARCRecord, WARCSerializer } from 'warcio';
 import { readFile, type InputOptions } from '../src/input/index.js';
+import { countStartTags, stripNonText } from '../src/input/html.js';
 import type { BenchContext, BenchMode, ModeResult } from './modes.js';
 
 const WORDS = (
@@ -45,10 +47,20 @@ function paragraph(rand: () => number): string {
   return Array.from({ length: 3 + Math.floor(rand() * 6) }, () => sentence(rand)).join(' ');
 }
 
+/** A paragraph as pages write it: a link or emphasis every sentence or two. */
+function richParagraph(rand: () => number): string {
+  return Array.from({ length: 3 + Math.floor(rand() * 6) }, (_, k) => {
+    const s = sentence(rand);
+    if (k % 3 === 0) return `<a href="/topic/${Math.floor(rand() * 1000)}">${s}</a>`;
+    if (k % 3 === 1) return `<em>${s}</em>`;
+    return s;
+  }).join(' ');
+}
+
 function page(i: number, rand: () => number): string {
-  const nav = Array.from({ length: 30 }, (_, k) => `<li><a href="/section/${k}">Section ${k}</a></li>`).join('');
-  const side = Array.from({ length: 15 }, (_, k) => `<li><a href="/story/${i}-${k}">${sentence(rand)}</a></li>`).join('');
-  const paras = Array.from({ length: 6 + Math.floor(rand() * 9) }, () => `<p>${paragraph(rand)}</p>`).join('\n');
+  const nav = Array.from({ length: 120 }, (_, k) => `<li class="menu-item"><a href="/section/${k}"><span>Section ${k}</span></a></li>`).join('');
+  const side = Array.from({ length: 40 }, (_, k) => `<li><a href="/story/${i}-${k}"><img src="/t/${k}.jpg" alt=""><span>${sentence(rand)}</span></a></li>`).join('');
+  const paras = Array.from({ length: 6 + Math.floor(rand() * 9) }, () => `<p>${richParagraph(rand)}</p>`).join('\n');
   const script = `<script>var cfg = ${JSON.stringify({ id: i, tags: Array.from({ length: 150 + Math.floor(rand() * 250) }, (_, k) => `tag-${k}-${sentence(rand)}`) })};</script>`;
   const icons = `<svg style="display:none">${Array.from({ length: 40 }, (_, k) => `<symbol id="i${k}"><path d="M${k} 0L${k + 5} 10Z"/></symbol>`).join('')}</svg>`;
   const style = `<style>${Array.from({ length: 120 }, (_, k) => `.c${k} { margin: ${k}px; padding: ${k % 7}px; }`).join('\n')}</style>`;
@@ -61,14 +73,16 @@ ${paras}
 <footer><p>Copyright Daily Valley. All rights reserved.</p><ul>${nav}</ul></footer></body></html>`;
 }
 
-async function writeCrawl(dir: string, pages: number): Promise<{ warc: string; wet: string; htmlBytes: number }> {
+async function writeCrawl(dir: string, pages: number): Promise<{ warc: string; wet: string; htmlBytes: number; elements: number }> {
   const rand = prng(42);
   const warcParts: Uint8Array[] = [];
   const wetParts: Uint8Array[] = [];
   let htmlBytes = 0;
+  let elements = 0;
   for (let i = 0; i < pages; i++) {
     const html = page(i, rand);
     htmlBytes += Buffer.byteLength(html);
+    elements += countStartTags(stripNonText(html));
     const url = `https://valley.example/story/${i}`;
     const response = WARCRecord.create(
       { url, type: 'response', warcVersion: 'WARC/1.1', httpHeaders: { 'Content-Type': 'text/html; charset=utf-8' }, warcHeaders: { 'WARC-Record-ID': `<urn:uuid:bench-${i}>` } },
@@ -86,7 +100,7 @@ async function writeCrawl(dir: string, pages: number): Promise<{ warc: string; w
   const wet = join(dir, 'bench.warc.wet.gz');
   await writeFile(warc, Buffer.concat(warcParts));
   await writeFile(wet, Buffer.concat(wetParts));
-  return { warc, wet, htmlBytes };
+  return { warc, wet, htmlBytes, elements };
 }
 
 function rowsText(n: number): string[] {
@@ -155,11 +169,11 @@ async function run(ctx: BenchContext): Promise<ModeResult> {
   figures.push(await measure('JSON lines, gzip', jsonl));
   if (parquet) figures.push(await measure('parquet (zstd, pyarrow)', parquet));
   const report = [
-    `${pages} HTML pages, ${(crawl.htmlBytes / pages / 1024).toFixed(1)} KB of HTML each on average; ${texts.length} text rows`,
+    `${pages} HTML pages, ${(crawl.htmlBytes / pages / 1024).toFixed(1)} KB of HTML and ${crawl.elements / pages} elements each on average; ${texts.length} text rows`,
     ...figures.map(line),
     parquet ? '' : 'parquet: skipped (the pyarrow venv could not be set up)',
   ].filter((l) => l !== '');
-  return { report, json: { pages, html_bytes_per_page: crawl.htmlBytes / pages, figures } };
+  return { report, json: { pages, html_bytes_per_page: crawl.htmlBytes / pages, elements_per_page: crawl.elements / pages, figures } };
 }
 
 export const sourcesMode: BenchMode = {

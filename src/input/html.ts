@@ -16,6 +16,10 @@ import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
+import { bodyText } from './sax-text.js';
+import { normaliseWhitespace } from './text.js';
+
+export { normaliseWhitespace };
 
 /** How main content is found: Readability, or the body without its boilerplate elements (faster, noisier). */
 export const EXTRACTORS = ['readability', 'body'] as const;
@@ -94,16 +98,6 @@ export function textOf(root: DomNode, dropBoilerplate = false): string {
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as DomNode);
   }
   return normaliseWhitespace(parts.join(''));
-}
-
-/** Spaces collapsed within lines, blank runs collapsed to one empty line, ends trimmed. */
-export function normaliseWhitespace(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => line.replace(/[\s\u00a0]+/g, ' ').trim())
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
 }
 
 export interface Extracted {
@@ -193,11 +187,11 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'readabi
   const html = stripNonText(rawHtml);
   const elements = countStartTags(html, MAX_PAGE_ELEMENTS);
   if (elements > MAX_PAGE_ELEMENTS) throw new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
+  if (extractor === 'body' || elements > MAX_READABILITY_ELEMENTS) return { text: bodyText(html), title: null, extractor: 'body' };
   const { document } = parseHTML(html);
-  dropSiteChrome(document as never);
   const title = (document.title as string | undefined)?.trim() || null;
-  const readable = elements <= MAX_READABILITY_ELEMENTS && !nestsDeeperThan(document as unknown as TreeNode, MAX_READABILITY_DEPTH);
-  if (extractor === 'readability' && readable) {
+  if (!nestsDeeperThan(document as unknown as TreeNode, MAX_READABILITY_DEPTH)) {
+    dropSiteChrome(document as never);
     try {
       // linkedom's document stands in for the DOM types Readability is declared with.
       const article = new Readability<unknown>(document as never, {
@@ -210,14 +204,10 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'readabi
         if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
       }
     } catch {
-      // Too many elements, or a DOM Readability cannot walk: the plain fallback below.
+      // A DOM Readability cannot walk: the body extractor below.
     }
-    // Readability may have taken the page apart: parse it again for the fallback.
-    const again = parseHTML(html).document;
-    dropSiteChrome(again as never);
-    return { text: textOf((again.body ?? again) as unknown as DomNode, true), title, extractor: 'body' };
   }
-  return { text: textOf((document.body ?? document) as unknown as DomNode, true), title, extractor: 'body' };
+  return { text: bodyText(html), title, extractor: 'body' };
 }
 
 /** The main text, or the error that stopped extraction (one hostile page must not end its file). */
