@@ -8,9 +8,9 @@
  * ISO-8859-1 (0x80-0x9F become control characters instead of quotes and dashes).
  *
  * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM;
- * pages Readability gives up on (too short, too many elements) fall back to the body's text
- * without navigation, header, footer and aside. Block elements become line breaks, so paragraphs
- * survive as lines.
+ * pages Readability finds nothing in, or that are too big or too deep for it, fall back to the
+ * body extractor (sax-text.ts: the body without navigation, header, footer and aside, no DOM).
+ * Block elements become line breaks, so paragraphs survive as lines.
  */
 import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';

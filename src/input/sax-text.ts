@@ -3,7 +3,8 @@
  * itself uses) walks the page once, drops what is never article text (scripts, styles,
  * navigation, menus, forms; headers, footers and asides outside an article or main element) and
  * puts block elements on their own lines. Building a DOM costs linkedom about 10 us per element,
- * so on a page of 1,000 elements this is several times faster than any DOM-based extraction.
+ * so on pages of about 1,000 elements this is about 10x faster than Readability on linkedom
+ * (README, Performance).
  */
 import { Parser } from 'htmlparser2';
 import { normaliseWhitespace } from './text.js';
