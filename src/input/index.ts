@@ -6,7 +6,7 @@ import type { InputOptions } from './reader.js';
 
 export { openInput, formatOf, parseJsonLine, readJsonLines, readFile, type InputOptions, type InputSource, type InputFormat } from './reader.js';
 export { contentId, SKIP_REASONS, type InputItem, type SkipReason } from './items.js';
-export { documentFromWarcRecord, parseWarcRecord, readWarcStream, type WarcRecordInput, type WarcOptions, type HeaderBag } from './warc.js';
+export { documentFromWarcBytes, documentFromWarcRecord, parseWarcRecord, readWarcStream, type WarcRecordInput, type WarcOptions, type HeaderBag } from './warc.js';
 export { languageFromHeader } from './language.js';
 
 /** Reader options from the compiled `input` config block. */

@@ -236,6 +236,26 @@ export async function parseWarcRecord(bytes: Uint8Array, maxRecordBytes = DEFAUL
   return { headers, http: httpOf(record) ?? null, payload: read.payload };
 }
 
+/**
+ * One WARC record's bytes (e.g. a Kafka message value) straight to an input item: bytes that are
+ * not a WARC record are `input.unreadable`, a payload over `maxRecordBytes` is `input.too_large`.
+ * `fallbackId` names the rejection when the record has no id (the bridge passes topic/partition/offset).
+ */
+export async function documentFromWarcBytes(bytes: Uint8Array, opts: WarcOptions & { fallbackId?: string } = {}): Promise<InputItem> {
+  const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  let parsed: Awaited<ReturnType<typeof parseWarcRecord>>;
+  try {
+    parsed = await parseWarcRecord(bytes, max);
+  } catch (err) {
+    return rejected(opts.fallbackId ?? 'warc:unidentified', 'input.unreadable', WebscaleError.from(err, 'INPUT_INVALID').message, bytes.length);
+  }
+  if ('tooLarge' in parsed) {
+    const id = unbracket(headerGetter(parsed.headers)('WARC-Record-ID')) ?? opts.fallbackId ?? 'warc:unidentified';
+    return rejected(id, 'input.too_large', `payload passed input.maxRecordBytes (${max}) after ${parsed.tooLarge} bytes`, parsed.tooLarge);
+  }
+  return documentFromWarcRecord(parsed, opts);
+}
+
 /** Every record of a WARC/WET byte stream (already decompressed) as input items. */
 export async function* readWarcStream(stream: Readable, opts: WarcOptions = {}): AsyncGenerator<InputItem> {
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { InputItem } from '../../src/input/items.js';
-import { documentFromWarcRecord, languageFromHeader, openInput, parseWarcRecord, readFile } from '../../src/input/index.js';
+import { documentFromWarcBytes, documentFromWarcRecord, languageFromHeader, openInput, parseWarcRecord, readFile } from '../../src/input/index.js';
 import {
   ARTICLE_URL,
   CP1252_WORDS,
@@ -102,6 +102,15 @@ describe('WARC', () => {
         if (item.kind === 'document') expect(item.doc.text).toBe((fromFile[i] as { doc: { text: string } }).doc.text);
       }
     }
+  });
+
+  it('turns message-value bytes into an item, rejecting bytes that are no WARC record and oversize payloads', async () => {
+    const [, , article] = await crawlRecords();
+    const bytes = await warcRecordBytes(article as Parameters<typeof warcRecordBytes>[0]);
+    expect(await documentFromWarcBytes(bytes)).toMatchObject({ kind: 'document', doc: { id: uuid('2'), language: 'en' } });
+    expect(await documentFromWarcBytes(bytes, { maxRecordBytes: 100 })).toMatchObject({ kind: 'rejection', rejection: { reason: 'input.too_large', doc_id: uuid('2') } });
+    const garbage = await documentFromWarcBytes(new TextEncoder().encode('{"not": "a warc record"}'), { fallbackId: 'crawl-topic/0/17' });
+    expect(garbage).toMatchObject({ kind: 'rejection', rejection: { reason: 'input.unreadable', doc_id: 'crawl-topic/0/17' } });
   });
 
   it('takes headers as a plain object or a Map, any case', () => {
