@@ -6,14 +6,18 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dedupMode } from './dedup.js';
 import { embeddedMode } from './embedded.js';
+import { exportMode } from './export.js';
 import { kafkaMode } from './kafka.js';
 import { sourcesMode } from './sources.js';
+import { prefilterMode } from './prefilter.js';
+import { pyclientMode } from './pyclient.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, sourcesMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, sourcesMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

@@ -39,6 +39,8 @@ export interface BenchOptions {
    * default, 5 s). Patched in by cli-child.ts, not a product setting.
    */
   kafkaFetchMaxWaitMs: number | null;
+  /** pyclient mode: QaRecords written to the sink the Python client reads. */
+  pyclientRecords: number;
   seed: number;
   outDir: string;
   /** Keep the generated inputs and outputs (in outDir/work) instead of deleting them. */
@@ -46,7 +48,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_DOCS=1000)
-  --only <modes>             comma-separated: embedded, kafka (default both, in that order)
+  --only <modes>             comma-separated: embedded, kafka, prefilter, pyclient, export, dedup (default all, in that order)
   --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
   --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
   --concurrency <n>          --concurrency passed to webscale-rl (default 64; in kafka mode, per worker)
@@ -60,6 +62,7 @@ export const USAGE = `npm run bench -- [options]   (every option also reads BENC
   --kafka-ingest-rate <n>    kafka: feed the throughput run's documents at n/s while it runs (default 0: all at once)
   --kafka-commit-interval-ms <ms>  kafka: the workers' kafka.commitInterval (default: config default, 1 s)
   --kafka-fetch-max-wait-ms <ms>   kafka experiment: patch the workers' kafkajs consumer maxWaitTimeInMs (default: kafkajs's 5 s)
+  --pyclient-records <n>     pyclient: QaRecords the Python client reads (default 20000)
   --seed <n>                 corpus seed (default 1)
   --out <dir>                where the JSON results go (default bench-results)
   --keep                     keep generated inputs and outputs under <out>/work`;
@@ -100,6 +103,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       'memory-latency-ms': { type: 'string' },
       scenarios: { type: 'string' },
       'kafka-partitions': { type: 'string' },
+      'pyclient-records': { type: 'string' },
       'kafka-overhead-docs': { type: 'string' },
       'kafka-ingest-rate': { type: 'string' },
       'kafka-commit-interval-ms': { type: 'string' },
@@ -129,6 +133,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     kafkaOverheadDocs: num('--kafka-overhead-docs', pick(values['kafka-overhead-docs'], 'BENCH_KAFKA_OVERHEAD_DOCS'), 3000, 1),
     kafkaIngestRate: num('--kafka-ingest-rate', pick(values['kafka-ingest-rate'], 'BENCH_KAFKA_INGEST_RATE'), 0, 0),
     kafkaCommitIntervalMs: optionalMs('--kafka-commit-interval-ms', pick(values['kafka-commit-interval-ms'], 'BENCH_KAFKA_COMMIT_INTERVAL_MS')),
+    pyclientRecords: num('--pyclient-records', pick(values['pyclient-records'], 'BENCH_PYCLIENT_RECORDS'), 20000, 1),
     kafkaFetchMaxWaitMs: optionalMs('--kafka-fetch-max-wait-ms', pick(values['kafka-fetch-max-wait-ms'], 'BENCH_KAFKA_FETCH_MAX_WAIT_MS')),
     seed: num('--seed', pick(values.seed, 'BENCH_SEED'), 1, 0),
     outDir: pick(values.out, 'BENCH_OUT') ?? 'bench-results',

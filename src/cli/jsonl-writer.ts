@@ -46,5 +46,5 @@ export class JsonlWriter {
 /** Where rejections go when `--rejections` is not given: beside the output file. */
 export function defaultRejectionsPath(output: string): string {
   if (output === '-') return 'rejections.jsonl';
-  return output.replace(/(\.jsonl|\.ndjson|\.json)?$/i, '.rejections.jsonl');
+  return output.replace(/(\.jsonl|\.ndjson|\.json|\.parquet)?$/i, '.rejections.jsonl');
 }

@@ -1,6 +1,7 @@
 /**
  * The Kafka commands: `stage` (one stage as a consumer group), `ingest` (documents into the raw
- * topic), `export` (a topic to JSON lines, up to the end offsets seen at start) and `tail`
+ * topic), `export` (a topic up to the end offsets seen at start: the sink in any export format
+ * of `src/export/`, filtered, other topics as JSON lines) and `tail`
  * (follow a topic, decoded). Records are Avro on the wire; JSON lines here, with bytes fields
  * (dead-letter keys and values) as base64.
  */
@@ -12,10 +13,11 @@ import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
-import { LLM_STAGES, type LlmStage } from '../core/records.js';
+import { WORKER_STAGES, type QaRecord, type WorkerStage } from '../core/records.js';
 import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
+import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
 import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { createLlmRouter } from '../llm/router.js';
@@ -62,16 +64,20 @@ export interface StageFlags extends CommonFlags {
 }
 
 export async function stageCommand(stageName: string, flags: StageFlags): Promise<number> {
-  if (!(LLM_STAGES as readonly string[]).includes(stageName)) {
-    throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${LLM_STAGES.join(', ')}`);
+  if (!(WORKER_STAGES as readonly string[]).includes(stageName)) {
+    throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${WORKER_STAGES.join(', ')}`);
   }
-  const stage = stageName as LlmStage;
+  const stage = stageName as WorkerStage;
   const { config, logger, kafka } = await setup(flags);
+  if (stage === 'dedup' && !config.pipeline.dedup.enabled) {
+    throw new WebscaleError('USAGE', 'pipeline.dedup.enabled is false: the filter reads docs.raw itself, so there is no dedup stage to run');
+  }
   const metrics = createMetrics({ stage });
   const recorder = metrics.forStage();
   const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
-  const needsLlm = stage !== 'filter' || config.pipeline.llmFilter;
+  // Dedup makes no LLM call either.
+  const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
   const worker = new StageWorker({
     stage,
     config,
@@ -183,12 +189,112 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
 export interface ExportFlags extends CommonFlags {
   topic?: string;
   output: string;
+  format?: string;
+  domain?: string[];
+  language?: string[];
+  since?: string;
+  rowGroupRows?: number;
 }
 
-/** Reads a topic read_committed from the beginning up to the end offsets seen at start. */
+/**
+ * `--since` skips the sink's older records by their Kafka timestamps: a record is produced after
+ * it is created, so its timestamp is at or after its `created_at`. The margin covers clocks that
+ * disagree (a broker's LogAppendTime against a worker's clock); `created_at` still decides.
+ */
+const SINCE_CLOCK_MARGIN_MS = 15 * 60_000;
+
+/** The format asked for, checked before anything connects. */
+function exportFormatOf(flags: ExportFlags): ExportFormat {
+  if (flags.format === undefined) return defaultFormat(flags.output);
+  if (!(EXPORT_FORMATS as readonly string[]).includes(flags.format)) {
+    throw new WebscaleError('USAGE', `--format "${flags.format}": expected one of ${EXPORT_FORMATS.join(', ')}`);
+  }
+  return flags.format as ExportFormat;
+}
+
+/**
+ * Reads a topic read_committed from the beginning up to the end offsets seen at start. The sink
+ * topic can be filtered and written in any export format; other topics are written as JSON lines.
+ */
 export async function exportCommand(flags: ExportFlags): Promise<number> {
-  const { config, kafka, codecs } = await setup(flags);
   const suffix = flags.topic ?? 'qa.verified';
+  const format = exportFormatOf(flags);
+  const filters = { domain: flags.domain ?? [], language: flags.language ?? [], ...(flags.since === undefined ? {} : { since: flags.since }) };
+  if (suffix !== 'qa.verified') {
+    if (format !== 'jsonl' || hasFilters(filters)) {
+      throw new WebscaleError('USAGE', `--format, --domain, --language and --since apply to the qa.verified sink, not to ${suffix}`);
+    }
+    return exportTopicJsonl(suffix, flags);
+  }
+  const keep = compileFilter(filters);
+  const since = flags.since === undefined ? undefined : parseSince(flags.since);
+  resolveContainer(format, flags.output);
+  const { config, kafka, codecs } = await setup(flags);
+  const topic = topicName(config.kafka.topicPrefix, suffix);
+  const codec = codecs.for('QaRecord', topic);
+  const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
+  const fetchMaxBytes = config.export.fetchMaxBytes;
+  let read = 0;
+  const sink = await withExportSink(
+    () => openExportSink(format, flags.output, limits),
+    (out) =>
+      readToEnd(
+        kafka,
+        topic,
+        async (m) => {
+          if (!m.value) return;
+          read++;
+          const record = (await codec.decode(m.value)) as QaRecord;
+          if (keep(record)) await out.write(record);
+        },
+        { groupPrefix: `${config.kafka.topicPrefix}export-`, fetchMaxBytes, ...(since === undefined ? {} : { startAt: since - SINCE_CLOCK_MARGIN_MS }) },
+      ),
+  );
+  const where = flags.output === '-' ? 'stdout' : flags.output;
+  process.stderr.write(`exported ${sink.count} of ${read} records from ${topic} as ${format} (${sink.container}) to ${where}\n`);
+  return 0;
+}
+
+/**
+ * Opens an export's sink and runs `work` on it: success closes the sink, an error aborts it. A
+ * SIGINT or SIGTERM, from before the file exists until the end, aborts it and exits 130, so no
+ * half-written parquet file is left behind (JSON lines keep what was written).
+ */
+async function withExportSink(open: () => Promise<RecordSink>, work: (sink: RecordSink) => Promise<void>): Promise<RecordSink> {
+  let opened: RecordSink | undefined;
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) return;
+    interrupted = true;
+    // Not open yet: the check after open() sees the flag.
+    if (opened) void opened.abort().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const sink = await open();
+    opened = sink;
+    if (interrupted) {
+      await sink.abort();
+      process.exit(130);
+    }
+    try {
+      await work(sink);
+    } catch (err) {
+      await sink.abort().catch(() => undefined);
+      throw err;
+    }
+    await sink.close();
+    return sink;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Any topic, decoded, as JSON lines (dead letters' bytes as base64). */
+async function exportTopicJsonl(suffix: string, flags: ExportFlags): Promise<number> {
+  const { config, kafka, codecs } = await setup(flags);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for(recordTypeOf(suffix), topic);
   const out = await JsonlWriter.open(flags.output);

@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
       .requiredOption('--input <path|->', 'a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
-      .requiredOption('--output <file|->', 'QA records as JSON lines')
+      .requiredOption('--output <file|->', 'QA records as JSON lines, or as parquet when the name ends in .parquet')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       program
         .command('stage')
         .description('run one stage as a member of consumer group <prefix><stage>')
-        .argument('<stage>', 'filter | identify | generate | check')
+        .argument('<stage>', 'dedup | filter | identify | generate | check')
         .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
         .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID'),
     ),
@@ -111,9 +111,14 @@ async function main(argv: string[]): Promise<number> {
   addKafkaOptions(
     program
       .command('export')
-      .description('write a topic (default: the qa.verified sink) as JSON lines, read_committed, up to its end at start')
-      .requiredOption('--output <file|->', 'JSON-lines output')
+      .description('write a topic (default: the qa.verified sink) read_committed, up to its end at start: the sink in a trainer format, other topics as JSON lines')
+      .requiredOption('--output <file|->', 'output file (.parquet: parquet; .jsonl/.json/.ndjson or -: JSON lines)')
       .option('--topic <suffix>', 'topic suffix, e.g. qa.verified, rejections, dlq', 'qa.verified')
+      .option('--format <format>', 'jsonl | parquet (QA records) | verl | trl (parquet rows) | openrlhf (JSON lines); default from --output')
+      .option('--domain <domain...>', 'only these domains, e.g. Math "Natural Science"')
+      .option('--language <code...>', 'only these source languages (ISO 639-1, provenance.language), e.g. en de')
+      .option('--since <time>', 'only records created at or after an ISO time (2026-11-29T00:00:00Z) or a duration ago (30m, 24h, 7d)')
+      .option('--row-group-rows <n>', 'rows per parquet row group (config export.rowGroupRows, default 10000)', positiveInt)
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
       .option('--log-level <level>', 'log level'),
   ).action(async (flags: ExportFlags) => {

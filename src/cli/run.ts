@@ -1,6 +1,7 @@
 /**
  * `webscale-rl run`: the whole pipeline in one process, no Kafka. Streams the input, writes QA
- * and rejection JSON lines as they are decided, shows progress on a TTY and prints the summary.
+ * records (JSON lines, or parquet for an output named *.parquet) and rejection JSON lines as
+ * they are decided, shows progress on a TTY and prints the summary.
  * Ctrl-C once stops intake and finishes the documents in flight; twice aborts the LLM calls.
  *
  * Before reading any input it probes the LLM of every stage that will call one (`probeStages`):
@@ -21,6 +22,7 @@ import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
 import { meterRouter } from '../runtime/metered.js';
 import { RunStats } from '../runtime/stats.js';
+import { openExportSink, defaultFormat } from '../export/index.js';
 import { JsonlWriter, defaultRejectionsPath } from './jsonl-writer.js';
 import { overridesFrom, type CommonFlags } from './options.js';
 import { ProgressDisplay, formatSummary, progressLine, utilisation } from './summary.js';
@@ -62,7 +64,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const limiter = new ConcurrencyLimiter(config.concurrency);
     const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
 
-    const qaOut = await JsonlWriter.open(flags.output);
+    // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
+    const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
     const rejOut = await JsonlWriter.open(flags.rejections ?? defaultRejectionsPath(flags.output));
     const stopIntake = new AbortController();
     const abort = new AbortController();

@@ -6,7 +6,7 @@
  */
 import { clearLine, cursorTo } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { LLM_STAGES } from '../core/records.js';
+import { LLM_STAGES, WORKER_STAGES } from '../core/records.js';
 import type { RunStats } from '../runtime/stats.js';
 
 function fmt(n: number): string {
@@ -97,7 +97,7 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     lines.push(`documents with llm.failed: ${fmt(stats.documentsLlmFailed)} (${(share * 100).toFixed(1)}% of valid documents)`);
   }
   lines.push('stage       in        out       rejected  (llm.failed)');
-  for (const s of LLM_STAGES) {
+  for (const s of WORKER_STAGES) {
     const c = stats.stages[s];
     lines.push(`${s.padEnd(10)}  ${fmt(c.in).padEnd(8)}  ${fmt(c.out).padEnd(8)}  ${fmt(c.rejected).padEnd(8)}  (${fmt(c.llm_failed)})`);
   }
@@ -106,6 +106,11 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
   if (stats.reasons.size > 0) {
     lines.push('rejections by reason:');
     for (const [reason, n] of [...stats.reasons.entries()].sort((a, b) => b[1] - a[1])) lines.push(`  ${reason.padEnd(26)} ${fmt(n)}`);
+  }
+  if (stats.languages.size > 0) {
+    const byLanguage = [...stats.languages.entries()].sort(([, a], [, b]) => b.documents - a.documents);
+    lines.push('languages (documents, QA pairs kept):');
+    for (const [language, n] of byLanguage) lines.push(`  ${language.padEnd(6)} ${fmt(n.documents).padEnd(8)}  ${fmt(n.qa_kept)}`);
   }
   const t = stats.totalTokens();
   lines.push(`LLM: ${fmt(t.calls)} calls, ${fmt(t.prompt)} prompt + ${fmt(t.completion)} completion tokens`);

@@ -4,6 +4,7 @@
  */
 import type {
   DeadLetter,
+  DedupClaim,
   DocumentRecord,
   FilteredDocument,
   GenerationTask,
@@ -20,6 +21,7 @@ export interface RecordTypeMap {
   QaRecord: QaRecord;
   Rejection: Rejection;
   DeadLetter: DeadLetter;
+  DedupClaim: DedupClaim;
 }
 export type RecordTypeName = keyof RecordTypeMap;
 
@@ -31,6 +33,7 @@ export const RECORD_TYPES = [
   'QaRecord',
   'Rejection',
   'DeadLetter',
+  'DedupClaim',
 ] as const satisfies readonly RecordTypeName[];
 
 /** Namespace of the current schemas; a breaking change would need a new one (v2). */

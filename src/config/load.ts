@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { WebscaleError } from '../core/errors.js';
 import { registerSecret } from '../core/redact.js';
 import { configSchema, type Config } from './schema.js';
@@ -74,6 +75,9 @@ function envLayer(env: Env): Record<string, unknown> {
   if (env['WEBSCALE_SCHEMA_REGISTRY_URL']) kafka['schemaRegistryUrl'] = env['WEBSCALE_SCHEMA_REGISTRY_URL'];
   const layer: Record<string, unknown> = { llm, kafka };
   if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
+  // A string the schema's boolean refuses is left as it is, so the config error names it.
+  const dedup = env['WEBSCALE_DEDUP_ENABLED'];
+  if (dedup !== undefined) layer['pipeline'] = { dedup: { enabled: z.stringbool().safeParse(dedup).data ?? dedup } };
   return layer;
 }
 

@@ -23,8 +23,12 @@ export type Domain = (typeof DOMAINS)[number];
 export const LLM_STAGES = ['filter', 'identify', 'generate', 'check'] as const;
 export type LlmStage = (typeof LLM_STAGES)[number];
 
-/** Where a rejection was decided: the LLM stages plus input validation. */
-export const REJECTION_STAGES = ['input', ...LLM_STAGES] as const;
+/** Stages a Kafka worker can run (`webscale-rl stage <name>`): dedup makes no LLM call. */
+export const WORKER_STAGES = ['dedup', ...LLM_STAGES] as const;
+export type WorkerStage = (typeof WORKER_STAGES)[number];
+
+/** Where a rejection was decided: the LLM stages plus input validation and deduplication. */
+export const REJECTION_STAGES = ['input', ...LLM_STAGES, 'dedup'] as const;
 export type RejectionStage = (typeof REJECTION_STAGES)[number];
 
 /**
@@ -69,6 +73,18 @@ export const REASON_CODES = [
   'llm.failed',
   // embedded mode: the stage itself failed on this record (a bug); the Kafka worker dead-letters
   'pipeline.error',
+  // pre-filter, language and crawl-quality rules (no LLM call; see src/stages/quality-rules.ts)
+  'filter.language',
+  'filter.line_punctuation',
+  'filter.duplicate_lines',
+  'filter.boilerplate',
+  'filter.symbols',
+  'filter.bullet_lines',
+  'filter.ellipsis_lines',
+  'filter.repeated_ngrams',
+  // deduplication (no LLM call): `duplicate_of` names the document kept
+  'dedup.exact',
+  'dedup.near',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -178,6 +194,24 @@ export interface Rejection {
   created_at: number;
   /** For dedup rejections: id of the document that was kept. */
   duplicate_of?: string | null;
+}
+
+/**
+ * A dedup worker's claim for one input document (topic `dedup.claims`, one partition): every
+ * dedup worker replays the claims in log order and reaches the same decision for each.
+ */
+export interface DedupClaim {
+  doc_id: string;
+  /** Where the document was read (docs.raw): a second claim for the same record gets the first one's decision. */
+  source_partition: number;
+  source_offset: number;
+  /** 16 bytes of SHA-256 of the normalised text. */
+  exact: Buffer;
+  /** LSH band keys of the MinHash signature (empty for a document without words). */
+  bands: number[];
+  /** Names the hashing (n-gram, bands, rows, seed): claims of another scheme are ignored. */
+  scheme: string;
+  created_at: number;
 }
 
 export interface DeadLetter {

@@ -1,9 +1,10 @@
 /**
- * Reads a topic from the beginning up to the end offsets it has when the call starts, with
- * isolation read_committed, and then stops: what `export` does, and what the tests use to look
- * at a topic. A throwaway consumer group is used and deleted afterwards. Each record is handed
- * over once, even when kafkajs restarts its consumer mid-read (after a retriable crash it starts
- * again from the beginning, since this group commits nothing).
+ * Reads a topic from the beginning (or, with `startAt`, from a time by record timestamps) up to
+ * the end offsets it has when the call starts, with isolation read_committed, and then stops:
+ * what `export` does, and what the tests use to look at a topic. A throwaway consumer group is
+ * used and deleted afterwards. Each record is handed over once, even when kafkajs restarts its
+ * consumer mid-read (after a retriable crash it starts again where it first started, since this
+ * group commits nothing while it reads).
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -12,17 +13,41 @@ export async function readToEnd(
   kafka: Kafka,
   topic: string,
   onMessage: (message: KafkaMessage, partition: number) => Promise<void> | void,
-  opts: { groupPrefix?: string } = {},
+  opts: {
+    groupPrefix?: string;
+    /**
+     * Epoch ms: start each partition at its first record whose Kafka timestamp is at or after
+     * this, instead of at the beginning (`export --since` on a sink kept forever reads the tail).
+     */
+    startAt?: number;
+    /**
+     * Most bytes of records one fetch brings (kafkajs `maxBytes`; per partition at most 1 MiB,
+     * kafkajs' default). kafkajs holds a fetch's records as objects until they are handed over,
+     * so this bounds the reader's memory. Default: kafkajs' 10 MiB.
+     */
+    fetchMaxBytes?: number;
+  } = {},
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `${opts.groupPrefix ?? ''}read-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  const fetchLimits = opts.fetchMaxBytes === undefined ? {} : { maxBytes: opts.fetchMaxBytes, maxBytesPerPartition: Math.min(opts.fetchMaxBytes, 1024 * 1024) };
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, ...fetchLimits });
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
+    const start = new Map<number, bigint>(offsets.map((o) => [o.partition, BigInt(o.low)]));
+    if (opts.startAt !== undefined) {
+      for (const o of await admin.fetchTopicOffsetsByTimestamp(topic, opts.startAt)) {
+        if (BigInt(o.offset) > (start.get(o.partition) ?? 0n)) start.set(o.partition, BigInt(o.offset));
+      }
+    }
     const remaining = new Map<number, bigint>();
-    for (const o of offsets) if (BigInt(o.high) > BigInt(o.low)) remaining.set(o.partition, BigInt(o.high));
+    for (const o of offsets) if (BigInt(o.high) > (start.get(o.partition) ?? 0n)) remaining.set(o.partition, BigInt(o.high));
     if (remaining.size === 0) return;
+    if (opts.startAt !== undefined) {
+      // The group is new: offsets committed for it before it joins are where it starts.
+      await admin.setOffsets({ groupId, topic, partitions: [...remaining.keys()].map((p) => ({ partition: p, offset: String(start.get(p) ?? 0n) })) });
+    }
     /** Next offset not yet handed over, per partition. */
     const next = new Map<number, bigint>();
     await consumer.connect();

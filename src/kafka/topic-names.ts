@@ -10,6 +10,8 @@ export const TOPIC_SUFFIXES = [
   'qa.verified',
   'rejections',
   'dlq',
+  'docs.unique',
+  'dedup.claims',
 ] as const;
 export type TopicSuffix = (typeof TOPIC_SUFFIXES)[number];
 

@@ -117,12 +117,22 @@ class LazyLocalClient implements LlmClient {
     return this.loaded?.model ?? this.config.llm.model ?? 'local';
   }
 
+  /**
+   * A failed load is forgotten, so the next call tries again: a worker whose model file arrives
+   * later (an init container still copying it, a volume mounted late) recovers without a restart.
+   */
   ready(): Promise<LlmClient> {
     if (this.loading === undefined) {
-      this.loading = this.load(this.config).then((client) => {
-        this.loaded = client;
-        return client;
-      });
+      this.loading = this.load(this.config).then(
+        (client) => {
+          this.loaded = client;
+          return client;
+        },
+        (err: unknown) => {
+          this.loading = undefined;
+          throw err;
+        },
+      );
     }
     return this.loading;
   }

@@ -12,10 +12,11 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
-import type { DocumentRecord, LlmStage, QaRecord, Rejection, StageTrace } from '../core/records.js';
+import type { DocumentRecord, QaRecord, Rejection, StageTrace, WorkerStage } from '../core/records.js';
+import { LocalDedup } from '../dedup/fingerprint.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { InputItem } from '../input/reader.js';
-import { checkStage, filterStage, generateStage, identifyStage, makeRejection } from '../stages/index.js';
+import { checkStage, dedupStage, filterStage, generateStage, identifyStage, makeRejection } from '../stages/index.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { StageContext, StageFn, StageResult } from '../stages/types.js';
@@ -53,9 +54,11 @@ export interface EmbeddedRunResult {
 /** What happened to one document across its stages, for the run's figures. */
 interface DocumentOutcome {
   llmFailed: boolean;
+  /** As the filter stage decided it (or as the document came); null when unknown. */
+  language: string | null;
 }
 
-function stageFailure(stage: LlmStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
+function stageFailure(stage: WorkerStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
   return makeRejection({
     docId,
     stage,
@@ -79,6 +82,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     config,
     fewshot: options.fewshot,
     decontaminator: options.decontaminator,
+    // One index for the run: documents enter it in input order, so the first copy read is kept.
+    ...(config.pipeline.dedup.enabled ? { dedup: new LocalDedup(config.pipeline.dedup) } : {}),
   };
   const maxDocs = Math.max(1, options.documentsInFlight ?? config.concurrency * 2);
 
@@ -99,7 +104,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
    * never ends the run.
    */
   async function step<I, O>(
-    stage: LlmStage,
+    stage: WorkerStage,
     fn: StageFn<I, O>,
     input: I,
     who: { docId: string; persona: string | null; trace: readonly StageTrace[]; outcome: DocumentOutcome },
@@ -116,6 +121,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       await reject(rejection);
       return [];
     }
+    if (result.language !== undefined) who.outcome.language = result.language;
     stats.stages[stage].out += result.outputs.length;
     for (const r of result.rejections) await reject(r);
     return result.outputs;
@@ -123,8 +129,10 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
 
   async function processDocument(doc: DocumentRecord): Promise<void> {
     let kept = 0;
-    const outcome: DocumentOutcome = { llmFailed: false };
-    const filtered = await step('filter', filterStage, doc, { docId: doc.id, persona: null, trace: [], outcome });
+    const outcome: DocumentOutcome = { llmFailed: false, language: doc.language ?? null };
+    // Dedup decides synchronously when the document is taken (no await before it), in input order.
+    const unique = ctx.dedup ? await step('dedup', dedupStage, doc, { docId: doc.id, persona: null, trace: [], outcome }) : [doc];
+    const filtered = (await Promise.all(unique.map((d) => step('filter', filterStage, d, { docId: d.id, persona: null, trace: [], outcome })))).flat();
     for (const fd of filtered) {
       const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace, outcome });
       await Promise.all(
@@ -141,6 +149,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
         }),
       );
     }
+    stats.recordLanguage(outcome.language, kept);
     if (kept > 0) stats.documentsWithQa++;
     if (outcome.llmFailed) stats.documentsLlmFailed++;
   }

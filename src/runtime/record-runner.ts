@@ -104,7 +104,7 @@ export class RecordRunner {
     let successesAtFirstFailure = -1;
     for (;;) {
       try {
-        const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt) });
+        const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt), source: { partition: rec.partition, offset: rec.offset } });
         return { kind: 'done', messages: await this.encode(result) };
       } catch (err) {
         let e = WebscaleError.from(err);

@@ -3,13 +3,14 @@
  * runs. The Kafka worker is generic over these bindings; the stage functions are the same ones the
  * embedded runner drives.
  */
-import type { LlmStage } from '../core/records.js';
+import type { Config } from '../config/schema.js';
+import type { WorkerStage } from '../core/records.js';
 import type { RecordTypeMap, RecordTypeName } from '../codec/record-types.js';
-import { checkStage, filterStage, generateStage, identifyStage } from '../stages/index.js';
+import { checkStage, dedupStage, filterStage, generateStage, identifyStage } from '../stages/index.js';
 import type { StageFn } from '../stages/types.js';
 
 export interface StageBinding<I extends RecordTypeName = RecordTypeName, O extends RecordTypeName = RecordTypeName> {
-  stage: LlmStage;
+  stage: WorkerStage;
   inputSuffix: string;
   inputType: I;
   outputSuffix: string;
@@ -21,9 +22,20 @@ export interface StageBinding<I extends RecordTypeName = RecordTypeName, O exten
   keyOf(output: RecordTypeMap[O]): string;
 }
 
+const dedup: StageBinding<'Document', 'Document'> = {
+  stage: 'dedup',
+  inputSuffix: 'docs.raw',
+  inputType: 'Document',
+  outputSuffix: 'docs.unique',
+  outputType: 'Document',
+  fn: dedupStage,
+  docIdOf: (d) => d.id,
+  keyOf: (o) => o.id,
+};
+
 const filter: StageBinding<'Document', 'FilteredDocument'> = {
   stage: 'filter',
-  inputSuffix: 'docs.raw',
+  inputSuffix: 'docs.unique',
   inputType: 'Document',
   outputSuffix: 'docs.filtered',
   outputType: 'FilteredDocument',
@@ -65,9 +77,18 @@ const check: StageBinding<'QaCandidate', 'QaRecord'> = {
   keyOf: (o) => o.doc_id,
 };
 
-export const STAGE_BINDINGS: Record<LlmStage, StageBinding> = {
+export const STAGE_BINDINGS: Record<WorkerStage, StageBinding> = {
+  dedup: dedup as unknown as StageBinding,
   filter: filter as unknown as StageBinding,
   identify: identify as unknown as StageBinding,
   generate: generate as unknown as StageBinding,
   check: check as unknown as StageBinding,
 };
+
+/** The topic a stage reads: with dedup off there is no docs.unique, and the filter reads docs.raw. */
+export function inputSuffixOf(binding: StageBinding, config: Config): string {
+  return binding.stage === 'filter' && !config.pipeline.dedup.enabled ? 'docs.raw' : binding.inputSuffix;
+}
+
+/** The dedup stage's claims log (one partition): its order is the order every dedup worker decides in. */
+export const DEDUP_CLAIMS_SUFFIX = 'dedup.claims';

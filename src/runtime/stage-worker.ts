@@ -14,6 +14,8 @@
  *   for their commit, so memory is bounded by configuration, never by one stuck record.
  * - `record-policy.ts`: what a failed record gets (retry with the LLM layer's backoff, an outage
  *   pause, or the DLQ after `maxRecordAttempts` or `maxRecordAge` while others succeed).
+ * The dedup stage runs in the same worker (no LLM call): it also replays and appends to the
+ * dedup claims log (`dedup/claim-log.ts`), which is what makes all dedup workers decide alike.
  * Downstream reads read_committed.
  */
 import { setMaxListeners } from 'node:events';
@@ -22,13 +24,14 @@ import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
-import type { LlmStage } from '../core/records.js';
+import type { WorkerStage } from '../core/records.js';
 import { TopicCodecs } from '../codec/index.js';
 import { groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { backoffDelay } from '../llm/retry.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
+import { ClaimLog } from '../dedup/claim-log.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { StageContext } from '../stages/types.js';
@@ -38,13 +41,13 @@ import { OwnedPartitions } from './owned-partitions.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
 import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
 import { LlmHealth, RecordRunner } from './record-runner.js';
-import { STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
+import { DEDUP_CLAIMS_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 export interface StageWorkerOptions {
-  stage: LlmStage;
+  stage: WorkerStage;
   config: Config;
   kafka: Kafka;
   /** The LLM router, not yet limited: the worker applies `config.concurrency`. */
@@ -81,6 +84,8 @@ export class StageWorker {
   private readonly runner: RecordRunner;
   private readonly health: LlmHealth;
   private readonly abort = new AbortController();
+  /** The dedup stage's claims log (replayed to its end before the worker joins its group). */
+  readonly claims: ClaimLog | null;
   private paused = false;
   private pausedFor: PauseReason | null = null;
   private llmReady: boolean;
@@ -98,7 +103,7 @@ export class StageWorker {
     const { config, stage } = opts;
     this.binding = STAGE_BINDINGS[stage];
     this.groupId = groupName(config.kafka.topicPrefix, stage);
-    this.inputTopic = topicName(config.kafka.topicPrefix, this.binding.inputSuffix);
+    this.inputTopic = topicName(config.kafka.topicPrefix, inputSuffixOf(this.binding, config));
     this.log = opts.logger.child({ stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
     const codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
     // Every LLM request in flight listens on this one signal.
@@ -133,6 +138,18 @@ export class StageWorker {
       },
       onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
     }), limiter);
+    this.claims =
+      stage === 'dedup'
+        ? new ClaimLog({
+            kafka: opts.kafka,
+            config: config.pipeline.dedup,
+            topic: topicName(config.kafka.topicPrefix, DEDUP_CLAIMS_SUFFIX),
+            groupPrefix: config.kafka.topicPrefix,
+            codecs,
+            log: this.log,
+            fetchMaxWait: config.kafka.fetchMaxWait,
+          })
+        : null;
     const ctx: StageContext = {
       llm,
       logger: this.log,
@@ -140,6 +157,7 @@ export class StageWorker {
       config,
       fewshot: opts.fewshot,
       decontaminator: opts.decontaminator,
+      ...(this.claims ? { dedup: this.claims } : {}),
     };
     this.consumer = opts.kafka.consumer({
       groupId: this.groupId,
@@ -211,6 +229,9 @@ export class StageWorker {
     });
     await this.admin.connect();
     await this.waitForLlm();
+    if (this.state !== 'starting') return;
+    // Every decision must see what was committed before this worker started.
+    await this.claims?.start(this.abort.signal);
     if (this.state !== 'starting') return;
     await consumer.connect();
     this.consumerStarted = true;
@@ -448,7 +469,8 @@ export class StageWorker {
 
   /** Readiness: joined the group, last commit fine, LLM proven and not in an outage. */
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
-    const checks = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
+    const checks: Record<string, boolean> = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
+    if (this.claims) checks['dedup_claims'] = this.claims.loaded;
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 
@@ -474,6 +496,7 @@ export class StageWorker {
     const unfinished = this.inFlight;
     if (this.consumerStarted) await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await this.partitions.closeAll();
+    await this.claims?.stop();
     await this.admin.disconnect().catch(() => undefined);
     this.state = wasFailed ? 'failed' : 'stopped';
     this.log.info({ ...this.counts, unfinished }, 'stage worker stopped');

@@ -3,7 +3,7 @@
  * LLM cost. The embedded runner fills it, the progress line and the end-of-run summary read it;
  * `toJSON()` is the machine-readable summary (`run --summary FILE`).
  */
-import { LLM_STAGES, type LlmStage, type Rejection, type TokenUsage } from '../core/records.js';
+import { LLM_STAGES, WORKER_STAGES, type LlmStage, type Rejection, type TokenUsage, type WorkerStage } from '../core/records.js';
 
 export interface StageCounts {
   in: number;
@@ -11,6 +11,9 @@ export interface StageCounts {
   rejected: number;
   llm_failed: number;
 }
+
+/** The summary's key for documents whose language is unknown (ISO 639-2 "undetermined"). */
+export const UNKNOWN_LANGUAGE = 'und';
 
 export class RunStats {
   readonly startedAt = Date.now();
@@ -23,9 +26,10 @@ export class RunStats {
   documentsLlmFailed = 0;
   qaKept = 0;
   bytesDone = 0;
-  readonly stages: Record<LlmStage, StageCounts> = Object.fromEntries(
-    LLM_STAGES.map((s) => [s, { in: 0, out: 0, rejected: 0, llm_failed: 0 }]),
-  ) as Record<LlmStage, StageCounts>;
+  /** Per stage, dedup (no LLM call) first. */
+  readonly stages: Record<WorkerStage, StageCounts> = Object.fromEntries(
+    WORKER_STAGES.map((s) => [s, { in: 0, out: 0, rejected: 0, llm_failed: 0 }]),
+  ) as Record<WorkerStage, StageCounts>;
   inputRejected = 0;
   readonly reasons = new Map<string, number>();
   readonly tokens: Record<LlmStage, { prompt: number; completion: number; calls: number }> = Object.fromEntries(
@@ -38,6 +42,18 @@ export class RunStats {
   recordSkip(reason: string, bytes: number): void {
     this.inputSkipped.set(reason, (this.inputSkipped.get(reason) ?? 0) + 1);
     this.bytesDone += bytes;
+  }
+
+  /** Documents and kept QA pairs by language (ISO 639-1; `und` when unknown). */
+  readonly languages = new Map<string, { documents: number; qa_kept: number }>();
+
+  /** Account one finished document under its language. */
+  recordLanguage(language: string | null, qaKept: number): void {
+    const key = language === null || language === '' ? UNKNOWN_LANGUAGE : language;
+    const entry = this.languages.get(key) ?? { documents: 0, qa_kept: 0 };
+    entry.documents++;
+    entry.qa_kept += qaKept;
+    this.languages.set(key, entry);
   }
 
   recordRejection(rejection: Rejection): void {
@@ -101,6 +117,7 @@ export class RunStats {
       qa_kept: this.qaKept,
       stages: this.stages,
       rejections_by_reason: rejections,
+      languages: Object.fromEntries([...this.languages.entries()].sort(([, a], [, b]) => b.documents - a.documents)),
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),

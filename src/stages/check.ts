@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import type { CheckVerdicts, QaCandidate, QaRecord, ReasonCode, StageTrace, TokenUsage } from '../core/records.js';
 import { sumUsage } from '../core/records.js';
 import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument, sha256Hex } from './common.js';
+import { hasNoSpaceScript, hasQuestionMark, wordList } from '../text/index.js';
 import { PIPELINE_VERSION } from './paths.js';
 import { checkMessages } from './prompts.js';
 import type { StageFn } from './types.js';
@@ -21,6 +22,8 @@ import type { StageFn } from './types.js';
  * question gives the answer away however short it is ("rule of ____: dividing 72 by ..." / "72").
  */
 export const MIN_LEAK_CHECK_CHARS = 3;
+/** The same floor for answers in Chinese, Japanese, Thai...: two characters are a whole word there ("北京"). */
+export const MIN_LEAK_CHECK_CHARS_NO_SPACE_SCRIPT = 2;
 
 /**
  * Runs of letters and digits, with the joins that belong inside one token: a decimal point or a
@@ -65,16 +68,22 @@ export function leakTokens(text: string): string[] {
   const out: string[] = [];
   for (const m of text.normalize('NFKC').toLowerCase().matchAll(RAW_TOKEN)) {
     const tok = m[0];
-    const number = tok.includes('^') ? null : LEADING_NUMBER.exec(tok);
-    if (number === null) {
-      out.push(tok);
-      continue;
-    }
-    out.push(...canonicalNumber(number[0]));
-    const suffix = tok.slice(number[0].length);
-    if (suffix !== '') out.push(suffix);
+    // Chinese, Japanese, Thai... run words together: "水的沸点是多少" is six words, not one.
+    if (hasNoSpaceScript(tok)) for (const word of wordList(tok)) pushLeakToken(out, word);
+    else pushLeakToken(out, tok);
   }
   return out;
+}
+
+function pushLeakToken(out: string[], tok: string): void {
+  const number = tok.includes('^') ? null : LEADING_NUMBER.exec(tok);
+  if (number === null) {
+    out.push(tok);
+    return;
+  }
+  out.push(...canonicalNumber(number[0]));
+  const suffix = tok.slice(number[0].length);
+  if (suffix !== '') out.push(suffix);
 }
 
 const isNumberToken = (tok: string): boolean => /^\p{N}/u.test(tok);
@@ -87,13 +96,18 @@ const isNumberToken = (tok: string): boolean => /^\p{N}/u.test(tok);
 export function answerInQuestion(question: string, answer: string): boolean {
   const a = leakTokens(answer);
   if (a.length === 0) return false;
-  if (!a.some(isNumberToken) && a.join('').length < MIN_LEAK_CHECK_CHARS) return false;
+  const noSpaceScript = hasNoSpaceScript(answer);
+  const minChars = noSpaceScript ? MIN_LEAK_CHECK_CHARS_NO_SPACE_SCRIPT : MIN_LEAK_CHECK_CHARS;
+  if (!a.some(isNumberToken) && a.join('').length < minChars) return false;
   const q = leakTokens(question);
   outer: for (let i = 0; i + a.length <= q.length; i++) {
     for (let j = 0; j < a.length; j++) if (q[i + j] !== a[j]) continue outer;
     return true;
   }
-  return false;
+  // ICU's dictionary may cut the same characters differently in the question and in the answer
+  // ("北京大学" one word alone, two inside a sentence); with no spaces to respect, the answer's
+  // characters in a row in the question give it away.
+  return noSpaceScript && !a.some(isNumberToken) && q.join('').includes(a.join(''));
 }
 
 const SOURCE_NOUN = '(?:text|passage|material|article|document|excerpt|paragraph|reading|snippet|source text)';
@@ -120,6 +134,9 @@ const NO_CONTEXT_PATTERNS: readonly RegExp[] = [
   /\bthis\s+(?:text|passage|article|excerpt|paragraph|snippet)\b/i,
 ];
 
+/** Characters of a question read to count its words: the first few words decide the shape. */
+const QUESTION_SAMPLE_CHARS = 2000;
+
 /** Fewer words than this and a "question" cannot carry the background it needs. */
 export const MIN_QUESTION_WORDS = 4;
 
@@ -135,10 +152,11 @@ const QUESTION_OPENERS = new Set(
  * question mark nor a question-like opening ("The answer is: 1753" from a tiny model).
  */
 export function notAQuestion(question: string): string | null {
-  const words = question.trim().split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w));
+  // Words as the question's script counts them (Intl.Segmenter): "光速是多少？" is four words.
+  const words = wordList(question, QUESTION_SAMPLE_CHARS, MIN_QUESTION_WORDS);
   if (words.length < MIN_QUESTION_WORDS) return `${words.length} word(s), a self-contained question needs at least ${MIN_QUESTION_WORDS}`;
   const first = (words[0] ?? '').toLowerCase().replace(/[^\p{L}]/gu, '');
-  if (!question.includes('?') && !QUESTION_OPENERS.has(first)) return 'no question mark and no question-like opening word';
+  if (!hasQuestionMark(question) && !QUESTION_OPENERS.has(first)) return 'no question mark and no question-like opening word';
   if (/\bthe answer is\b/i.test(question)) return 'the question states "the answer is"';
   return null;
 }

@@ -10,8 +10,14 @@
  * With `pipeline.llmFilter: false` the LLM call is skipped: the document passes on the pre-filter
  * alone, and a zero-call trace entry (`LLM_FILTER_OFF`) says so in every record's provenance, so
  * output made that way can always be told apart from output of the full filter.
+ *
+ * Every document leaves with a language: the one it came with (crawl headers) or the detector's
+ * (`src/text/language.ts`), set on the document that goes on. With `pipeline.languages` set, a
+ * document in another language is rejected as `filter.language` before any LLM call.
  */
-import type { DocumentRecord, FilteredDocument, StageTrace } from '../core/records.js';
+import type { PipelineConfig } from '../config/schema.js';
+import type { DocumentRecord, FilteredDocument, Rejection, StageTrace } from '../core/records.js';
+import { detectLanguage, primaryLanguage } from '../text/index.js';
 import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument } from './common.js';
 import { prefilter } from './prefilter.js';
 import { filterMessages } from './prompts.js';
@@ -24,10 +30,32 @@ export const LLM_FILTER_OFF = {
   reasoning: 'llm filter disabled (pipeline.llmFilter: false); passed the heuristic pre-filter only',
 } as const;
 
+/** The document with its language: kept when it came with one, else detected. */
+async function withLanguage(input: DocumentRecord, pipeline: PipelineConfig): Promise<{ doc: DocumentRecord; confidence: number | null }> {
+  if (input.language !== undefined && input.language !== null && input.language !== '') return { doc: input, confidence: null };
+  const detected = await detectLanguage(input.text, pipeline.languageMinConfidence);
+  return { doc: { ...input, language: detected.language }, confidence: detected.confidence };
+}
+
+/** The rejection for a language `pipeline.languages` does not list, or null. */
+function languageRejection(doc: DocumentRecord, confidence: number | null, pipeline: PipelineConfig): Rejection | null {
+  if (pipeline.languages === 'all') return null;
+  const language = doc.language ? primaryLanguage(doc.language) : 'und';
+  const allowed = pipeline.languages.map(primaryLanguage);
+  if (allowed.includes(language)) return null;
+  const how = confidence === null ? 'given with the document' : `detected, confidence ${confidence.toFixed(2)}`;
+  const what = doc.language ? `language ${doc.language}` : `language undetermined (below ${pipeline.languageMinConfidence})`;
+  return makeRejection({ docId: doc.id, stage: 'filter', reason: 'filter.language', detail: `${what} (${how}); pipeline.languages: ${allowed.join(', ')}` });
+}
+
 export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (input, ctx) => {
   const pipeline = ctx.config.pipeline;
-  const pre = prefilter(input, pipeline);
-  if (!pre.ok) return { outputs: [], rejections: [pre.rejection] };
+  const { doc: tagged, confidence } = await withLanguage(input, pipeline);
+  const language = tagged.language ?? null;
+  const pre = prefilter(tagged, pipeline);
+  if (!pre.ok) return { outputs: [], rejections: [pre.rejection], language };
+  const wrongLanguage = languageRejection(tagged, confidence, pipeline);
+  if (wrongLanguage !== null) return { outputs: [], rejections: [wrongLanguage], language };
   const doc = pre.doc;
 
   const shown = promptDocument(doc.text, pipeline);
@@ -43,6 +71,7 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
     return {
       outputs: [{ doc, filter_reasoning: LLM_FILTER_OFF.reasoning, truncated_chars: pre.truncatedChars + shown.cut, trace: [skipped] }],
       rejections: [],
+      language,
     };
   }
   const result = await callStageLlm(
@@ -61,6 +90,7 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
     return {
       outputs: [],
       rejections: [makeRejection({ docId: doc.id, stage: 'filter', reason: 'filter.invalid_output', detail, trace })],
+      language,
     };
   }
   if (result.value.qualified !== true) {
@@ -75,6 +105,7 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
           trace,
         }),
       ],
+      language,
     };
   }
   return {
@@ -87,5 +118,6 @@ export const filterStage: StageFn<DocumentRecord, FilteredDocument> = async (inp
       },
     ],
     rejections: [],
+    language,
   };
 };

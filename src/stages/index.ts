@@ -1,5 +1,6 @@
 /** The pure stage logic: what the embedded runner and the Kafka workers drive. */
 export { filterStage } from './filter.js';
+export { dedupStage } from './dedup.js';
 export { identifyStage } from './identify.js';
 export { generateStage } from './generate.js';
 export { checkStage } from './check.js';

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { Rejection } from '../core/records.js';
+import type { DedupView, RecordSource } from '../dedup/fingerprint.js';
 import type { FewshotLibrary } from './fewshot.js';
 import type { Decontaminator } from './decontaminate.js';
 
@@ -22,11 +23,20 @@ export interface StageContext {
   config: Config;
   fewshot: FewshotLibrary;
   decontaminator: Decontaminator;
+  /** The dedup index (the dedup stage only); absent: every document passes. */
+  dedup?: DedupView;
+  /** Kafka: the input record being processed. */
+  source?: RecordSource;
 }
 
 export interface StageResult<O> {
   outputs: O[];
   rejections: Rejection[];
+  /**
+   * The document's language (ISO 639-1; null when unknown), on every outcome of the filter stage
+   * that got as far as deciding it, so the run summary can count documents by language.
+   */
+  language?: string | null;
 }
 
 export type StageFn<I, O> = (input: I, ctx: StageContext) => Promise<StageResult<O>>;

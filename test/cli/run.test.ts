@@ -26,8 +26,13 @@ async function readJsonl(path: string): Promise<Record<string, unknown>[]> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * Prose about a topic, named every few words: documents on different topics share no word
+ * 5-gram, so the dedup stage keeps each of them (copies that differ in one word are near
+ * duplicates, and would be rejected before any LLM call).
+ */
 function prose(topic: string, words = 80): string {
-  const base = `The ${topic} was studied in detail by researchers who measured its growth over many seasons and recorded careful notes about what they saw in the field and in the laboratory.`;
+  const base = `The ${topic} was studied in detail by ${topic} researchers who measured the ${topic} growth over many ${topic} seasons and recorded careful ${topic} notes about what they saw of the ${topic} in the field and in the ${topic} laboratory.`;
   let out = '';
   while (out.split(/\s+/).length < words) out += base + ' ';
   return out.trim();

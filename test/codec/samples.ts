@@ -98,4 +98,14 @@ export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
     stage: 'filter',
     created_at: 1_764_230_403_000,
   },
+  DedupClaim: {
+    doc_id: doc.id,
+    source_partition: 11,
+    source_offset: 9_007_199_254_740_000,
+    exact: Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0xfe]),
+    // Band keys are band number x 2^48 plus 48 bits: above 2^31 and up to 2^53.
+    bands: [0, 2 ** 48 + 4_294_967_297, 13 * 2 ** 48 + 281_474_976_710_655],
+    scheme: 'minhash-w5-b14r8-s0',
+    created_at: 1_764_230_404_000,
+  },
 };

@@ -15,9 +15,10 @@ import { configSchema } from '../../src/config/schema.js';
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHART = join(ROOT, 'helm/webscale-rl');
-const STAGES = ['filter', 'identify', 'generate', 'check'] as const;
+const STAGES = ['dedup', 'filter', 'identify', 'generate', 'check'] as const;
 const INPUT_TOPIC: Record<string, string> = {
-  filter: 'docs.raw',
+  dedup: 'docs.raw',
+  filter: 'docs.unique',
   identify: 'docs.filtered',
   generate: 'qa.tasks',
   check: 'qa.candidates',
@@ -234,7 +235,7 @@ describe('helm chart', () => {
       '--set', 'existingSecret=llm-creds',
     );
     expect(ofKind(manifests, 'Deployment').map((d) => d.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(
-      ['check', 'generate', 'identify'],
+      ['check', 'dedup', 'generate', 'identify'],
     );
     const check = container(deploymentFor(manifests, 'check'));
     expect(envOf(check).get('WEBSCALE_LLM_MODEL')).toBe('small-model');
@@ -304,7 +305,25 @@ describe('helm chart', () => {
     // A different prefix moves groups and topics together.
     const other = await template('--set', 'keda.enabled=true', '--set', 'kafka.topicPrefix=team-a.');
     const filter = ofKind(other, 'ScaledObject').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'filter');
-    expect(filter?.spec?.triggers?.[0]?.metadata).toMatchObject({ consumerGroup: 'team-a.filter', topic: 'team-a.docs.raw' });
+    expect(filter?.spec?.triggers?.[0]?.metadata).toMatchObject({ consumerGroup: 'team-a.filter', topic: 'team-a.docs.unique' });
+  });
+
+  it('runs the dedup stage; without it the filter reads docs.raw and the config says dedup is off', async () => {
+    const dedupOf = (manifests: Manifest[]): unknown => {
+      const config = parse(ofKind(manifests, 'ConfigMap')[0]?.data?.['config.yaml'] ?? '') as { pipeline?: { dedup?: unknown } };
+      return config.pipeline?.dedup;
+    };
+    const manifests = await template('--set', 'keda.enabled=true');
+    expect(deploymentFor(manifests, 'dedup').spec?.template?.spec?.containers?.[0]?.args?.slice(0, 2)).toEqual(['stage', 'dedup']);
+    expect(dedupOf(manifests)).toEqual({ enabled: true });
+    // The dedup stage needs no LLM: with none anywhere, only the LLM stages are refused.
+    const onlyDedup = await bareTemplate('--set', 'stages.filter.enabled=false', '--set', 'stages.identify.enabled=false', '--set', 'stages.generate.enabled=false', '--set', 'stages.check.enabled=false');
+    expect(ofKind(onlyDedup, 'Deployment').map((d) => d.metadata.labels?.['app.kubernetes.io/component'])).toEqual(['dedup']);
+    const off = await template('--set', 'keda.enabled=true', '--set', 'stages.dedup.enabled=false');
+    expect(ofKind(off, 'Deployment').some((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'dedup')).toBe(false);
+    const filter = ofKind(off, 'ScaledObject').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'filter');
+    expect(filter?.spec?.triggers?.[0]?.metadata).toMatchObject({ topic: `${values.kafka.topicPrefix}docs.raw` });
+    expect(dedupOf(off)).toEqual({ enabled: false });
   });
 
   it('agrees with the partition counts of the topic specs in topics/, when they are there', async () => {
@@ -397,7 +416,8 @@ describe('helm chart', () => {
       '--set', 'stages.generate.llm.url=http://big:8000/v1',
       '--set', 'stages.check.llm.url=http://small:8000/v1',
     );
-    expect(ofKind(perStage, 'Deployment')).toHaveLength(3);
+    // Three LLM stages, and dedup (no LLM).
+    expect(ofKind(perStage, 'Deployment')).toHaveLength(4);
     // The pipeline config may name the endpoint instead of the chart's llm values.
     const viaConfig = await bareTemplate('--set', 'config.llm.url=http://vllm:8000/v1');
     expect(ofKind(viaConfig, 'Deployment')).toHaveLength(STAGES.length);

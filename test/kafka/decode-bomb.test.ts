@@ -47,6 +47,8 @@ function startWorker(stage: string, prefix: string): { stderr: () => string } {
       WEBSCALE_LLM_URL: llm.url,
       WEBSCALE_LLM_MODEL: 'stand-in',
       WEBSCALE_LOG_LEVEL: 'warn',
+      // The filter alone, reading docs.raw.
+      WEBSCALE_DEDUP_ENABLED: 'false',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -54,7 +54,7 @@ describe('bounded memory behind a stuck record (real broker)', () => {
     await s.h.ingest(prefix, input);
     const port = await freePort();
     const started = Date.now();
-    const w = s.h.startWorker('filter', prefix, { args: ['--config', cfg, '--concurrency', '32', '--metrics-port', String(port)], instance: 'membound-1' });
+    const w = s.h.startWorker('filter', prefix, { args: ['--config', cfg, '--concurrency', '32', '--metrics-port', String(port)], instance: 'membound-1', env: { WEBSCALE_DEDUP_ENABLED: 'false' } });
     const pid = w.proc.pid as number;
     let maxHeld = 0;
     let maxRss = 0;

@@ -48,7 +48,7 @@ describe('stage worker metrics and health', () => {
   it('exposes counters that move, and readiness after joining the group', async () => {
     const prefix = freshPrefix('metrics');
     const { names } = await createTestTopics(prefix, undefined, { partitions: 2 });
-    const env = { KAFKA_BROKERS: brokers().join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LLM_URL: llm.url, WEBSCALE_LLM_MODEL: 'stand-in', WEBSCALE_LOG_LEVEL: 'warn' };
+    const env = { KAFKA_BROKERS: brokers().join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LLM_URL: llm.url, WEBSCALE_LLM_MODEL: 'stand-in', WEBSCALE_LOG_LEVEL: 'warn', WEBSCALE_DEDUP_ENABLED: 'false' };
     const port = await freePort();
     const worker = spawn(process.execPath, [CLI, 'stage', 'filter', '--metrics-port', String(port), '--instance-id', 'metrics-1'], {
       env: { ...process.env, ...env },

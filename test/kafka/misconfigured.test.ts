@@ -48,7 +48,7 @@ describe('a worker whose LLM cannot serve (real broker)', () => {
     // 10 documents and one malformed line (rejected at ingest): 11 outcomes expected at the end.
     await s.h.ingest(prefix, await s.h.writeInput('misconf', 10));
     const port = await freePort();
-    const w = s.h.startWorker('filter', prefix, { args: ['--metrics-port', String(port)] });
+    const w = s.h.startWorker('filter', prefix, { args: ['--metrics-port', String(port)], env: { WEBSCALE_DEDUP_ENABLED: 'false' } });
     await sleep(8000);
     const r = await readyz(port);
     expect(r?.status).toBe(503);

@@ -1,5 +1,5 @@
 /**
- * The Kafka pipeline end to end on the real broker: `ingest`, four `stage` worker processes, and
+ * The Kafka pipeline end to end on the real broker: `ingest`, five `stage` worker processes, and
  * the read_committed sink, checked against the embedded run of the same input (the same stage
  * code, so the same QA ids). Under kill -9, a broker restart, a poison record and SIGTERM, every
  * document stays accounted for exactly once and the sink holds no duplicate.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LLM_STAGES } from '../../src/core/records.js';
+import { WORKER_STAGES } from '../../src/core/records.js';
 import { readToEnd } from '../../src/kafka/index.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 import { CLI } from '../support/cli.js';
@@ -48,7 +48,7 @@ async function readTopic(topic: string): Promise<{ key: string | null; value: Bu
   return out;
 }
 
-describe('Kafka pipeline (real broker, four worker processes)', () => {
+describe('Kafka pipeline (real broker, five worker processes)', () => {
   it('processes every document exactly once, and the sink decodes with fastavro', async () => {
     const prefix = freshPrefix('e2e');
     const { names } = await createTestTopics(prefix);
@@ -56,7 +56,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const expected = await h.embeddedExpectation(input);
     expect(expected.qa.size).toBeGreaterThan(40);
     await h.ingest(prefix, input);
-    for (const s of LLM_STAGES) h.startWorker(s, prefix);
+    for (const s of WORKER_STAGES) h.startWorker(s, prefix);
     await h.waitForCompletion(prefix, expected, 120_000);
     await h.assertExactlyOnce(prefix, expected);
 
@@ -65,6 +65,9 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const rej = await h.exportJsonl(prefix, 'rejections');
     const accounted = new Set([...qa.map((q) => q['doc_id']), ...rej.map((r) => r['doc_id'])]);
     for (let i = 0; i < 40; i++) expect(accounted.has(`e2e-${i}`)).toBe(true);
+    // The filter worker's detected language travels through docs.filtered, qa.tasks and
+    // qa.candidates to the sink record's provenance.
+    for (const q of qa) expect((q['provenance'] as { language?: unknown }).language).toBe('en');
 
     // Record key = document id; values decode with an independent Avro implementation.
     const raw = await readTopic(names['qa.verified'] as string);
@@ -89,7 +92,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await writeFile(cfg, 'concurrency: 4\nkafka:\n  sessionTimeout: 8s\n');
     const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
     const start = (s: string): Worker => h.startWorker(s, prefix, { args: ['--config', cfg, '--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } });
-    const running = new Map(LLM_STAGES.map((s) => [s, start(s)]));
+    const running = new Map(WORKER_STAGES.map((s) => [s, start(s)]));
     // Let work flow, then kill every stage worker without warning, twice.
     try {
       for (let round = 0; round < 2; round++) {
@@ -104,7 +107,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
         const busy = Date.now() + 15_000;
         while (slow.stats().inFlight === 0 && Date.now() < busy) await new Promise((r) => setTimeout(r, 50));
         expect(sink, 'the kill must land mid-run').toBeLessThan(expected.qa.size);
-        for (const s of LLM_STAGES) {
+        for (const s of WORKER_STAGES) {
           running.get(s)?.proc.kill('SIGKILL');
           await running.get(s)?.exited;
           running.set(s, start(s));
@@ -130,11 +133,11 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await producer.send({ topic: names['docs.raw'] as string, messages: [{ key: 'poison', value: garbage }, { key: 'not-avro', value: Buffer.from('{"text": "json, not avro"}') }] });
     await producer.disconnect();
     await h.ingest(prefix, input); // after the poison, on the same (only) partition
-    for (const s of LLM_STAGES) h.startWorker(s, prefix);
+    for (const s of WORKER_STAGES) h.startWorker(s, prefix);
     await h.waitForCompletion(prefix, expected, 120_000);
     const dlq = await h.exportJsonl(prefix, 'dlq');
     expect(dlq).toHaveLength(2);
-    expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'filter', error_code: 'CODEC' });
+    expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'dedup', error_code: 'CODEC' });
     expect(Buffer.from(String(dlq[0]?.['value']), 'base64')).toEqual(garbage);
     const qa = await h.exportJsonl(prefix, 'qa.verified');
     expect(new Set(qa.map((q) => q['id']))).toEqual(expected.qa);
@@ -149,6 +152,8 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
       await h.ingest(prefix, input);
       const cfg = join(dir, 'drain.yaml');
       await writeFile(cfg, 'kafka:\n  shutdownGrace: 10s\n');
+      // The filter reads what dedup kept.
+      h.startWorker('dedup', prefix, { instance: 'drain-dedup' });
       const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'drain-1'], {
         env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: slow.url },
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -195,6 +200,8 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     const port = first.port;
     const cfg = join(dir, 'outage.yaml');
     await writeFile(cfg, 'llm:\n  maxRetries: 1\n  backoffInitial: 10ms\n  backoffMax: 50ms\n  timeout: 2s\n');
+    // The filter reads what dedup kept; dedup makes no LLM call, so the outage does not touch it.
+    h.startWorker('dedup', prefix, { instance: 'outage-dedup' });
     const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--config', cfg, '--instance-id', 'outage-1', '--concurrency', '4'], {
       env: { ...process.env, ...h.env(prefix), WEBSCALE_LLM_URL: `http://127.0.0.1:${port}/v1`, WEBSCALE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -243,7 +250,7 @@ describe('Kafka pipeline (real broker, four worker processes)', () => {
     await h.ingest(prefix, input);
     // A slower LLM and fewer slots, so the broker goes away while every stage has work in flight.
     const slow = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
-    const running = LLM_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
+    const running = WORKER_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
     try {
       const deadline = Date.now() + 60_000;
       let sink = 0;

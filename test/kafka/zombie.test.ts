@@ -45,6 +45,7 @@ describe('zombies and replaced pods (real broker)', () => {
     const cfg = join(s.h.dir, 'zombie.yaml');
     // The broker's minimum session timeout; commits often, so a woken zombie tries to commit at once.
     await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  commitInterval: 250ms\n');
+    await member('dedup', prefix, cfg, 'dedup-1');
     await member('filter', prefix, cfg, 'filter-1');
     await member('identify', prefix, cfg, 'identify-1');
     const pairs = {
@@ -82,6 +83,7 @@ describe('zombies and replaced pods (real broker)', () => {
     const expected = await s.h.embeddedExpectation(input);
     const cfg = join(s.h.dir, 'rolling.yaml');
     await writeFile(cfg, 'kafka:\n  sessionTimeout: 6s\n  shutdownGrace: 5s\n');
+    await member('dedup', prefix, cfg, 'dedup-1');
     await member('filter', prefix, cfg, 'filter-1');
     await member('identify', prefix, cfg, 'identify-1');
     const current = { generate: await member('generate', prefix, cfg, 'generate-pod-0'), check: await member('check', prefix, cfg, 'check-pod-0') };

@@ -147,6 +147,28 @@ describe('createLlmRouter', () => {
     await missing.close();
   });
 
+  it('loads the local model again after a failed load (the model file arrived later)', async () => {
+    let attempts = 0;
+    const fake: LlmClient = {
+      backend: 'local',
+      model: 'late.gguf',
+      complete: async () => ({ text: '{"reasoning":"","qualified":true}', model: 'late.gguf', usage: { prompt_tokens: 1, completion_tokens: 1 }, finishReason: 'stop' }),
+      close: async () => undefined,
+    };
+    const router = createLlmRouter(config({}), {
+      loadLocal: async () => {
+        attempts++;
+        if (attempts === 1) throw Object.assign(new Error('model file not found'), { code: 'CONFIG_INVALID' });
+        return fake;
+      },
+    });
+    await expect(checkReachable(router)).rejects.toThrow('model file not found');
+    await checkReachable(router);
+    expect(router.forStage('filter').model).toBe('late.gguf');
+    expect(attempts).toBe(2);
+    await router.close();
+  });
+
   it('checkReachable fails fast with LLM_UNREACHABLE when nothing listens', async () => {
     const gone = await startStandInLlm();
     const url = gone.url;

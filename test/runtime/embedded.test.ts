@@ -29,7 +29,8 @@ function router(): LlmRouter {
 }
 
 function doc(id: string, extra = ''): InputItem {
-  const text = `Basalt lava that erupts under the sea cools quickly and forms rounded pillow shapes, which geologists use to recognise ancient sea floor in mountain belts far from any ocean today. ${extra} `.repeat(3);
+  // The id every few words: the documents are not near-duplicates of each other (dedup keeps all).
+  const text = `Basalt ${id} lava that ${id} erupts under ${id} the sea cools ${id} quickly and forms ${id} rounded pillow shapes, ${id} which geologists use ${id} to recognise ancient ${id} sea floor in ${id} mountain belts far ${id} from any ocean ${id} today. ${extra} `.repeat(3);
   const d: DocumentRecord = { id, text, url: null, source: null, ingested_at: 0 };
   return { kind: 'document', doc: d, line: null, bytes: text.length };
 }

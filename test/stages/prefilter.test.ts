@@ -98,6 +98,10 @@ describe('prefilter safety: normal documents pass', () => {
   it('passes real-looking source code (many closing-brace lines)', () => expect(reason(CODE)).toBe('ok'));
   it('passes LaTeX-heavy mathematics', () => expect(reason(MATH)).toBe('ok'));
   it('passes a document that is mostly a table of numbers', () => expect(reason(TABLE)).toBe('ok'));
+  it('passes prose, source code, mathematics and tables with every crawl-quality rule on', () => {
+    const allOn = makeConfig({ pipeline: { qualityRules: { repeatedNgrams: true } } }).pipeline;
+    for (const text of [PROSE, CODE, MATH, TABLE]) expect(reason(text, allOn)).toBe('ok');
+  });
   it('passes non-Latin scripts', () => {
     const greek = 'Η Αθήνα είναι η πρωτεύουσα και μεγαλύτερη πόλη της Ελλάδας, με ιστορία που ξεπερνά τα τρεις χιλιάδες χρόνια. '.repeat(5);
     expect(reason(greek)).toBe('ok');
@@ -117,7 +121,7 @@ describe('prefilter rules', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.rejection).toMatchObject({ doc_id: 'doc-1', stage: 'filter', reason: 'filter.too_short', persona: null, line: null });
-    expect(r.rejection.detail).toContain('7 whitespace-separated tokens, minimum 50');
+    expect(r.rejection.detail).toContain('7 words, minimum 50');
     expect(r.rejection.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0 });
   });
 

@@ -36,9 +36,16 @@ export function rejectionKey(r: Record<string, unknown>): string {
   return `${String(r['doc_id'])}|${String(r['stage'])}|${String(r['reason'])}|${String(r['persona'])}`;
 }
 
+/**
+ * Five sentences about a topic; every few words carry numbers of this record, so two records
+ * share almost no word 5-gram and the dedup stage keeps each (its expected outcome must not
+ * depend on which of two look-alikes a worker saw first).
+ */
 function prose(topic: string, i: number): string {
-  const sentence = `Record ${i} describes the ${topic} and the people who studied how it changed across ${i + 3} seasons of careful field work and laboratory analysis.`;
-  return Array.from({ length: 5 }, () => sentence).join(' ');
+  return Array.from(
+    { length: 5 },
+    (_, k) => `Record ${i} part ${k} describes the ${topic} and the ${i + k + 3} people who studied how it changed across ${i * 7 + k} seasons of careful field work and ${i * 11 + k} laboratory analyses.`,
+  ).join(' ');
 }
 
 export class PipelineHarness {
@@ -92,7 +99,7 @@ export class PipelineHarness {
       let text = prose(['glacier', 'harbour', 'orchard', 'meadow', 'canyon'][i % 5] as string, i);
       if (i % 10 === 3) text += ' [[unqualified]]';
       if (i % 10 === 5) text += ' [[leak]]';
-      if (i % 10 === 7) text = 'too short';
+      if (i % 10 === 7) text = `too short ${i}`;
       if (i % 10 === 9) text += ' [[domain:Astrology]]';
       lines.push(JSON.stringify({ id: `${name}-${i}`, text, source: 'test' }));
     }

@@ -22,12 +22,19 @@ describe('topics/ specs', () => {
       'qa.verified': 'QaRecord',
       rejections: 'Rejection',
       dlq: 'DeadLetter',
+      'docs.unique': 'Document',
+      'dedup.claims': 'DedupClaim',
     });
   });
 
   it('keeps the sink forever, sizes messages for documents and never compacts', () => {
     expect(specFor(specs, 'qa.verified').configs['retention.ms']).toBe('-1');
-    for (const spec of specs) {
+    // The dedup claims are one ordered log (one partition) of small records, kept for a window.
+    const claims = specFor(specs, 'dedup.claims');
+    expect(claims.partitions).toBe(1);
+    expect(Number(claims.configs['retention.ms'])).toBeGreaterThan(0);
+    expect(claims.configs['cleanup.policy']).toBe('delete');
+    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims')) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.
@@ -36,7 +43,7 @@ describe('topics/ specs', () => {
   });
 
   it('gives the working topics one partition count, so a document keeps its partition number', () => {
-    const counts = ['docs.raw', 'docs.filtered', 'qa.tasks', 'qa.candidates', 'qa.verified'].map((s) => specFor(specs, s).partitions);
+    const counts = ['docs.raw', 'docs.unique', 'docs.filtered', 'qa.tasks', 'qa.candidates', 'qa.verified'].map((s) => specFor(specs, s).partitions);
     expect(new Set(counts).size).toBe(1);
   });
 

@@ -53,10 +53,16 @@ app.kubernetes.io/component: {{ .name }}
 app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
-{{/* The topic (without prefix) a stage consumes. */}}
+{{/* Whether the dedup stage runs (then the filter reads docs.unique, else docs.raw). Called with the root context. */}}
+{{- define "webscale-rl.dedupEnabled" -}}
+{{- if dig "dedup" "enabled" false .Values.stages -}}true{{- end -}}
+{{- end -}}
+
+{{/* The topic (without prefix) a stage consumes. Called with (dict "root" $ "name" $name). */}}
 {{- define "webscale-rl.inputTopic" -}}
-{{- $inputs := dict "filter" "docs.raw" "identify" "docs.filtered" "generate" "qa.tasks" "check" "qa.candidates" -}}
-{{- required (printf "unknown stage %q" .) (get $inputs .) -}}
+{{- $filterInput := ternary "docs.unique" "docs.raw" (eq (include "webscale-rl.dedupEnabled" .root) "true") -}}
+{{- $inputs := dict "dedup" "docs.raw" "filter" $filterInput "identify" "docs.filtered" "generate" "qa.tasks" "check" "qa.candidates" -}}
+{{- required (printf "unknown stage %q" .name) (get $inputs .name) -}}
 {{- end -}}
 
 {{/* The stage's consumer group: <topicPrefix><stage>, as the worker names it. */}}
@@ -99,6 +105,9 @@ the chart owns laid over it, so pods, the drain grace and the KEDA triggers agre
 {{- $_ := set $kafka "schemaRegistryUrl" .Values.kafka.schemaRegistryUrl -}}
 {{- end -}}
 {{- $config := mustMergeOverwrite (deepCopy (.Values.config | default dict)) (dict "kafka" $kafka) -}}
+{{- /* The dedup Deployment and the filter's input topic must agree: stages.dedup.enabled decides. */ -}}
+{{- $dedup := dict "enabled" (eq (include "webscale-rl.dedupEnabled" .) "true") -}}
+{{- $config = mustMergeOverwrite $config (dict "pipeline" (dict "dedup" $dedup)) -}}
 {{- toYaml $config -}}
 {{- end -}}
 
@@ -132,9 +141,11 @@ probe) dead-letter its whole input. Hugging Face Inference Providers need a mode
 from existingSecret; the chart cannot see inside the Secret, so the worker's probe checks the token.
 */}}
 {{- define "webscale-rl.requireLlm" -}}
+{{- if ne .name "dedup" -}}
 {{- $llm := include "webscale-rl.stageLlm" . | fromYaml -}}
 {{- $hf := and $llm.model .root.Values.existingSecret -}}
 {{- if not (or $llm.url $llm.modelPath $hf) -}}
 {{- fail (printf "stage %s has no LLM: set llm.url (an OpenAI-compatible server, e.g. http://vllm:8000/v1), or llm.modelPath (a GGUF file inside the image), or llm.model with existingSecret holding HF_TOKEN (Hugging Face); per stage under stages.%s.llm. The image ships no model." .name .name) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
