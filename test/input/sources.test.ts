@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -281,6 +281,7 @@ describe('a 200 MB single line', () => {
       // The line is 200 MB; the cap is 16 MiB. Holding the line would show as 200+ MB here.
       expect(growth.heap).toBeLessThan(64);
       expect(growth.rss).toBeLessThan(120);
+      await rm(path);
     }, 120_000);
   }
 });
