@@ -11,13 +11,14 @@ import { embeddedMode } from './embedded.js';
 import { exportMode } from './export.js';
 import { ingestMode } from './ingest.js';
 import { kafkaMode } from './kafka.js';
+import { sourcesMode } from './sources.js';
 import { prefilterMode } from './prefilter.js';
 import { pyclientMode } from './pyclient.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, ingestMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, ingestMode, sourcesMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

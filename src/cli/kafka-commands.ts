@@ -18,7 +18,7 @@ import { createLogger } from '../core/logger.js';
 import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
-import { openInput } from '../input/reader.js';
+import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { createLlmRouter } from '../llm/router.js';
 import { probeStages } from '../llm/probe.js';
@@ -145,7 +145,7 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
   const rejCodec = codecs.for('Rejection', rejTopic);
   let batch: { topic: string; message: Message }[] = [];
   let batchBytes = 0;
-  const counts = { documents: 0, rejected: 0 };
+  const counts = { documents: 0, rejected: 0, skipped: 0 };
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const byTopic = new Map<string, Message[]>();
@@ -160,13 +160,16 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
   };
   try {
     for (const file of files.length === 0 ? ['-'] : files) {
-      const input = await openInput(file);
+      const input = await openInput(file, inputOptionsFrom(config.input));
       for await (const item of input.items) {
         if (item.kind === 'document') {
           const value = await docCodec.encode(item.doc);
           batch.push({ topic: rawTopic, message: { key: item.doc.id, value } });
           batchBytes += value.length;
           counts.documents++;
+        } else if (item.kind === 'skip') {
+          counts.skipped++;
+          continue;
         } else {
           batch.push({ topic: rejTopic, message: { key: item.rejection.doc_id, value: await rejCodec.encode(item.rejection) } });
           counts.rejected++;
@@ -179,7 +182,7 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
     await producer.disconnect();
   }
   logger.info(counts, 'ingest finished');
-  process.stderr.write(`ingested ${counts.documents} documents into ${rawTopic}; ${counts.rejected} input rejections into ${rejTopic}\n`);
+  process.stderr.write(`ingested ${counts.documents} documents into ${rawTopic}; ${counts.rejected} input rejections into ${rejTopic}; ${counts.skipped} records skipped (not content)\n`);
   return 0;
 }
 

@@ -11,7 +11,7 @@ import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
-import { addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
+import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 
@@ -56,15 +56,15 @@ async function main(argv: string[]): Promise<number> {
 
   let code = 0;
   addLlmOptions(
-    program
+    addInputOptions(program
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
-      .requiredOption('--input <path|->', 'JSON lines ({"text", "id"?, "url"?, "source"?}), a plain-text file, a folder of them, or - for stdin')
+      .requiredOption('--input <path|->', 'a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
       .requiredOption('--output <file|->', 'QA records as JSON lines, or as parquet when the name ends in .parquet')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
-      .addHelpText('after', RUN_EXIT_CODES),
+      .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     code = await runCommand(flags);
   });
@@ -99,10 +99,10 @@ async function main(argv: string[]): Promise<number> {
   });
 
   addKafkaOptions(
-    program
+    addInputOptions(program
       .command('ingest')
-      .description('send documents (JSON lines or plain text files, - for stdin) into the raw topic; or bridge a crawler\'s topic (--from-topic), or follow a folder (--follow)')
-      .argument('[files...]', 'input files; none or - reads JSON lines from stdin')
+      .description('send documents into the raw topic: files or folders read as by run --input (- for JSON lines on stdin); or bridge a crawler\'s topic (--from-topic), or follow a folder (--follow)')
+      .argument('[files...]', 'input files or folders; none or - reads JSON lines from stdin')
       .option('--from-topic <name>', 'crawl bridge: read documents a crawler publishes to this topic into docs.raw, exactly once, until stopped')
       .option('--format <json|warc>', 'with --from-topic: each message is a JSON object {"text", "id"?, "url"?, "source"?, "crawl_date"?, "language"?} or one WARC record (default json)')
       .option('--group <id>', 'with --from-topic: consumer group (default <prefix>ingest-bridge; config ingest.bridgeGroup)')
@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
       .option('--metrics-port <port>', 'with --from-topic or --follow: serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
       .option('--instance-id <id>', 'with --from-topic: name of this bridge in logs; env WEBSCALE_INSTANCE_ID')
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
-      .option('--log-level <level>', 'log level'),
+      .option('--log-level <level>', 'log level')),
   ).action(async (files: string[], flags: IngestFlags) => {
     const mode = ingestMode(files, flags);
     if (mode === 'files') {

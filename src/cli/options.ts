@@ -29,6 +29,14 @@ export function addKafkaOptions(cmd: Command): Command {
     .option('--topic-prefix <prefix>', 'topic and consumer-group prefix; env WEBSCALE_TOPIC_PREFIX (default "webscale-rl.")');
 }
 
+/** Which fields of JSON lines and parquet rows hold the text, id and url (`run`, `ingest`). */
+export function addInputOptions(cmd: Command): Command {
+  return cmd
+    .option('--text-field <name>', 'field of JSON lines / parquet rows holding the text (default "text"; config input.textField)')
+    .option('--id-field <name>', 'field holding the document id (default "id"; config input.idField)')
+    .option('--url-field <name>', 'field holding the source URL (default "url"; config input.urlField)');
+}
+
 export interface CommonFlags {
   config?: string;
   concurrency?: number;
@@ -40,6 +48,9 @@ export interface CommonFlags {
   logLevel?: string;
   brokers?: string;
   topicPrefix?: string;
+  textField?: string;
+  idField?: string;
+  urlField?: string;
 }
 
 export function overridesFrom(flags: CommonFlags): ConfigOverrides {
@@ -53,5 +64,8 @@ export function overridesFrom(flags: CommonFlags): ConfigOverrides {
   if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
   if (flags.brokers !== undefined) o.brokers = splitList(flags.brokers);
   if (flags.topicPrefix !== undefined) o.topicPrefix = flags.topicPrefix;
+  if (flags.textField !== undefined) o.textField = flags.textField;
+  if (flags.idField !== undefined) o.idField = flags.idField;
+  if (flags.urlField !== undefined) o.urlField = flags.urlField;
   return o;
 }

@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../core/logger.js';
-import { openInput } from '../input/reader.js';
+import { inputOptionsFrom, openInput } from '../input/index.js';
 import { LLM_STAGES } from '../core/records.js';
 import { probeStages } from '../llm/probe.js';
 import { createLlmRouter } from '../llm/router.js';
@@ -51,7 +51,7 @@ function percent(share: number): string {
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
-  const input = await openInput(flags.input);
+  const input = await openInput(flags.input, inputOptionsFrom(config.input));
   const fewshot = await loadFewshotLibrary(config.pipeline.fewshotDir);
   const decontaminator = await loadDecontaminator(config.decontamination);
 

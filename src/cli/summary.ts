@@ -88,6 +88,10 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     `documents: ${fmt(stats.documentsRead)} read, ${fmt(stats.inputRejected)} rejected at input, ` +
       `${fmt(stats.documentsWithQa)} yielded QA; QA pairs kept: ${fmt(stats.qaKept)}`,
   );
+  if (stats.inputSkipped.size > 0) {
+    const skips = [...stats.inputSkipped.entries()].map(([reason, n]) => `${reason} ${fmt(n)}`).join(', ');
+    lines.push(`input records skipped (not content): ${skips}`);
+  }
   if (stats.documentsLlmFailed > 0) {
     const share = stats.llmFailedShare();
     lines.push(`documents with llm.failed: ${fmt(stats.documentsLlmFailed)} (${(share * 100).toFixed(1)}% of valid documents)`);

@@ -22,6 +22,9 @@ export interface ConfigOverrides {
   brokers?: string[];
   topicPrefix?: string;
   logLevel?: string;
+  textField?: string;
+  idField?: string;
+  urlField?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -87,6 +90,7 @@ function flagLayer(o: ConfigOverrides): Record<string, unknown> {
     llm,
     pipeline: { fewshotDir: o.fewshotDir },
     kafka: { brokers: o.brokers, topicPrefix: o.topicPrefix },
+    input: { textField: o.textField, idField: o.idField, urlField: o.urlField },
   };
 }
 

@@ -246,6 +246,26 @@ const kafkaSchema = z
   })
   .strict();
 
+const inputSchema = z
+  .object({
+    /** Field of a JSON line or parquet row that holds the document text (`--text-field`). */
+    textField: z.string().min(1).default('text'),
+    /** Field that holds the document id; absent ids are a content hash (`--id-field`). */
+    idField: z.string().min(1).default('id'),
+    /** Field that holds the source URL (`--url-field`). */
+    urlField: z.string().min(1).default('url'),
+    /**
+     * Longest line, WARC record payload, HTML page or text file, in bytes. Longer ones become
+     * `input.too_large` rejections while they stream, never buffered whole.
+     */
+    maxRecordBytes: z.number().int().positive().default(16 * 1024 * 1024),
+    /** Largest parquet row group read (uncompressed bytes of the columns read); larger ones are `input.too_large`. */
+    maxRowGroupBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    /** Main-content extraction for HTML: `readability` (Mozilla Readability) or `body` (the body without nav/header/footer/aside). */
+    extractor: z.enum(['readability', 'body']).default('readability'),
+  })
+  .strict();
+
 const exportSchema = z
   .object({
     /**
@@ -316,6 +336,7 @@ export const configSchema = z
     kafka: kafkaSchema.default(kafkaSchema.parse({})),
     ingest: ingestSchema.default(ingestSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    input: inputSchema.default(inputSchema.parse({})),
     export: exportSchema.default(exportSchema.parse({})),
   })
   .strict();
@@ -326,4 +347,5 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type LlmConfig = Config['llm'];
 export type PipelineConfig = Config['pipeline'];
+export type InputConfig = Config['input'];
 export type DedupConfig = Config['pipeline']['dedup'];

@@ -42,6 +42,12 @@ export const REASON_CODES = [
   'input.missing_text',
   'input.invalid_field',
   'input.invalid_utf8',
+  // input sources (WARC/WET/HTML/compressed/parquet; appended)
+  'input.too_large',
+  'input.unsupported_content_type',
+  'input.undecodable',
+  'input.no_content',
+  'input.unreadable',
   // heuristic pre-filter (no LLM call)
   'filter.too_short',
   'filter.too_long',

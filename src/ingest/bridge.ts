@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
 import type { DocumentRecord } from '../core/records.js';
+import type { Extractor } from '../input/html.js';
 import { groupName } from '../kafka/index.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
@@ -32,12 +33,12 @@ function routeItem(item: CrawlItem): Promise<StageResult<DocumentRecord>> {
   }
 }
 
-export function crawlBridgeBinding(format: CrawlFormat, maxBytes: number): StageBinding {
+export function crawlBridgeBinding(format: CrawlFormat, maxBytes: number, extractor?: Extractor): StageBinding {
   const binding: StageBinding<'Document', 'Document'> = {
     stage: 'ingest',
     inputSuffix: '',
     inputType: 'Document',
-    decode: (value, origin) => decodeCrawlMessage(format, value, origin, { maxBytes }),
+    decode: (value, origin) => decodeCrawlMessage(format, value, origin, { maxBytes, ...(extractor ? { extractor } : {}) }),
     outputSuffix: 'docs.raw',
     outputType: 'Document',
     fn: routeItem as unknown as StageBinding<'Document', 'Document'>['fn'],
@@ -71,7 +72,7 @@ export function bridgeGroupId(config: Config): string {
 
 export function createCrawlBridge(o: CrawlBridgeOptions): StageWorker {
   return new StageWorker({
-    stage: crawlBridgeBinding(o.format, o.config.ingest.maxMessageBytes),
+    stage: crawlBridgeBinding(o.format, o.config.ingest.maxMessageBytes, o.config.input.extractor),
     groupId: bridgeGroupId(o.config),
     inputTopic: o.topic,
     config: o.config,

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentRecord, ReasonCode, Rejection } from '../core/records.js';
+import type { Extractor } from '../input/html.js';
 import { parseJsonLine } from '../input/reader.js';
 import { warcMessageToItem } from '../input/warc-message.js';
 import type { RecordOrigin } from '../runtime/stage-bindings.js';
@@ -19,6 +20,8 @@ export type CrawlItem = { kind: 'document'; doc: DocumentRecord } | { kind: 'rej
 export interface CrawlDecodeOptions {
   /** Largest document (encoded) or WARC record accepted; larger is `input.too_large`. */
   maxBytes: number;
+  /** HTML main-content extractor for WARC pages (config input.extractor). */
+  extractor?: Extractor;
 }
 
 function where(o: RecordOrigin): string {
@@ -44,7 +47,7 @@ function messageId(value: Buffer | null, o: RecordOrigin): string {
 export async function decodeCrawlMessage(format: CrawlFormat, value: Buffer | null, origin: RecordOrigin, opts: CrawlDecodeOptions): Promise<CrawlItem> {
   if (value === null || value.length === 0) return crawlRejection(messageId(value, origin), 'input.missing_text', `${where(origin)}: message has no value`);
   if (format === 'json') return crawlJson(value, origin, opts);
-  const item = await warcMessageToItem(value, { source: origin.topic, maxBytes: opts.maxBytes });
+  const item = await warcMessageToItem(value, { source: origin.topic, maxBytes: opts.maxBytes, ...(opts.extractor ? { extractor: opts.extractor } : {}) });
   switch (item.kind) {
     case 'document':
       return sizeChecked(item.doc, origin, opts);
@@ -59,6 +62,7 @@ function crawlJson(value: Buffer, origin: RecordOrigin, opts: CrawlDecodeOptions
   if (value.length > opts.maxBytes) return crawlRejection(messageId(value, origin), 'input.too_large', `${where(origin)}: ${value.length} bytes, more than ${opts.maxBytes}`);
   // The same validation as a JSON line of `run`, so both say the same about the same object.
   const item = parseJsonLine(value, 1, origin.topic);
+  if (item.kind === 'skip') return { kind: 'skip' };
   if (item.kind === 'rejection') {
     const r = item.rejection;
     return { kind: 'rejection', rejection: { ...r, line: null, detail: r.detail.replace(/^line 1: /, `${where(origin)}: `) } };

@@ -253,6 +253,8 @@ export class FileFollower {
       }
       return this.addRejection(batch, ingestRejection(item.doc.id, 'input.too_large', `${file}: document of ${value.length} bytes encoded, more than ${this.o.config.ingest.maxMessageBytes}`));
     }
+    // A skipped record (a WARC request, a redirect) still counts as read, so a resume passes it.
+    if (item.kind === 'skip') return;
     const r = item.rejection;
     await this.addRejection(batch, { ...r, detail: `${file}: ${r.detail}` });
   }

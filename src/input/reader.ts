@@ -1,135 +1,112 @@
 /**
- * Streams input documents without holding the input whole: JSON lines (`{"id"?, "text", "url"?,
- * "source"?}`) from a file or stdin, or plain-text files (one document per file). Every line
- * becomes either a document or a typed `input.*` rejection with its line number; blank lines are
- * skipped. Lines are split on raw bytes and decoded strictly, so invalid UTF-8 is a rejection of
- * that line rather than silent replacement characters or a crash.
+ * Streams input documents without holding the input whole, from a file, a folder of mixed files
+ * (walked recursively, in name order, dot-files left out) or stdin (JSON lines). The format comes
+ * from the file name:
+ *
+ * | name | read as |
+ * |---|---|
+ * | `.jsonl`, `.ndjson`, `.json` (+ `.gz`, `.zst`) | JSON lines, one document per line |
+ * | `.warc`, `.wet` (+ `.gz`; `.warc.wet.gz`) | WARC records (see warc.ts) |
+ * | `.html`, `.htm` (+ `.gz`) | one page, main content extracted (see html.ts) |
+ * | `.parquet` | one document per row (see parquet.ts) |
+ * | anything else (+ `.gz`, `.zst`) | one plain-text document |
+ *
+ * Every record becomes a document, a typed `input.*` rejection or a counted skip; no line, record
+ * or file is held beyond `maxRecordBytes`, and a file that breaks midway (corrupt gzip, a
+ * truncated WARC) ends with an `input.unreadable` rejection after what it did yield.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { DocumentRecord, ReasonCode, Rejection } from '../core/records.js';
 import { WebscaleError } from '../core/errors.js';
+import { compressionOf, openDecompressed, type Compression } from './decompress.js';
+import { DEFAULT_FIELDS, documentFromObject, type FieldNames } from './fields.js';
+import { TooManyElementsError, decodeHtml, extractSafely, type Extractor } from './html.js';
+import { bytesId, documentItem, rejected, type InputItem } from './items.js';
+import { boundedLines, isOversize } from './lines.js';
+import { readParquet } from './parquet.js';
+import { DEFAULT_MAX_RECORD_BYTES, readWarcStream } from './warc.js';
 
-export type InputItem =
-  | { kind: 'document'; doc: DocumentRecord; line: number | null; bytes: number }
-  | { kind: 'rejection'; rejection: Rejection; bytes: number };
+export { contentId, type InputItem } from './items.js';
 
-const JSON_LINES_EXTENSIONS = new Set(['.jsonl', '.ndjson', '.json']);
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Content-derived id for documents that come without one: stable across runs and machines. */
-export function contentId(text: string): string {
-  return 'sha256:' + createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+/** How sources read; `run` and `ingest` fill it from `config.input` and their flags. */
+export interface InputOptions {
+  fields?: FieldNames;
+  /** Longest line, record, page or text file, in bytes; longer ones are `input.too_large`. */
+  maxRecordBytes?: number;
+  /** Largest parquet row group (uncompressed bytes of the columns read). */
+  maxRowGroupBytes?: number;
+  extractor?: Extractor;
 }
 
-function inputRejection(docId: string, reason: ReasonCode, detail: string, line: number | null): Rejection {
+interface ResolvedOptions {
+  fields: FieldNames;
+  maxRecordBytes: number;
+  maxRowGroupBytes: number;
+  extractor: Extractor;
+}
+
+function resolve(o: InputOptions): ResolvedOptions {
   return {
-    doc_id: docId,
-    stage: 'input',
-    reason,
-    detail,
-    persona: null,
-    line,
-    usage: { prompt_tokens: 0, completion_tokens: 0 },
-    created_at: Date.now(),
+    fields: o.fields ?? DEFAULT_FIELDS,
+    maxRecordBytes: o.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+    maxRowGroupBytes: o.maxRowGroupBytes ?? 256 * 1024 * 1024,
+    extractor: o.extractor ?? 'readability',
   };
 }
 
-/** Id for a rejected line: the line's own id when it has one, else a hash of the raw bytes. */
-function lineDocId(raw: Buffer, parsed?: unknown): string {
-  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    const id = (parsed as Record<string, unknown>)['id'];
-    if (typeof id === 'string' && id.length > 0) return id;
-    if (typeof id === 'number' && Number.isFinite(id)) return String(id);
-  }
-  return 'sha256:' + createHash('sha256').update(raw).digest('hex').slice(0, 32);
-}
+export const INPUT_FORMATS = ['jsonl', 'warc', 'html', 'parquet', 'text'] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
 
-function optionalString(obj: Record<string, unknown>, key: string): string | null | Error {
-  const value = obj[key];
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'string') return value;
-  return new Error(`field "${key}" must be a string, got ${Array.isArray(value) ? 'array' : typeof value}`);
+const JSON_LINES_EXTENSIONS = new Set(['.jsonl', '.ndjson', '.json']);
+const HTML_EXTENSIONS = new Set(['.html', '.htm']);
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file's format and compression, from its name. */
+export function formatOf(path: string): { format: InputFormat; compression: Compression } {
+  const { compression, inner } = compressionOf(basename(path));
+  const ext = extname(inner);
+  if (ext === '.parquet' && compression === null) return { format: 'parquet', compression };
+  if (ext === '.warc' || ext === '.wet') return { format: 'warc', compression };
+  if (JSON_LINES_EXTENSIONS.has(ext)) return { format: 'jsonl', compression };
+  if (HTML_EXTENSIONS.has(ext)) return { format: 'html', compression };
+  return { format: 'text', compression };
 }
 
 /** Parse one JSON line into a document or a typed rejection. */
-export function parseJsonLine(raw: Buffer, line: number, source: string | null = null): InputItem {
+export function parseJsonLine(raw: Buffer, line: number, source: string | null = null, options: InputOptions = {}): InputItem {
+  const o = resolve(options);
   const bytes = raw.length + 1;
+  const fallbackId = (): string => bytesId(raw);
   let text: string;
   try {
     text = strictUtf8.decode(raw);
   } catch {
-    return { kind: 'rejection', bytes, rejection: inputRejection(lineDocId(raw), 'input.invalid_utf8', `line ${line}: not valid UTF-8`, line) };
+    return rejected(fallbackId(), 'input.invalid_utf8', `line ${line}: not valid UTF-8`, bytes, line);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return {
-      kind: 'rejection',
-      bytes,
-      rejection: inputRejection(lineDocId(raw), 'input.invalid_json', `line ${line}: ${(err as Error).message}`, line),
-    };
+    return rejected(fallbackId(), 'input.invalid_json', `line ${line}: ${(err as Error).message}`, bytes, line);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     const what = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed;
-    return { kind: 'rejection', bytes, rejection: inputRejection(lineDocId(raw), 'input.not_object', `line ${line}: expected a JSON object, got ${what}`, line) };
+    return rejected(fallbackId(), 'input.not_object', `line ${line}: expected a JSON object, got ${what}`, bytes, line);
   }
-  const obj = parsed as Record<string, unknown>;
-  const docId = lineDocId(raw, obj);
-  if (typeof obj['text'] !== 'string') {
-    const what = obj['text'] === undefined ? 'missing' : `a ${Array.isArray(obj['text']) ? 'array' : typeof obj['text']}`;
-    return { kind: 'rejection', bytes, rejection: inputRejection(docId, 'input.missing_text', `line ${line}: "text" must be a string, it is ${what}`, line) };
-  }
-  const id = obj['id'];
-  if (id !== undefined && id !== null && !(typeof id === 'string' && id.length > 0) && !(typeof id === 'number' && Number.isFinite(id))) {
-    return { kind: 'rejection', bytes, rejection: inputRejection(docId, 'input.invalid_field', `line ${line}: "id" must be a non-empty string or a number`, line) };
-  }
-  const url = optionalString(obj, 'url');
-  const src = optionalString(obj, 'source');
-  for (const v of [url, src]) {
-    if (v instanceof Error) return { kind: 'rejection', bytes, rejection: inputRejection(docId, 'input.invalid_field', `line ${line}: ${v.message}`, line) };
-  }
-  const docText = obj['text'];
-  return {
-    kind: 'document',
-    bytes,
+  return documentFromObject(parsed as Record<string, unknown>, o.fields, {
     line,
-    doc: {
-      id: id === undefined || id === null ? contentId(docText) : String(id),
-      text: docText,
-      url: url as string | null,
-      source: (src as string | null) ?? source,
-      ingested_at: Date.now(),
-    },
-  };
+    where: `line ${line}`,
+    bytes,
+    fallbackId,
+    source,
+    maxRecordBytes: o.maxRecordBytes,
+  });
 }
 
 /** Split a byte stream into lines (without the newline; a trailing CR is dropped too). */
 export async function* byteLines(stream: Readable): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let start = 0;
-    let nl = chunk.indexOf(10, start);
-    while (nl >= 0) {
-      pending.push(chunk.subarray(start, nl));
-      let line = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-      pending = [];
-      if (line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
-      yield line;
-      start = nl + 1;
-      nl = chunk.indexOf(10, start);
-    }
-    if (start < chunk.length) pending.push(Buffer.from(chunk.subarray(start)));
-  }
-  if (pending.length > 0) {
-    let line = Buffer.concat(pending);
-    if (line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
-    if (line.length > 0) yield line;
-  }
+  for await (const line of boundedLines(stream)) if (!isOversize(line)) yield line;
 }
 
 function isBlank(line: Buffer): boolean {
@@ -137,32 +114,103 @@ function isBlank(line: Buffer): boolean {
   return true;
 }
 
-export async function* readJsonLines(stream: Readable): AsyncGenerator<InputItem> {
+export async function* readJsonLines(stream: Readable | AsyncIterable<Uint8Array>, options: InputOptions = {}, source: string | null = null): AsyncGenerator<InputItem> {
+  const o = resolve(options);
   let line = 0;
-  for await (const raw of byteLines(stream)) {
+  for await (const raw of boundedLines(stream, o.maxRecordBytes)) {
     line++;
+    if (isOversize(raw)) {
+      const where = source ? `${source} line ${line}` : `line ${line}`;
+      const id = `line:${source ?? 'stdin'}#${line}`;
+      yield rejected(id, 'input.too_large', `${where}: ${raw.bytes} bytes, more than input.maxRecordBytes (${o.maxRecordBytes})`, raw.bytes + 1, line);
+      continue;
+    }
     if (isBlank(raw)) continue;
-    yield parseJsonLine(raw, line);
+    yield parseJsonLine(raw, line, null, o);
   }
 }
 
-/** A plain-text file is one document; invalid UTF-8 rejects the file. */
-export async function readTextFile(path: string): Promise<InputItem> {
+/** A whole file's (decompressed) bytes, or its size once it passes `max` (the rest is not read). */
+async function readWhole(stream: Readable, max: number): Promise<{ bytes: Buffer } | { tooLarge: number }> {
   const chunks: Buffer[] = [];
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) chunks.push(chunk);
-  const raw = Buffer.concat(chunks);
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      stream.destroy();
+      return { tooLarge: size };
+    }
+    chunks.push(chunk);
+  }
+  return { bytes: Buffer.concat(chunks, size) };
+}
+
+function tooLargeFile(name: string, seen: number, max: number): InputItem {
+  return rejected(`file:${name}`, 'input.too_large', `${name}: more than input.maxRecordBytes (${max}) bytes (stopped reading at ${seen})`, seen);
+}
+
+/** A plain-text file is one document; invalid UTF-8 rejects the file. */
+export async function readTextFile(path: string, options: InputOptions = {}, compression: Compression = null): Promise<InputItem> {
+  const o = resolve(options);
+  const name = basename(path);
+  const read = await readWhole(openDecompressed(path, compression), o.maxRecordBytes);
+  if ('tooLarge' in read) return tooLargeFile(name, read.tooLarge, o.maxRecordBytes);
+  const raw = read.bytes;
   let text: string;
   try {
     text = strictUtf8.decode(raw);
   } catch {
-    return { kind: 'rejection', bytes: raw.length, rejection: inputRejection(lineDocId(raw), 'input.invalid_utf8', `${basename(path)}: not valid UTF-8`, null) };
+    return rejected(bytesId(raw), 'input.invalid_utf8', `${name}: not valid UTF-8`, raw.length);
   }
-  return {
-    kind: 'document',
-    bytes: raw.length,
-    line: null,
-    doc: { id: contentId(text), text, url: null, source: basename(path), ingested_at: Date.now() },
-  };
+  return documentItem(text, { source: name }, raw.length);
+}
+
+/** An HTML file is one page: decoded by its declared charset, main content extracted. */
+export async function readHtmlFile(path: string, options: InputOptions = {}, compression: Compression = null): Promise<InputItem> {
+  const o = resolve(options);
+  const name = basename(path);
+  const read = await readWhole(openDecompressed(path, compression), o.maxRecordBytes);
+  if ('tooLarge' in read) return tooLargeFile(name, read.tooLarge, o.maxRecordBytes);
+  const decoded = decodeHtml(read.bytes);
+  if (!decoded.ok) return rejected(bytesId(read.bytes), 'input.undecodable', `${name}: ${decoded.detail}`, read.bytes.length);
+  const text = extractSafely(decoded.text, o.extractor);
+  if (text instanceof TooManyElementsError) return rejected(bytesId(read.bytes), 'input.too_large', `${name}: page has ${text.message}`, read.bytes.length);
+  if (text instanceof Error) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: text extraction failed: ${text.message}`, read.bytes.length);
+  if (text.length === 0) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: the page has no text`, read.bytes.length);
+  return documentItem(text, { source: name }, read.bytes.length);
+}
+
+async function* readFileItems(path: string, o: ResolvedOptions): AsyncGenerator<InputItem> {
+  const { format, compression } = formatOf(path);
+  const name = basename(path);
+  switch (format) {
+    case 'jsonl':
+      yield* readJsonLines(openDecompressed(path, compression), o, name);
+      return;
+    case 'warc':
+      yield* readWarcStream(openDecompressed(path, compression), { source: name, extractor: o.extractor, maxRecordBytes: o.maxRecordBytes });
+      return;
+    case 'html':
+      yield await readHtmlFile(path, o, compression);
+      return;
+    case 'parquet':
+      yield* readParquet(path, o);
+      return;
+    case 'text':
+      yield await readTextFile(path, o, compression);
+      return;
+  }
+}
+
+/** A file's items; a file that cannot be read through ends with one `input.unreadable` rejection. */
+async function* readFileSafely(path: string, o: ResolvedOptions): AsyncGenerator<InputItem> {
+  try {
+    yield* readFileItems(path, o);
+  } catch (err) {
+    const name = basename(path);
+    const e = WebscaleError.from(err, 'INPUT_INVALID');
+    yield rejected(`file:${name}`, 'input.unreadable', `${name}: ${e.message}`, 0);
+  }
 }
 
 export interface InputSource {
@@ -171,37 +219,42 @@ export interface InputSource {
   items: AsyncGenerator<InputItem>;
 }
 
+/** Every regular file under `dir`, recursively, in name order; dot-files and dot-folders left out. */
+async function listFiles(dir: string): Promise<{ path: string; size: number }[]> {
+  const out: { path: string; size: number }[] = [];
+  const names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+  for (const name of names) {
+    const p = join(dir, name);
+    const s = await stat(p);
+    if (s.isDirectory()) out.push(...(await listFiles(p)));
+    else if (s.isFile()) out.push({ path: p, size: s.size });
+  }
+  return out;
+}
+
 /**
- * Open `--input`: `-` is JSON lines on stdin; a `.jsonl`/`.ndjson`/`.json` file is JSON lines;
- * any other file is one plain-text document; a directory is every file in it, in name order.
+ * Open `--input`: `-` is JSON lines on stdin; a file is read by its name's format (see above);
+ * a directory is every file under it, in name order.
  */
-export async function openInput(path: string, stdin: Readable = process.stdin): Promise<InputSource> {
-  if (path === '-') return { totalBytes: null, items: readJsonLines(stdin) };
+export async function openInput(path: string, options: InputOptions = {}, stdin: Readable = process.stdin): Promise<InputSource> {
+  const o = resolve(options);
+  if (path === '-') return { totalBytes: null, items: readJsonLines(stdin, o) };
   let info;
   try {
     info = await stat(path);
   } catch (err) {
     throw new WebscaleError('USAGE', `cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  if (info.isDirectory()) {
-    const names = (await readdir(path)).sort();
-    let total = 0;
-    const files: string[] = [];
-    for (const name of names) {
-      const s = await stat(join(path, name));
-      if (s.isFile()) {
-        files.push(join(path, name));
-        total += s.size;
-      }
-    }
-    return { totalBytes: total, items: readFiles(files) };
-  }
-  return { totalBytes: info.size, items: readFiles([path]) };
+  const files = info.isDirectory() ? await listFiles(path) : [{ path, size: info.size }];
+  const total = files.reduce((sum, f) => sum + f.size, 0);
+  return { totalBytes: total, items: readFiles(files.map((f) => f.path), o) };
 }
 
-async function* readFiles(paths: string[]): AsyncGenerator<InputItem> {
-  for (const p of paths) {
-    if (JSON_LINES_EXTENSIONS.has(extname(p).toLowerCase())) yield* readJsonLines(createReadStream(p));
-    else yield await readTextFile(p);
-  }
+async function* readFiles(paths: string[], o: ResolvedOptions): AsyncGenerator<InputItem> {
+  for (const p of paths) yield* readFileSafely(p, o);
+}
+
+/** For tests and tools that stream one file. */
+export function readFile(path: string, options: InputOptions = {}): AsyncGenerator<InputItem> {
+  return readFileSafely(path, resolve(options));
 }

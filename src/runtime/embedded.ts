@@ -163,6 +163,10 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       interrupted = true;
       break;
     }
+    if (item.kind === 'skip') {
+      stats.recordSkip(item.reason, item.bytes);
+      continue;
+    }
     if (item.kind === 'rejection') {
       stats.documentsRead++;
       stats.documentsDone++;

@@ -36,6 +36,14 @@ export class RunStats {
     LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
   ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
 
+  /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
+  readonly inputSkipped = new Map<string, number>();
+
+  recordSkip(reason: string, bytes: number): void {
+    this.inputSkipped.set(reason, (this.inputSkipped.get(reason) ?? 0) + 1);
+    this.bytesDone += bytes;
+  }
+
   /** Documents and kept QA pairs by language (ISO 639-1; `und` when unknown). */
   readonly languages = new Map<string, { documents: number; qa_kept: number }>();
 
@@ -113,6 +121,7 @@ export class RunStats {
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),
+      input_skipped: Object.fromEntries([...this.inputSkipped.entries()].sort(([a], [b]) => a.localeCompare(b))),
     };
   }
 }
