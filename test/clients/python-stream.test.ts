@@ -10,7 +10,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LLM_STAGES } from '../../src/core/records.js';
+import { WORKER_STAGES } from '../../src/core/records.js';
 import { brokers, createTestTopics, freshPrefix, testKafka } from '../support/kafka.js';
 import { usePipelineSuite } from '../support/pipeline.js';
 import { batchIds, clientPython, runPython, startPython, STREAM_READER, TRAIN_LOOP, type PyEvent } from './python.js';
@@ -23,9 +23,15 @@ let sink: Record<string, unknown>[];
 let sinkIds: string[];
 let garbageOffset: string;
 
+/**
+ * Every few words carry this entry's numbers, so no two entries share enough word 5-grams for the
+ * dedup stage to call them near duplicates.
+ */
 function prose(i: number): string {
-  const sentence = `Entry ${i} reports how the river delta shifted across ${i + 2} flood seasons, measured by survey teams with boats and careful notes.`;
-  return Array.from({ length: 5 }, () => sentence).join(' ');
+  return Array.from(
+    { length: 5 },
+    (_, k) => `Entry ${i} part ${k} reports how the river delta shifted across ${i + k + 2} flood seasons, measured by ${i * 3 + k} survey teams with ${i * 7 + k} boats and careful notes.`,
+  ).join(' ');
 }
 
 async function writeInput(dir: string): Promise<string> {
@@ -59,7 +65,7 @@ beforeAll(async () => {
   const input = await writeInput(h.dir);
   const expected = await h.embeddedExpectation(input);
   await h.ingest(prefix, input);
-  for (const s of LLM_STAGES) h.startWorker(s, prefix);
+  for (const s of WORKER_STAGES) h.startWorker(s, prefix);
   await h.waitForCompletion(prefix, expected, 180_000);
   await h.assertExactlyOnce(prefix, expected);
   h.killAll();
