@@ -26,6 +26,23 @@ describe('scripts/test-summary.mjs', () => {
     expect(line(dir)).toBe('630 passed, 5 failed, 1 skipped');
   });
 
+  it('counts a test file that failed outside its tests (a beforeAll hook) as a failure', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-summary-'));
+    const report = {
+      numPassedTests: 3,
+      numFailedTests: 0,
+      numPendingTests: 6,
+      numTodoTests: 0,
+      testResults: [
+        { status: 'failed', assertionResults: [{ status: 'skipped' }, { status: 'skipped' }] },
+        { status: 'passed', assertionResults: [{ status: 'passed' }] },
+        { status: 'failed', assertionResults: [{ status: 'failed' }] },
+      ],
+    };
+    await writeFile(join(dir, 'vitest.json'), JSON.stringify(report));
+    expect(line(dir)).toBe('3 passed, 1 failed, 6 skipped');
+  });
+
   it('counts what is there when one suite wrote no report', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wsrl-summary-'));
     await writeFile(join(dir, 'pytest.xml'), JUNIT(10, 0, 0, 0));
