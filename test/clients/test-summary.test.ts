@@ -30,7 +30,7 @@ describe('scripts/test-summary.mjs', () => {
     const dir = await mkdtemp(join(tmpdir(), 'wsrl-summary-'));
     const report = {
       numPassedTests: 3,
-      numFailedTests: 0,
+      numFailedTests: 1,
       numPendingTests: 6,
       numTodoTests: 0,
       testResults: [
@@ -40,7 +40,7 @@ describe('scripts/test-summary.mjs', () => {
       ],
     };
     await writeFile(join(dir, 'vitest.json'), JSON.stringify(report));
-    expect(line(dir)).toBe('3 passed, 1 failed, 6 skipped');
+    expect(line(dir)).toBe('3 passed, 2 failed, 6 skipped');
   });
 
   it('counts what is there when one suite wrote no report', async () => {
