@@ -16,6 +16,7 @@ import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
+import { pruneHtml } from './prune.js';
 import { bodyText } from './sax-text.js';
 import { normaliseWhitespace } from './text.js';
 
@@ -132,44 +133,6 @@ export class TooManyElementsError extends Error {}
  */
 const MAX_READABILITY_DEPTH = 64;
 
-interface TreeNode {
-  nodeType: number;
-  childNodes: ArrayLike<TreeNode>;
-}
-
-/** Whether the element tree under `root` nests deeper than `limit` (iterative, stops early). */
-export function nestsDeeperThan(root: TreeNode, limit: number): boolean {
-  const stack: [TreeNode, number][] = [[root, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [TreeNode, number];
-    if (depth > limit) return true;
-    const children = node.childNodes;
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i] as TreeNode;
-      if (child.nodeType === 1) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
-}
-
-interface DomElement {
-  remove(): void;
-  closest(selector: string): unknown;
-}
-
-/**
- * Site chrome Readability keeps on small pages: navigation, menus and forms wherever they are;
- * asides, headers and footers unless they sit inside the article (an article's own header holds
- * its title).
- */
-function dropSiteChrome(document: { querySelectorAll(selector: string): Iterable<unknown> }): void {
-  for (const el of document.querySelectorAll('nav, menu, form, [role="navigation"]')) (el as DomElement).remove();
-  for (const el of document.querySelectorAll('aside, header, footer')) {
-    const element = el as DomElement;
-    if (!element.closest('article, main, [role="main"]')) element.remove();
-  }
-}
-
 /**
  * Elements whose content is never text, removed from the markup before it is parsed: inline
  * scripts, styles and SVG are often most of a page's bytes, and every node costs linkedom an
@@ -182,32 +145,37 @@ export function stripNonText(html: string): string {
   return html.replace(NON_TEXT_MARKUP, ' ');
 }
 
-/** The main text of an HTML page. */
+/**
+ * The main text of an HTML page. The `readability` extractor prunes the page first (prune.ts:
+ * one htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks), so linkedom and
+ * Readability see a fraction of its elements; the element and depth budgets apply to what is left.
+ */
 export function extractMainText(rawHtml: string, extractor: Extractor = 'readability'): Extracted {
   const html = stripNonText(rawHtml);
   const elements = countStartTags(html, MAX_PAGE_ELEMENTS);
   if (elements > MAX_PAGE_ELEMENTS) throw new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
-  if (extractor === 'body' || elements > MAX_READABILITY_ELEMENTS) return { text: bodyText(html), title: null, extractor: 'body' };
-  const { document } = parseHTML(html);
-  const title = (document.title as string | undefined)?.trim() || null;
-  if (!nestsDeeperThan(document as unknown as TreeNode, MAX_READABILITY_DEPTH)) {
-    dropSiteChrome(document as never);
-    try {
-      // linkedom's document stands in for the DOM types Readability is declared with.
-      const article = new Readability<unknown>(document as never, {
-        maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
-        serializer: (el: unknown) => el,
-      }).parse();
-      const root = article?.content as unknown as DomNode | null | undefined;
-      if (root) {
-        const text = textOf(root);
-        if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
-      }
-    } catch {
-      // A DOM Readability cannot walk: the body extractor below.
-    }
+  if (extractor === 'body') return { text: bodyText(html), title: null, extractor: 'body' };
+  const pruned = pruneHtml(html);
+  if (pruned.elements > MAX_READABILITY_ELEMENTS || pruned.depth > MAX_READABILITY_DEPTH) {
+    return { text: bodyText(pruned.html), title: null, extractor: 'body' };
   }
-  return { text: bodyText(html), title, extractor: 'body' };
+  const { document } = parseHTML(pruned.html);
+  const title = (document.title as string | undefined)?.trim() || null;
+  try {
+    // linkedom's document stands in for the DOM types Readability is declared with.
+    const article = new Readability<unknown>(document as never, {
+      maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
+      serializer: (el: unknown) => el,
+    }).parse();
+    const root = article?.content as unknown as DomNode | null | undefined;
+    if (root) {
+      const text = textOf(root);
+      if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
+    }
+  } catch {
+    // A DOM Readability cannot walk: the body extractor below.
+  }
+  return { text: bodyText(pruned.html), title, extractor: 'body' };
 }
 
 /** The main text, or the error that stopped extraction (one hostile page must not end its file). */
