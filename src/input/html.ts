@@ -146,6 +146,20 @@ export function stripNonText(html: string): string {
 }
 
 /**
+ * `linkDensityModifier` (Readability 0.6, missing from its type declarations): link-dense blocks
+ * are gone already (past 0.5, in prune.ts). Readability's own cut for low-weight blocks is a link
+ * density of 0.2, which an article with a link every few sentences passes: it then removed the
+ * article itself and parsed the page three more times, the last with conditional cleaning off.
+ * +0.3 puts its cut where the pruning's is. JSON-LD lives in scripts, which are gone too.
+ */
+const READABILITY_OPTIONS = {
+  maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
+  linkDensityModifier: 0.3,
+  disableJSONLD: true,
+  serializer: (el: unknown) => el,
+} as ConstructorParameters<typeof Readability<unknown>>[1];
+
+/**
  * The main text of an HTML page. The `readability` extractor prunes the page first (prune.ts:
  * one htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks), so linkedom and
  * Readability see a fraction of its elements; the element and depth budgets apply to what is left.
@@ -163,10 +177,7 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'readabi
   const title = (document.title as string | undefined)?.trim() || null;
   try {
     // linkedom's document stands in for the DOM types Readability is declared with.
-    const article = new Readability<unknown>(document as never, {
-      maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
-      serializer: (el: unknown) => el,
-    }).parse();
+    const article = new Readability<unknown>(document as never, READABILITY_OPTIONS).parse();
     const root = article?.content as unknown as DomNode | null | undefined;
     if (root) {
       const text = textOf(root);
