@@ -150,12 +150,14 @@ export function stripNonText(html: string): string {
  * are gone already (past 0.5, in prune.ts). Readability's own cut for low-weight blocks is a link
  * density of 0.2, which an article with a link every few sentences passes: it then removed the
  * article itself and parsed the page three more times, the last with conditional cleaning off.
- * +0.3 puts its cut where the pruning's is. JSON-LD lives in scripts, which are gone too.
+ * +0.3 puts its cut where the pruning's is. JSON-LD lives in scripts, which are gone too; the
+ * result becomes text, so Readability need not strip its class attributes (`keepClasses`).
  */
 const READABILITY_OPTIONS = {
   maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
   linkDensityModifier: 0.3,
   disableJSONLD: true,
+  keepClasses: true,
   serializer: (el: unknown) => el,
 } as ConstructorParameters<typeof Readability<unknown>>[1];
 
