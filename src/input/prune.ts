@@ -85,6 +85,8 @@ interface Open {
   elements: number;
 }
 
+const DROPPED_ENTRY: Readonly<Open> = { name: '', dropped: true, unwrapped: false, buffer: null, textLength: 0, linkTextLength: 0, links: 0, elements: 0 };
+
 function escapeText(s: string): string {
   return s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
 }
@@ -154,13 +156,14 @@ export function pruneHtml(html: string): Pruned {
           return;
         }
         if (name === 'head') inHead++;
-        const dropped = dropping > 0 || (name !== 'head' && drops(name, attribs));
-        const open: Open = { name, dropped, unwrapped: false, buffer: null, textLength: 0, linkTextLength: 0, links: 0, elements: 0 };
-        stack.push(open);
-        if (dropped) {
+        if (dropping > 0 || (name !== 'head' && drops(name, attribs))) {
+          // Most of a page's elements sit in dropped subtrees: they share one entry.
+          stack.push(DROPPED_ENTRY);
           dropping++;
           return;
         }
+        const open: Open = { name, dropped: false, unwrapped: false, buffer: null, textLength: 0, linkTextLength: 0, links: 0, elements: 0 };
+        stack.push(open);
         if (CONTENT_ROOTS.has(name)) inContent++;
         if (name === 'a') {
           inLink++;
