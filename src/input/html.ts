@@ -168,10 +168,14 @@ const READABILITY_OPTIONS = {
  */
 export function extractMainText(rawHtml: string, extractor: Extractor = 'readability'): Extracted {
   const html = stripNonText(rawHtml);
-  const elements = countStartTags(html, MAX_PAGE_ELEMENTS);
-  if (elements > MAX_PAGE_ELEMENTS) throw new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
-  if (extractor === 'body') return { text: bodyText(html), title: null, extractor: 'body' };
-  const pruned = pruneHtml(html);
+  const tooLarge = (): Error => new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
+  if (extractor === 'body') {
+    if (countStartTags(html, MAX_PAGE_ELEMENTS) > MAX_PAGE_ELEMENTS) throw tooLarge();
+    return { text: bodyText(html), title: null, extractor: 'body' };
+  }
+  // The pruning pass counts start tags itself and stops past the limit, before any DOM.
+  const pruned = pruneHtml(html, MAX_PAGE_ELEMENTS);
+  if (pruned.tooLarge) throw tooLarge();
   if (pruned.elements > MAX_READABILITY_ELEMENTS || pruned.depth > MAX_READABILITY_DEPTH) {
     return { text: bodyText(pruned.html), title: null, extractor: 'body' };
   }

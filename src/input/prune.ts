@@ -60,8 +60,10 @@ const MAX_LINK_DENSITY = 0.5;
 const MIN_LINKS = 3;
 
 export interface Pruned {
-  /** The reduced page. */
+  /** The reduced page ('' when the page has more than `maxElements`). */
   html: string;
+  /** The page has more start tags than `maxElements`: the pass stopped there. */
+  tooLarge: boolean;
   /** Elements written out. */
   elements: number;
   /** The deepest element nesting written out. */
@@ -122,7 +124,9 @@ function flatten(root: Parts): string {
 }
 
 /** The page without what can never be its main content (see the module comment). */
-export function pruneHtml(html: string): Pruned {
+export function pruneHtml(html: string, maxElements = Infinity): Pruned {
+  // Every start tag, dropped or not: the page-size guard, counted here so the page is read once.
+  let seen = 0;
   const root: Parts = [];
   let out: Parts = root;
   const stack: Open[] = [];
@@ -148,6 +152,10 @@ export function pruneHtml(html: string): Pruned {
   const parser = new Parser(
     {
       onopentag(name, attribs) {
+        if (++seen > maxElements) {
+          parser.pause();
+          return;
+        }
         if (VOID.has(name)) {
           if (dropping === 0 && inHead === 0) {
             out.push(`<${name}>`);
@@ -250,5 +258,6 @@ export function pruneHtml(html: string): Pruned {
   }
 
   parser.end(html);
-  return { html: flatten(root), elements, depth: maxDepth };
+  if (seen > maxElements) return { html: '', tooLarge: true, elements, depth: maxDepth };
+  return { html: flatten(root), tooLarge: false, elements, depth: maxDepth };
 }

@@ -33,6 +33,11 @@ describe('pruneHtml', () => {
     expect(out).toBe('<p>if a &lt; b &amp;&amp; c &gt; d then &lt;script&gt; is <span class="k">text</span> <a href="#n1">[1]</a></p>');
   });
 
+  it('stops past maxElements, counting dropped elements too', () => {
+    expect(pruneHtml('<nav>' + '<a>x</a>'.repeat(10) + '</nav>', 10)).toMatchObject({ tooLarge: true, html: '' });
+    expect(pruneHtml('<nav>' + '<a>x</a>'.repeat(9) + '</nav>', 10)).toMatchObject({ tooLarge: false, elements: 0 });
+  });
+
   it('counts elements and depth, and stays linear on a page nested 20,000 deep', () => {
     expect(pruneHtml('<div><div><p>x</p></div></div>')).toMatchObject({ elements: 3, depth: 3 });
     const deep = '<div>'.repeat(20_000) + 'deep' + '</div>'.repeat(20_000);
