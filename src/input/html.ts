@@ -7,9 +7,11 @@
  * decoders are @exodus/bytes' WHATWG ones: Node 20's own TextDecoder reads windows-1252 as
  * ISO-8859-1 (0x80-0x9F become control characters instead of quotes and dashes).
  *
- * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM;
- * pages Readability finds nothing in, or that are too big or too deep for it, fall back to the
- * body extractor (sax-text.ts: the body without navigation, header, footer and aside, no DOM).
+ * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM,
+ * after a pruning pass without a DOM (prune.ts) has dropped what can never be main content, so
+ * the DOM holds tens of elements instead of a thousand; pages Readability finds nothing in, or
+ * that are still too big or too deep for it, fall back to the body extractor (sax-text.ts: the
+ * body without navigation, header, footer and aside, no DOM) on the pruned page.
  * Block elements become line breaks, so paragraphs survive as lines.
  */
 import { TextDecoder } from '@exodus/bytes/encoding.js';
@@ -108,11 +110,11 @@ export interface Extracted {
 }
 
 /**
- * Element budgets, counted as start tags in the markup before parsing: Readability's time grows
- * faster than the element count (on a loaded 2-core machine: about 20 ms of CPU at 800
- * elements, 0.5 s at 11,000), so larger pages go to the body extractor, and pages with more
- * than MAX_PAGE_ELEMENTS are not parsed at all (`input.too_large`): building the DOM alone costs
- * linkedom about 13 us of CPU per element.
+ * Element budgets: Readability's time grows faster than the element count (on a loaded 2-core
+ * machine: about 20 ms of CPU at 800 elements, 0.5 s at 11,000), so pages that keep more than
+ * MAX_READABILITY_ELEMENTS after pruning go to the body extractor; pages with more than
+ * MAX_PAGE_ELEMENTS start tags (counted before any DOM, dropped elements included) are
+ * `input.too_large`: building the DOM alone costs linkedom about 13 us of CPU per element.
  */
 const MAX_READABILITY_ELEMENTS = 5_000;
 export const MAX_PAGE_ELEMENTS = 100_000;

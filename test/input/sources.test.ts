@@ -366,6 +366,15 @@ describe('hostile HTML', () => {
     expect((used.user + used.system) / 1000).toBeLessThan(10_000);
   }, 60_000);
 
+  it('a page of 12,000 elements, most of them a menu, goes through Readability once the menu is pruned', () => {
+    const menu = '<nav><ul>' + '<li><a href="/x"><span>Menu entry</span></a></li>'.repeat(4_000) + '</ul></nav>';
+    const story = '<article><p>' + 'The ferry leaves the harbour at dawn and returns at dusk. '.repeat(20) + '</p></article>';
+    const extracted = extractMainText(`<html><body>${menu}${story}</body></html>`);
+    expect(extracted.extractor).toBe('readability');
+    expect(extracted.text).toContain('The ferry leaves the harbour at dawn');
+    expect(extracted.text).not.toContain('Menu entry');
+  });
+
   it('a page of more than 100,000 elements is input.too_large, not parsed', () => {
     const flat = '<html><body>' + '<span>x</span>'.repeat(120_000) + '</body></html>';
     const t = performance.now();
