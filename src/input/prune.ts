@@ -30,7 +30,7 @@ import { Parser } from 'htmlparser2';
 
 /** Elements dropped with their content wherever they are. */
 const DROPPED = new Set([
-  'script', 'style', 'noscript', 'template', 'svg', 'math', 'iframe', 'object', 'embed', 'canvas', 'video', 'audio',
+  'script', 'style', 'noscript', 'template', 'svg', 'iframe', 'object', 'embed', 'canvas', 'video', 'audio',
   'select', 'button', 'input', 'textarea', 'form', 'nav', 'menu', 'dialog', 'link', 'meta', 'base',
   'img', 'picture', 'source', 'track', 'map', 'area', 'param', 'wbr', 'keygen',
 ]);

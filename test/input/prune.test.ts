@@ -31,6 +31,8 @@ describe('pruneHtml', () => {
   it('keeps text as text: markup-like characters are escaped again, styling elements are unwrapped', () => {
     const { html: out } = pruneHtml('<p>if a &lt; b &amp;&amp; c &gt; d then <em>&lt;script&gt;</em> is <span class="k">text</span> <a href="#n1" onclick="x()">[1]</a></p>');
     expect(out).toBe('<p>if a &lt; b &amp;&amp; c &gt; d then &lt;script&gt; is <span class="k">text</span> <a href="#n1">[1]</a></p>');
+    // MathML is text (formulas), unlike SVG.
+    expect(pruneHtml('<p>Area <math><mi>r</mi></math><svg><text>icon</text></svg></p>').html).toBe('<p>Area <math><mi>r</mi></math></p>');
   });
 
   it('stops past maxElements, counting dropped elements too', () => {
