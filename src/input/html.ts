@@ -7,15 +7,18 @@
  * decoders are @exodus/bytes' WHATWG ones: Node 20's own TextDecoder reads windows-1252 as
  * ISO-8859-1 (0x80-0x9F become control characters instead of quotes and dashes).
  *
- * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM;
- * pages Readability finds nothing in, or that are too big or too deep for it, fall back to the
- * body extractor (sax-text.ts: the body without navigation, header, footer and aside, no DOM).
+ * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM,
+ * after a pruning pass without a DOM (prune.ts) has dropped what can never be main content, so
+ * the DOM holds tens of elements instead of a thousand; pages Readability finds nothing in, or
+ * that are still too big or too deep for it, fall back to the body extractor (sax-text.ts: the
+ * body without navigation, header, footer and aside, no DOM) on the pruned page.
  * Block elements become line breaks, so paragraphs survive as lines.
  */
 import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
+import { pruneHtml } from './prune.js';
 import { bodyText } from './sax-text.js';
 import { normaliseWhitespace } from './text.js';
 
@@ -107,11 +110,11 @@ export interface Extracted {
 }
 
 /**
- * Element budgets, counted as start tags in the markup before parsing: Readability's time grows
- * faster than the element count (on a loaded 2-core machine: about 20 ms of CPU at 800
- * elements, 0.5 s at 11,000), so larger pages go to the body extractor, and pages with more
- * than MAX_PAGE_ELEMENTS are not parsed at all (`input.too_large`): building the DOM alone costs
- * linkedom about 13 us of CPU per element.
+ * Element budgets: Readability's time grows faster than the element count (on a loaded 2-core
+ * machine: about 20 ms of CPU at 800 elements, 0.5 s at 11,000), so pages that keep more than
+ * MAX_READABILITY_ELEMENTS after pruning go to the body extractor; pages with more than
+ * MAX_PAGE_ELEMENTS start tags (counted before any DOM, dropped elements included) are
+ * `input.too_large`: building the DOM alone costs linkedom about 13 us of CPU per element.
  */
 const MAX_READABILITY_ELEMENTS = 5_000;
 export const MAX_PAGE_ELEMENTS = 100_000;
@@ -132,44 +135,6 @@ export class TooManyElementsError extends Error {}
  */
 const MAX_READABILITY_DEPTH = 64;
 
-interface TreeNode {
-  nodeType: number;
-  childNodes: ArrayLike<TreeNode>;
-}
-
-/** Whether the element tree under `root` nests deeper than `limit` (iterative, stops early). */
-export function nestsDeeperThan(root: TreeNode, limit: number): boolean {
-  const stack: [TreeNode, number][] = [[root, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [TreeNode, number];
-    if (depth > limit) return true;
-    const children = node.childNodes;
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i] as TreeNode;
-      if (child.nodeType === 1) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
-}
-
-interface DomElement {
-  remove(): void;
-  closest(selector: string): unknown;
-}
-
-/**
- * Site chrome Readability keeps on small pages: navigation, menus and forms wherever they are;
- * asides, headers and footers unless they sit inside the article (an article's own header holds
- * its title).
- */
-function dropSiteChrome(document: { querySelectorAll(selector: string): Iterable<unknown> }): void {
-  for (const el of document.querySelectorAll('nav, menu, form, [role="navigation"]')) (el as DomElement).remove();
-  for (const el of document.querySelectorAll('aside, header, footer')) {
-    const element = el as DomElement;
-    if (!element.closest('article, main, [role="main"]')) element.remove();
-  }
-}
-
 /**
  * Elements whose content is never text, removed from the markup before it is parsed: inline
  * scripts, styles and SVG are often most of a page's bytes, and every node costs linkedom an
@@ -182,32 +147,54 @@ export function stripNonText(html: string): string {
   return html.replace(NON_TEXT_MARKUP, ' ');
 }
 
-/** The main text of an HTML page. */
+/**
+ * `linkDensityModifier` (Readability 0.6, missing from its type declarations): link-dense blocks
+ * are gone already (past 0.5, in prune.ts). Readability's own cut for low-weight blocks is a link
+ * density of 0.2, which an article with a link every few sentences passes: it then removed the
+ * article itself and parsed the page three more times, the last with conditional cleaning off.
+ * +0.3 puts its cut where the pruning's is. JSON-LD lives in scripts, which are gone too; the
+ * result becomes text, so Readability need not strip its class attributes (`keepClasses`).
+ */
+const READABILITY_OPTIONS = {
+  maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
+  linkDensityModifier: 0.3,
+  disableJSONLD: true,
+  keepClasses: true,
+  serializer: (el: unknown) => el,
+} as ConstructorParameters<typeof Readability<unknown>>[1];
+
+/**
+ * The main text of an HTML page. The `readability` extractor prunes the page first (prune.ts:
+ * one htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks), so linkedom and
+ * Readability see a fraction of its elements; the element and depth budgets apply to what is left.
+ */
 export function extractMainText(rawHtml: string, extractor: Extractor = 'readability'): Extracted {
   const html = stripNonText(rawHtml);
-  const elements = countStartTags(html, MAX_PAGE_ELEMENTS);
-  if (elements > MAX_PAGE_ELEMENTS) throw new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
-  if (extractor === 'body' || elements > MAX_READABILITY_ELEMENTS) return { text: bodyText(html), title: null, extractor: 'body' };
-  const { document } = parseHTML(html);
-  const title = (document.title as string | undefined)?.trim() || null;
-  if (!nestsDeeperThan(document as unknown as TreeNode, MAX_READABILITY_DEPTH)) {
-    dropSiteChrome(document as never);
-    try {
-      // linkedom's document stands in for the DOM types Readability is declared with.
-      const article = new Readability<unknown>(document as never, {
-        maxElemsToParse: MAX_READABILITY_ELEMENTS * 2,
-        serializer: (el: unknown) => el,
-      }).parse();
-      const root = article?.content as unknown as DomNode | null | undefined;
-      if (root) {
-        const text = textOf(root);
-        if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
-      }
-    } catch {
-      // A DOM Readability cannot walk: the body extractor below.
-    }
+  const tooLarge = (): Error => new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
+  if (extractor === 'body') {
+    if (countStartTags(html, MAX_PAGE_ELEMENTS) > MAX_PAGE_ELEMENTS) throw tooLarge();
+    return { text: bodyText(html), title: null, extractor: 'body' };
   }
-  return { text: bodyText(html), title, extractor: 'body' };
+  // The pruning pass counts start tags itself and stops past the limit, before any DOM.
+  const pruned = pruneHtml(html, MAX_PAGE_ELEMENTS);
+  if (pruned.tooLarge) throw tooLarge();
+  if (pruned.elements > MAX_READABILITY_ELEMENTS || pruned.depth > MAX_READABILITY_DEPTH) {
+    return { text: bodyText(pruned.html), title: null, extractor: 'body' };
+  }
+  const { document } = parseHTML(pruned.html);
+  const title = (document.title as string | undefined)?.trim() || null;
+  try {
+    // linkedom's document stands in for the DOM types Readability is declared with.
+    const article = new Readability<unknown>(document as never, READABILITY_OPTIONS).parse();
+    const root = article?.content as unknown as DomNode | null | undefined;
+    if (root) {
+      const text = textOf(root);
+      if (text.length > 0) return { text, title: article?.title?.trim() || title, extractor: 'readability' };
+    }
+  } catch {
+    // A DOM Readability cannot walk: the body extractor below.
+  }
+  return { text: bodyText(pruned.html), title, extractor: 'body' };
 }
 
 /** The main text, or the error that stopped extraction (one hostile page must not end its file). */

@@ -2,9 +2,9 @@
  * The `body` extractor without a DOM: htmlparser2's streaming tokenizer (the parser linkedom
  * itself uses) walks the page once, drops what is never article text (scripts, styles,
  * navigation, menus, forms; headers, footers and asides outside an article or main element) and
- * puts block elements on their own lines. Building a DOM costs linkedom about 10 us per element,
- * so on pages of about 1,000 elements this is about 10x faster than Readability on linkedom
- * (README, Performance).
+ * puts block elements on their own lines. It builds no DOM and runs no Readability, so it is
+ * about 2x faster than the default extraction (pruning, then Readability on what is left), but
+ * keeps chrome that no tag marks as such (README, Performance).
  */
 import { Parser } from 'htmlparser2';
 import { normaliseWhitespace } from './text.js';

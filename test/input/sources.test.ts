@@ -6,6 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { newsPage, prng } from '../../bench/pages.js';
+import { extractMainText } from '../../src/input/html.js';
 import type { InputItem } from '../../src/input/items.js';
 import { documentFromWarcBytes, documentFromWarcRecord, languageFromHeader, openInput, parseWarcRecord, readFile } from '../../src/input/index.js';
 import {
@@ -179,6 +181,33 @@ describe('HTML files', () => {
     expect(doc?.text).not.toContain('Footer links');
   });
 
+  it('drops a sidebar, menu and footer that are only <div>s of links, and hidden text; the body extractor keeps them', async () => {
+    const paragraphs = ['A lighthouse lens looks like a stack of glass rings', 'thinner and clearer and could be built in sections', 'more than eighty percent of the lamp', 'some have turned for more than a century'];
+    const chrome = ['Trending now', 'Ferry timetable changes', 'Letters to the editor', 'Tide tables', 'Sign in', 'Advertise with us', 'Contact the newsroom', 'We use cookies'];
+    const [doc] = docs(await collect(readFile(join(FIXTURES, 'div-sidebar.html'))));
+    const text = doc?.text ?? '';
+    for (const p of paragraphs) expect(text).toContain(p);
+    for (const c of chrome) expect(text).not.toContain(c);
+    expect(text.split('\n').filter((l) => l.length > 0).length).toBeGreaterThanOrEqual(4);
+    // Why Readability stays the default: no tag marks this chrome as such.
+    const [body] = docs(await collect(readFile(join(FIXTURES, 'div-sidebar.html'), { extractor: 'body' })));
+    for (const p of paragraphs) expect(body?.text).toContain(p);
+    for (const c of ['Trending now', 'Ferry timetable changes', 'Advertise with us']) expect(body?.text).toContain(c);
+  });
+
+  it('keeps every article paragraph and none of the menu, sidebar or footer on the bench pages', () => {
+    const rand = prng(42);
+    for (let i = 0; i < 40; i++) {
+      const page = newsPage(i, rand);
+      const extracted = extractMainText(page.html);
+      expect(extracted.extractor).toBe('readability');
+      for (const p of page.paragraphs) expect(extracted.text).toContain(p);
+      for (const c of page.chrome) expect(extracted.text).not.toContain(c);
+      // One line per paragraph: Readability takes the h1 as the title and the byline as metadata.
+      expect(extracted.text.split('\n').filter((l) => l.length > 0)).toHaveLength(page.paragraphs.length);
+    }
+  });
+
   it('the body extractor keeps the article and drops navigation too', async () => {
     const [doc] = docs(await collect(readFile(join(FIXTURES, 'article.html'), { extractor: 'body' })));
     expect(doc?.text).toContain('Tide pools are shallow basins');
@@ -336,6 +365,15 @@ describe('hostile HTML', () => {
     expect(item.kind === 'document' && item.doc.text).toBe('deep text here');
     expect((used.user + used.system) / 1000).toBeLessThan(10_000);
   }, 60_000);
+
+  it('a page of 12,000 elements, most of them a menu, goes through Readability once the menu is pruned', () => {
+    const menu = '<nav><ul>' + '<li><a href="/x"><span>Menu entry</span></a></li>'.repeat(4_000) + '</ul></nav>';
+    const story = '<article><p>' + 'The ferry leaves the harbour at dawn and returns at dusk. '.repeat(20) + '</p></article>';
+    const extracted = extractMainText(`<html><body>${menu}${story}</body></html>`);
+    expect(extracted.extractor).toBe('readability');
+    expect(extracted.text).toContain('The ferry leaves the harbour at dawn');
+    expect(extracted.text).not.toContain('Menu entry');
+  });
 
   it('a page of more than 100,000 elements is input.too_large, not parsed', () => {
     const flat = '<html><body>' + '<span>x</span>'.repeat(120_000) + '</body></html>';
