@@ -30,6 +30,7 @@ function exitCodeFor(err: WebscaleError): number {
     case 'LLM_CLIENT':
       return 2;
     case 'LLM_ABORTED':
+    case 'INTERRUPTED':
       return 130;
     default:
       return 1;
@@ -188,6 +189,20 @@ async function main(argv: string[]): Promise<number> {
  * stdout are left to exit on their own, so nothing still buffered for a slow reader is cut.
  */
 let exitWhenDone = false;
+
+/**
+ * Ctrl-C (or SIGTERM) before a command has its own handler installed, e.g. while it loads its
+ * config or waits for a broker: a clean exit with the conventional code, not a stack trace from a
+ * half-built client. Once a command installs its own handler (run, stage, the bridge: they drain
+ * work in flight), this one steps aside.
+ */
+function exitEarlyOnSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  process.stderr.write(`webscale-rl: interrupted (${signal}) during start-up\n`);
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+process.on('SIGINT', exitEarlyOnSignal);
+process.on('SIGTERM', exitEarlyOnSignal);
 
 main(process.argv).then(
   (code) => {
