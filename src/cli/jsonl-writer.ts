@@ -43,8 +43,10 @@ export class JsonlWriter {
   }
 }
 
-/** Where rejections go when `--rejections` is not given: beside the output file. */
-export function defaultRejectionsPath(output: string): string {
-  if (output === '-') return 'rejections.jsonl';
+/** Where rejections go when `--rejections` is not given: beside the output; nowhere for `--output -`. */
+export function defaultRejectionsPath(output: string): string | null {
+  // Writing a file the user did not name (into whatever folder they ran in) is worse than not
+  // writing it: with stdout as the output, rejections are kept only when --rejections names a file.
+  if (output === '-') return null;
   return output.replace(/(\.jsonl|\.ndjson|\.json|\.parquet)?$/i, '.rejections.jsonl');
 }

@@ -20,6 +20,7 @@ import type { RecordTypeName } from '../codec/record-types.js';
 import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
 import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
+import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
 import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
@@ -47,11 +48,18 @@ function recordTypeOf(suffix: string): RecordTypeName {
   return spec.valueSchema;
 }
 
-export async function setup(flags: CommonFlags): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
+/**
+ * Config, logger, Kafka client and codecs of a Kafka command, once a broker answers and the
+ * topics it needs exist (`topics`: suffixes, default every pipeline topic of topics/).
+ */
+export async function setup(flags: CommonFlags, topics: readonly string[] = loadTopicSpecs().map((s) => s.suffix)): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
+  // A stopped broker, a wrong address, a forgotten `topics apply` or a wrong prefix: one line
+  // within kafka.connectTimeout that says what to do, not minutes of retries and a stack trace.
+  await ensureBrokersReachable(config, { topics });
   const kafka = createKafka(config, {
-    logger: logger.child({ component: 'kafkajs' }),
+    logger,
     // Ride out a broker restart or a leader move (about two minutes of retries) before giving up.
     overrides: { retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 10 } },
   });
@@ -229,7 +237,7 @@ export async function exportCommand(flags: ExportFlags): Promise<number> {
   const keep = compileFilter(filters);
   const since = flags.since === undefined ? undefined : parseSince(flags.since);
   resolveContainer(format, flags.output);
-  const { config, kafka, codecs } = await setup(flags);
+  const { config, kafka, codecs } = await setup(flags, [suffix]);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for('QaRecord', topic);
   const limits = { ...config.export, ...(flags.rowGroupRows === undefined ? {} : { rowGroupRows: flags.rowGroupRows }) };
@@ -294,7 +302,7 @@ async function withExportSink(open: () => Promise<RecordSink>, work: (sink: Reco
 
 /** Any topic, decoded, as JSON lines (dead letters' bytes as base64). */
 async function exportTopicJsonl(suffix: string, flags: ExportFlags): Promise<number> {
-  const { config, kafka, codecs } = await setup(flags);
+  const { config, kafka, codecs } = await setup(flags, [suffix]);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for(recordTypeOf(suffix), topic);
   const out = await JsonlWriter.open(flags.output);
@@ -320,7 +328,7 @@ export interface TailFlags extends CommonFlags {
 
 /** Follows a topic and prints its records as JSON lines until interrupted. */
 export async function tailCommand(suffix: string, flags: TailFlags): Promise<number> {
-  const { config, kafka, codecs } = await setup(flags);
+  const { config, kafka, codecs } = await setup(flags, [suffix]);
   const topic = topicName(config.kafka.topicPrefix, suffix);
   const codec = codecs.for(recordTypeOf(suffix), topic);
   const consumer = kafka.consumer({ groupId: `${config.kafka.topicPrefix}tail-${randomUUID()}`, readUncommitted: false });

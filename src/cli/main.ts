@@ -9,6 +9,7 @@
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
+import { PIPELINE_VERSION } from '../stages/paths.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
 import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
@@ -29,9 +30,24 @@ function exitCodeFor(err: WebscaleError): number {
     case 'LLM_CLIENT':
       return 2;
     case 'LLM_ABORTED':
+    case 'INTERRUPTED':
       return 130;
     default:
       return 1;
+  }
+}
+
+/**
+ * Every missing required flag named in one error (commander's own check stops at the first, so a
+ * user fixes one flag, runs again and meets the next).
+ */
+export function requireFlags(flags: object, required: Record<string, string>): void {
+  const values = flags as Record<string, unknown>;
+  const missing = Object.entries(required)
+    .filter(([key]) => values[key] === undefined || values[key] === '')
+    .map(([, flag]) => flag);
+  if (missing.length > 0) {
+    throw new WebscaleError('USAGE', `missing required ${missing.length === 1 ? 'option' : 'options'} ${missing.join(' and ')}`);
   }
 }
 
@@ -51,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('webscale-rl')
     .description('Turn pretraining documents into verifiable RL question-answer pairs (the Webscale-RL method).')
+    .version(PIPELINE_VERSION, '-V, --version', 'print the version of webscale-rl')
     .showHelpAfterError(false)
     .exitOverride();
 
@@ -59,13 +76,14 @@ async function main(argv: string[]): Promise<number> {
     addInputOptions(program
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
-      .requiredOption('--input <path|->', 'a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
-      .requiredOption('--output <file|->', 'QA records as JSON lines, or as parquet when the name ends in .parquet')
-      .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl)')
+      .option('--input <path|->', '(required) a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
+      .option('--output <file|->', '(required) QA records as JSON lines, or as parquet when the name ends in .parquet; - for stdout')
+      .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
       .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
+    requireFlags(flags, { input: '--input', output: '--output' });
     code = await runCommand(flags);
   });
 
@@ -171,6 +189,20 @@ async function main(argv: string[]): Promise<number> {
  * stdout are left to exit on their own, so nothing still buffered for a slow reader is cut.
  */
 let exitWhenDone = false;
+
+/**
+ * Ctrl-C (or SIGTERM) before a command has its own handler installed, e.g. while it loads its
+ * config or waits for a broker: a clean exit with the conventional code, not a stack trace from a
+ * half-built client. Once a command installs its own handler (run, stage, the bridge: they drain
+ * work in flight), this one steps aside.
+ */
+function exitEarlyOnSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  process.stderr.write(`webscale-rl: interrupted (${signal}) during start-up\n`);
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+process.on('SIGINT', exitEarlyOnSignal);
+process.on('SIGTERM', exitEarlyOnSignal);
 
 main(process.argv).then(
   (code) => {

@@ -48,6 +48,14 @@ function percent(share: number): string {
   return `${(share * 100).toFixed(1).replace(/\.0$/, '')}%`;
 }
 
+/** Where the run's results went, so nobody has to guess the default rejections file. */
+export function outputsLine(output: string, rejections: string | null, summary: string | undefined): string {
+  const parts = [`QA records -> ${output === '-' ? 'stdout' : output}`];
+  parts.push(rejections === null ? 'rejections -> not written (name a file with --rejections)' : `rejections -> ${rejections}`);
+  if (summary) parts.push(`summary -> ${summary}`);
+  return `outputs: ${parts.join('; ')}`;
+}
+
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
@@ -66,7 +74,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
     // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
     const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
-    const rejOut = await JsonlWriter.open(flags.rejections ?? defaultRejectionsPath(flags.output));
+    const rejPath = flags.rejections ?? defaultRejectionsPath(flags.output);
+    const rejOut = rejPath === null ? null : await JsonlWriter.open(rejPath);
     const stopIntake = new AbortController();
     const abort = new AbortController();
     const onSignal = (): void => {
@@ -88,7 +97,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         fewshot,
         decontaminator,
         items: input.items,
-        sinks: { qa: (r) => qaOut.write(r), rejection: (r) => rejOut.write(r) },
+        sinks: { qa: (r) => qaOut.write(r), rejection: (r) => (rejOut ? rejOut.write(r) : Promise.resolve()) },
         logger,
         stopIntake: stopIntake.signal,
         abort: abort.signal,
@@ -99,12 +108,13 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await qaOut.close();
-      await rejOut.close();
+      await rejOut?.close();
     }
     const util = utilisation(limiter.stats(), stats.elapsedMs());
     const maxShare = config.pipeline.maxLlmFailedShare;
     const code = runExitCode(stats, maxShare, result.interrupted);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted }) + '\n');
+    process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
     if (flags.summary) {
       const summary = { ...stats.toJSON(), llm_utilisation: util, llm_failed_share: stats.llmFailedShare(), interrupted: result.interrupted, exit_code: code };
       await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');

@@ -2,6 +2,7 @@
 import { loadConfig } from '../config/load.js';
 import { WebscaleError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { formatTopicsReport, runTopicsApply } from '../topics/index.js';
 import { overridesFrom, type CommonFlags } from './options.js';
 
@@ -20,6 +21,7 @@ export async function topicsApplyCommand(flags: TopicsApplyFlags): Promise<numbe
     replication = Number(flags.replicationFactor);
     if (!Number.isInteger(replication) || replication <= 0) throw new WebscaleError('USAGE', '--replication-factor must be a positive integer or "auto"');
   }
+  await ensureBrokersReachable(config);
   const report = await runTopicsApply(config, {
     logger,
     replicationFactorOverride: replication,

@@ -210,6 +210,11 @@ const kafkaSchema = z
     topicPrefix: z.string().default('webscale-rl.'),
     clientId: z.string().min(1).default('webscale-rl'),
     schemaRegistryUrl: z.url().optional(),
+    /**
+     * How long a Kafka command waits at start for any broker to answer before it gives up with one
+     * line naming the brokers (a stopped development broker, a wrong --brokers).
+     */
+    connectTimeout: duration.default(30_000),
     /** How often a stage worker commits its transaction of outputs + offsets. */
     commitInterval: duration.default(1000),
     /** Drain time on SIGTERM/SIGINT before the worker gives up on in-flight records. */

@@ -28,7 +28,11 @@ export const ERROR_CODES = [
   /** A record whose bytes declare more (items, length, nesting) than they can hold: refused before decoding. */
   'DECODE_LIMITS',
   'KAFKA',
+  /** No configured broker answered within kafka.connectTimeout at start-up. */
+  'KAFKA_UNREACHABLE',
   'KAFKA_FENCED',
+  /** The user interrupted (Ctrl-C) before the command got going. */
+  'INTERRUPTED',
   'INTERNAL',
 ] as const;
 

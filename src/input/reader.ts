@@ -232,6 +232,21 @@ async function listFiles(dir: string): Promise<{ path: string; size: number }[]>
   return out;
 }
 
+/** A file-system error in words a user acts on, not its errno code. */
+function whyUnreadable(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file or folder (check the path, relative to the current folder)';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a part of the path is a file, not a folder';
+    default:
+      return (err as Error).message;
+  }
+}
+
 /**
  * Open `--input`: `-` is JSON lines on stdin; a file is read by its name's format (see above);
  * a directory is every file under it, in name order.
@@ -243,7 +258,7 @@ export async function openInput(path: string, options: InputOptions = {}, stdin:
   try {
     info = await stat(path);
   } catch (err) {
-    throw new WebscaleError('USAGE', `cannot read input ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new WebscaleError('USAGE', `cannot read input ${path}: ${whyUnreadable(err)}`, { cause: err, context: { path } });
   }
   const files = info.isDirectory() ? await listFiles(path) : [{ path, size: info.size }];
   const total = files.reduce((sum, f) => sum + f.size, 0);

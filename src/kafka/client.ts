@@ -4,6 +4,7 @@
  * passed in (at the configured level) or nowhere: kafkajs' own console logger would interleave
  * JSON with our output.
  */
+import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import type { Kafka, KafkaConfig, LogEntry, Producer, ProducerConfig } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -32,16 +33,49 @@ export function kafkaLogLevel(level: LogLevelName): kafkajs.logLevel {
   }
 }
 
+const require = createRequire(import.meta.url);
+const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: { type: string; message: string; retriable: boolean }[] };
+
+/**
+ * Messages of the broker errors kafkajs retries by itself (a leader moving, a coordinator still
+ * loading, a group rebalancing): kafkajs logs each failed attempt at ERROR, though the attempt is
+ * retried and only a final failure reaches our code (which reports it). Taken from kafkajs' own
+ * table, so they follow a kafkajs upgrade.
+ */
+const RETRIED_BROKER_ERRORS = new Set(errorCodes.filter((e) => e.retriable).map((e) => e.message));
+
+/** kafkajs messages of normal operation, with the level they deserve. */
+const NORMAL_OPERATION: ReadonlyMap<string, 'info' | 'debug'> = new Map([
+  ['The group is rebalancing, re-joining', 'info'],
+  ['Consumer is not aware of all assigned partitions, refreshing metadata', 'debug'],
+  // Safe for us, so not worth a warning: our idempotent producers are either transactional (a send
+  // that exhausts its retries aborts the transaction, and the work is redone in a new one) or
+  // ingest's, where a send that exhausts its retries fails the command; neither re-sends a batch
+  // in the same producer session, which is what limited retries could duplicate.
+  ['Limiting retries for the idempotent producer may invalidate EoS guarantees', 'debug'],
+]);
+
+type PinoLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/** The level a kafkajs log line is written at: its own, unless it is part of normal operation. */
+export function kafkaLineLevel(level: kafkajs.logLevel, message: string, fields: Record<string, unknown>): PinoLevel {
+  const normal = NORMAL_OPERATION.get(message);
+  if (normal) return normal;
+  const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
+  if ((level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) && (RETRIED_BROKER_ERRORS.has(message) || (error !== undefined && RETRIED_BROKER_ERRORS.has(error)))) {
+    return 'debug';
+  }
+  if (level === KafkaLogLevel.ERROR) return 'error';
+  if (level === KafkaLogLevel.WARN) return 'warn';
+  return level === KafkaLogLevel.INFO ? 'info' : 'debug';
+}
+
 function pinoLogCreator(logger: Logger): kafkajs.logCreator {
   const base = logger.child({ component: 'kafkajs' });
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
-      const entry = { namespace, ...fields };
-      if (level === KafkaLogLevel.ERROR) base.error(entry, message);
-      else if (level === KafkaLogLevel.WARN) base.warn(entry, message);
-      else if (level === KafkaLogLevel.INFO) base.info(entry, message);
-      else base.debug(entry, message);
+      base[kafkaLineLevel(level, message, fields)]({ namespace, ...fields }, message);
     };
 }
 
