@@ -113,6 +113,8 @@ export class PartitionOwner {
   private lastCommitted: { offset: bigint | null; metadata: string };
   private readonly held = new Map<bigint, { messages: OutMessage[]; bytes: number }>();
   private chain: Promise<CommitOutcome> = Promise.resolve({ outcome: 'nothing' });
+  /** A plan whose EndTxn was sent but not answered: committed or not, found out before the next send. */
+  private inDoubt: CommitPlan | null = null;
   /** The producer is stuck in a transaction it could not end: replace it before the next commit. */
   private producerBroken = false;
 
@@ -228,8 +230,6 @@ export class PartitionOwner {
 
   private async commitOnce(): Promise<CommitOutcome> {
     if (!this.active || this.tracker === null) return { outcome: 'nothing' };
-    const plan = this.tracker.plan(this.opts.metadataBudget);
-    if (plan === null) return { outcome: 'nothing' };
     const t0 = performance.now();
     if (this.producerBroken) {
       try {
@@ -238,6 +238,20 @@ export class PartitionOwner {
         return this.failed(err, t0, false);
       }
     }
+    let settled = new Map<string, number>();
+    if (this.inDoubt !== null) {
+      // The fresh producer's InitProducerId has finished the in-doubt transaction one way or the
+      // other; the partition's committed offset says which. Sending its outputs again after it
+      // landed would repeat them.
+      try {
+        if (await this.landed(this.inDoubt)) settled = this.settle(this.inDoubt);
+      } catch (err) {
+        return this.failed(err, t0, false);
+      }
+      this.inDoubt = null;
+    }
+    const plan = this.tracker.plan(this.opts.metadataBudget);
+    if (plan === null) return settled.size > 0 ? { outcome: 'ok', seconds: (performance.now() - t0) / 1000, produced: settled } : { outcome: 'nothing' };
     const byTopic = this.messagesOf(plan);
     let tx: Awaited<ReturnType<Producer['transaction']>>;
     try {
@@ -245,20 +259,34 @@ export class PartitionOwner {
     } catch (err) {
       return this.failed(err, t0, false);
     }
+    let committing = false;
     try {
       for (const topicMessages of produceRequests(byTopic)) await tx.sendBatch({ topicMessages, acks: -1 });
       await tx.sendOffsets({
         consumerGroupId: this.opts.groupId,
         topics: [{ topic: this.opts.topic, partitions: [{ partition: this.partition, offset: String(plan.offset), metadata: plan.metadata }] }],
       } as unknown as Parameters<typeof tx.sendOffsets>[0]);
+      committing = true;
       await tx.commit();
     } catch (err) {
+      if (committing && kafkaError(err, { operation: 'commit' }).code !== 'KAFKA_FENCED') {
+        // EndTxn may have reached the coordinator even though its answer did not reach us (a
+        // timeout, a dropped connection): the outcome is unknown. Resolve it before anything is
+        // sent again (next commit: a fresh producer completes it, the committed offset tells).
+        this.inDoubt = plan;
+        return this.failed(err, t0, true);
+      }
       const aborted = await tx.abort().then(
         () => true,
         () => false,
       );
       return this.failed(err, t0, !aborted);
     }
+    return { outcome: 'ok', seconds: (performance.now() - t0) / 1000, produced: this.settle(plan) };
+  }
+
+  /** Bookkeeping of a commit that landed: its outputs leave memory, its offset is the committed one. */
+  private settle(plan: CommitPlan): Map<string, number> {
     const produced = new Map<string, number>();
     for (const o of plan.covered) {
       const entry = this.held.get(o);
@@ -267,9 +295,16 @@ export class PartitionOwner {
       this.heldBytes -= entry.bytes;
       this.held.delete(o);
     }
-    this.tracker.committedPlan(plan);
+    this.tracker?.committedPlan(plan);
     this.lastCommitted = { offset: plan.offset, metadata: plan.metadata };
-    return { outcome: 'ok', seconds: (performance.now() - t0) / 1000, produced };
+    return produced;
+  }
+
+  /** Whether the partition's committed offset and metadata are this plan's (its transaction committed). */
+  private async landed(plan: CommitPlan): Promise<boolean> {
+    const [entry] = await this.opts.admin.fetchOffsets({ groupId: this.opts.groupId, topics: [this.opts.topic] });
+    const p = entry?.partitions.find((x) => x.partition === this.partition);
+    return p !== undefined && p.offset === String(plan.offset) && (p.metadata ?? '') === plan.metadata;
   }
 
   private messagesOf(plan: CommitPlan): Map<string, Message[]> {

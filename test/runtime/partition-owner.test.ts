@@ -5,7 +5,7 @@
  * transaction timeout), and starts from exactly what the last owner committed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka, ProducerConfig } from 'kafkajs';
 import { createProducer, readToEnd } from '../../src/kafka/index.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
@@ -73,6 +73,57 @@ describe('PartitionOwner (real broker)', () => {
     expect(c.committedOffset).toBe(3n);
     await Promise.all([a.close(), b.close(), c.close()]);
   }, 120_000);
+
+  /**
+   * A Kafka client whose producers' EndTxn can be made to fail as a lost answer looks: after the
+   * broker committed (`after`) or before the request left (`before`). Fault injection on the real
+   * broker; everything else is kafkajs as is.
+   */
+  function faultyKafka(): { kafka: Kafka; failNextCommit: (when: 'before' | 'after') => void } {
+    let fault: 'before' | 'after' | null = null;
+    const wrapped = new Proxy(kafka, {
+      get(target, prop, receiver) {
+        if (prop !== 'producer') return Reflect.get(target, prop, receiver) as unknown;
+        return (cfg: ProducerConfig) => {
+          const producer = target.producer(cfg);
+          const transaction = producer.transaction.bind(producer);
+          producer.transaction = async () => {
+            const tx = await transaction();
+            const commit = tx.commit.bind(tx);
+            tx.commit = async () => {
+              const when = fault;
+              fault = null;
+              if (when === 'before') throw new Error('Connection error: socket hang up (injected before EndTxn)');
+              await commit();
+              if (when === 'after') throw new Error('Request EndTxn timed out (injected after the broker committed)');
+            };
+            return tx;
+          };
+          return producer;
+        };
+      },
+    });
+    return { kafka: wrapped, failNextCommit: (when) => (fault = when) };
+  }
+
+  for (const when of ['after', 'before'] as const) {
+    it(`resolves a commit whose answer was lost (${when} the broker committed) without repeating or losing outputs`, async () => {
+      const t = await topics();
+      const faulty = faultyKafka();
+      const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+      for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+      for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `r${o}`));
+      faulty.failNextCommit(when);
+      await expect(a.commit()).rejects.toThrow(/injected/);
+      expect(a.heldBytes).toBeGreaterThan(0); // kept until the outcome is known
+      expect(await a.commit()).toMatchObject({ outcome: 'ok' });
+      expect(a.heldBytes).toBe(0);
+      expect((await committed(t.output)).sort()).toEqual(['r0', 'r1', 'r2']);
+      const b = await open(t);
+      expect(b.committedOffset).toBe(3n);
+      await Promise.all([a.close(), b.close()]);
+    }, 120_000);
+  }
 
   it('aborts a transaction an earlier owner left open at once, not after the transaction timeout', async () => {
     const t = await topics();
