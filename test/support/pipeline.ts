@@ -180,6 +180,8 @@ export function usePipelineSuite(label: string, llmOptions: StandInOptions): Pip
   }, 600_000);
   afterEach(() => suite.h.killAll());
   afterAll(async () => {
+    // A file whose own beforeAll failed runs no afterEach: its workers must not outlive it.
+    suite.h?.killAll();
     await suite.llm.close();
     await cleanupKafka();
   });
