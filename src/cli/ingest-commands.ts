@@ -65,7 +65,7 @@ export async function bridgeCommand(flags: IngestFlags): Promise<number> {
   const format = (flags.format ?? 'json') as CrawlFormat;
   if (!CRAWL_FORMATS.includes(format)) throw new WebscaleError('USAGE', `unknown --format "${flags.format}": expected one of ${CRAWL_FORMATS.join(', ')}`);
   const topic = flags.fromTopic ?? '';
-  const { config, logger, kafka } = await setup(flags);
+  const { config, logger, kafka } = await setup(flags, ['docs.raw', 'rejections', 'dlq']);
   if (flags.group !== undefined) config.ingest.bridgeGroup = flags.group;
   await requireTopic(kafka, topic);
   const metrics = createMetrics({ stage: 'ingest' });
@@ -95,7 +95,7 @@ async function requireTopic(kafka: Kafka, topic: string): Promise<void> {
 export async function followCommand(dir: string, flags: IngestFlags): Promise<number> {
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new WebscaleError('USAGE', `--follow needs a folder: ${dir} is not one`);
-  const { config, logger, kafka, codecs } = await setup(flags);
+  const { config, logger, kafka, codecs } = await setup(flags, ['docs.raw', 'rejections']);
   const metrics = createMetrics({ stage: 'ingest-follow' });
   const follower = new FileFollower({ config, kafka, codecs, logger, dir, metrics: metrics.forStage() });
   return serve(follower, () => follower.done().then(() => new Promise<never>(() => undefined)), metrics, flags.metricsPort, logger);

@@ -24,6 +24,7 @@ import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
 import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
+import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
 import { StageWorker } from '../runtime/stage-worker.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { loadTopicSpecs } from '../topics/index.js';
@@ -52,12 +53,15 @@ function recordTypeOf(suffix: string): RecordTypeName {
  * Config, logger, Kafka client and codecs of a Kafka command, once a broker answers and the
  * topics it needs exist (`topics`: suffixes, default every pipeline topic of topics/).
  */
-export async function setup(flags: CommonFlags, topics: readonly string[] = loadTopicSpecs().map((s) => s.suffix)): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
+export async function setup(
+  flags: CommonFlags,
+  topics: readonly string[] | ((config: Config) => readonly string[]) = loadTopicSpecs().map((s) => s.suffix),
+): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
   // A stopped broker, a wrong address, a forgotten `topics apply` or a wrong prefix: one line
   // within kafka.connectTimeout that says what to do, not minutes of retries and a stack trace.
-  await ensureBrokersReachable(config, { topics });
+  await ensureBrokersReachable(config, { topics: typeof topics === 'function' ? topics(config) : topics });
   const kafka = createKafka(config, {
     logger,
     // Ride out a broker restart or a leader move (about two minutes of retries) before giving up.
@@ -76,7 +80,14 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     throw new WebscaleError('USAGE', `unknown stage "${stageName}": expected one of ${WORKER_STAGES.join(', ')}`);
   }
   const stage = stageName as WorkerStage;
-  const { config, logger, kafka } = await setup(flags);
+  const binding = STAGE_BINDINGS[stage];
+  const { config, logger, kafka } = await setup(flags, (c) => [
+    inputSuffixOf(binding, c),
+    binding.outputSuffix,
+    'rejections',
+    'dlq',
+    ...(stage === 'dedup' ? ['dedup.claims'] : []),
+  ]);
   if (stage === 'dedup' && !config.pipeline.dedup.enabled) {
     throw new WebscaleError('USAGE', 'pipeline.dedup.enabled is false: the filter reads docs.raw itself, so there is no dedup stage to run');
   }
@@ -144,7 +155,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
 }
 
 export async function ingestCommand(files: string[], flags: CommonFlags): Promise<number> {
-  const { config, logger, kafka, codecs } = await setup(flags);
+  const { config, logger, kafka, codecs } = await setup(flags, ['docs.raw', 'rejections']);
   const producer = createProducer(kafka, { allowAutoTopicCreation: false });
   await producer.connect();
   const rawTopic = topicName(config.kafka.topicPrefix, 'docs.raw');

@@ -252,6 +252,11 @@ describe('crawl bridge: ingest --from-topic (real broker)', () => {
     const both = spawnIngest(['--from-topic', 'x', '--follow', dir], freshPrefix('bridgeflags'));
     expect(await both.exited).toBe(2);
     const prefix = freshPrefix('bridgeflags');
+    // Without the pipeline's topics the bridge names those first; with them, the crawler's topic.
+    const noPipeline = spawnIngest(['--from-topic', `${prefix}no.such.topic`], prefix);
+    expect(await noPipeline.exited).toBe(2);
+    expect(noPipeline.stderr()).toMatch(/missing Kafka topics .*docs\.raw.*webscale-rl topics apply/);
+    await pipelineTopics(prefix);
     const missing = spawnIngest(['--from-topic', `${prefix}no.such.topic`], prefix);
     expect(await missing.exited).toBe(2);
     expect(missing.stderr()).toMatch(/no such topic/);
