@@ -47,7 +47,7 @@ const raw = `${prefix}docs.raw`;
 const group = `${prefix}dedup`;
 const node = profDir ? [`--cpu-prof`, `--cpu-prof-dir=${profDir}`] : [];
 const proc = spawn(process.execPath, [...node, CLI, 'stage', 'dedup', '--concurrency', '64', '--instance-id', 'bench-workercpu'], {
-  env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KAFKA_BROKERS: brokers.join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LOG_LEVEL: 'warn', ...(process.env['WEBSCALE_CONFIG'] ? { WEBSCALE_CONFIG: process.env['WEBSCALE_CONFIG'] } : {}) },
+  env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KAFKA_BROKERS: brokers.join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LOG_LEVEL: 'warn', ...(process.env['WEBSCALE_CONFIG'] ? { WEBSCALE_CONFIG: process.env['WEBSCALE_CONFIG'] } : {}), ...(process.env['NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['NODE_OPTIONS'] } : {}) },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 try {
