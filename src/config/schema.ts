@@ -227,6 +227,13 @@ const kafkaSchema = z
      */
     fetchMaxWait: duration.default(100),
     /**
+     * Most bytes one fetch of a stage worker brings (over all its partitions, and per partition).
+     * kafkajs drops the rest of a fetch once intake pauses and fetches it again on resume, so a
+     * fetch much larger than the records intake can take (`3 x concurrency`) is decoded over and
+     * over. A record larger than this still comes, alone (the broker always returns one batch).
+     */
+    fetchMaxBytes: z.number().int().positive().default(1024 * 1024),
+    /**
      * Bytes of finished outputs a stage worker may hold in memory until their commit (they wait
      * behind a record still in flight on the same partition). Above it intake pauses, so one
      * stuck record cannot grow the heap without bound.

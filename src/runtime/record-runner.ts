@@ -15,6 +15,7 @@ import type { StageRecorder } from '../metrics/index.js';
 import type { StageContext } from '../stages/types.js';
 import type { OutMessage } from './partition-owner.js';
 import { decideFailure, TRANSIENT_CODES, type RecordFailurePolicy } from './record-policy.js';
+import { DeadlineSignals } from './deadline-signals.js';
 import type { StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
 
@@ -88,7 +89,11 @@ export type RecordOutcome = { kind: 'done'; messages: OutMessage[] } | { kind: '
 
 
 export class RecordRunner {
-  constructor(private readonly o: RecordRunnerOptions) {}
+  private readonly deadlines: DeadlineSignals;
+
+  constructor(private readonly o: RecordRunnerOptions) {
+    this.deadlines = new DeadlineSignals(o.shutdown, Math.min(1000, Math.max(1, Math.floor(o.policy.maxRecordAgeMs / 1000))));
+  }
 
   /** Throws only when encoding an output or a dead letter fails (a bug: nothing sane to commit). */
   async run(rec: KafkaRecord): Promise<RecordOutcome> {
@@ -154,8 +159,7 @@ export class RecordRunner {
 
   /** A signal for one attempt: the worker's, plus the record's age limit while it has not passed. */
   private attemptSignal(startedAt: number): AbortSignal {
-    const left = startedAt + this.o.policy.maxRecordAgeMs - Date.now();
-    return left > 0 ? AbortSignal.any([this.o.shutdown, AbortSignal.timeout(left)]) : this.o.shutdown;
+    return this.deadlines.until(startedAt + this.o.policy.maxRecordAgeMs);
   }
 
   private topic(suffix: string): string {

@@ -170,7 +170,8 @@ export class StageWorker {
       heartbeatInterval: Math.max(1000, Math.floor(config.kafka.sessionTimeout / 10)),
       readUncommitted: false,
       allowAutoTopicCreation: false,
-      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: config.kafka.fetchMaxBytes,
+      maxBytesPerPartition: config.kafka.fetchMaxBytes,
       maxWaitTimeInMs: config.kafka.fetchMaxWait,
       // A broker restart or a coordinator move must not end the worker: kafkajs restarts the
       // consumer after any crash, and the committed offsets make the restart lossless.
