@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Admin } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 import { TopicCodecs } from '../src/codec/index.js';
 import { configSchema } from '../src/config/schema.js';
 import type { DocumentRecord } from '../src/core/records.js';
@@ -30,15 +30,30 @@ export interface DedupKafkaResult {
 }
 
 /** utime + stime of a process, in seconds (Linux /proc; clock ticks of 100 Hz). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function committed(admin: Admin, group: string, topic: string): Promise<number> {
+/** Records of a topic the group has committed, over all partitions. */
+export async function committed(admin: Admin, group: string, topic: string): Promise<number> {
   const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
   return (entry?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+}
+
+/** Sends the corpus's documents to docs.raw as Avro Document records, 500 a request, on a connected producer. */
+export async function produceDocuments(producer: Producer, raw: string, docs: readonly { id: string; text: string }[]): Promise<void> {
+  const codecs = new TopicCodecs();
+  for (let i = 0; i < docs.length; i += 500) {
+    const messages = await Promise.all(
+      docs.slice(i, i + 500).map(async (d) => {
+        const doc: DocumentRecord = { id: d.id, text: d.text, url: null, source: 'bench', ingested_at: Date.now() };
+        return { key: d.id, value: await codecs.for('Document', raw).encode(doc) };
+      }),
+    );
+    await producer.send({ topic: raw, messages });
+  }
 }
 
 export async function dedupKafkaRun(
@@ -55,18 +70,9 @@ export async function dedupKafkaRun(
     const specs = loadTopicSpecs().filter((s) => TOPICS.includes(s.suffix));
     await applyTopics(admin, specs, prefix, { replicationFactorOverride: 1, partitionsOverride: o.partitions });
     const raw = `${prefix}docs.raw`;
-    const codecs = new TopicCodecs();
     const producer = kafka.producer();
     await producer.connect();
-    for (let i = 0; i < docs.length; i += 500) {
-      const messages = await Promise.all(
-        docs.slice(i, i + 500).map(async (d) => {
-          const doc: DocumentRecord = { id: d.id, text: d.text, url: null, source: 'bench', ingested_at: Date.now() };
-          return { key: d.id, value: await codecs.for('Document', raw).encode(doc) };
-        }),
-      );
-      await producer.send({ topic: raw, messages });
-    }
+    await produceDocuments(producer, raw, docs);
     await producer.disconnect();
     const end = (await admin.fetchTopicOffsets(raw)).reduce((n, p) => n + Number(p.high), 0);
     o.progress(`dedup kafka: ${docs.length} documents in ${raw}; starting ${o.workers} worker(s)`);

@@ -7,27 +7,14 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Admin } from 'kafkajs';
-import { TopicCodecs } from '../src/codec/index.js';
 import { configSchema } from '../src/config/schema.js';
-import type { DocumentRecord } from '../src/core/records.js';
 import { createKafka } from '../src/kafka/client.js';
 import { applyTopics, loadTopicSpecs } from '../src/topics/index.js';
 import { plantedCorpus } from './dedup-corpus.js';
+import { committed, cpuSecondsOf, produceDocuments } from './dedup-kafka.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TOPICS = ['docs.raw', 'docs.unique', 'dedup.claims', 'rejections', 'dlq'];
-
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function committed(admin: Admin, group: string, topic: string): Promise<number> {
-  const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-  return (entry?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-}
 
 const args = process.argv.slice(2);
 const profAt = args.indexOf('--cpu-prof');
@@ -62,20 +49,11 @@ try {
   const idle0 = cpuSecondsOf(proc.pid!);
   await new Promise((r) => setTimeout(r, 3000));
   const idlePerSecond = (cpuSecondsOf(proc.pid!) - idle0) / 3;
-  const codecs = new TopicCodecs();
   const producer = kafka.producer();
   await producer.connect();
   const c0 = cpuSecondsOf(proc.pid!);
   const t0 = performance.now();
-  for (let i = 0; i < docs.length; i += 500) {
-    const messages = await Promise.all(
-      docs.slice(i, i + 500).map(async (d) => {
-        const doc: DocumentRecord = { id: d.id, text: d.text, url: null, source: 'bench', ingested_at: Date.now() };
-        return { key: d.id, value: await codecs.for('Document', raw).encode(doc) };
-      }),
-    );
-    await producer.send({ topic: raw, messages });
-  }
+  await produceDocuments(producer, raw, docs);
   await producer.disconnect();
   let done = 0;
   while (done < docs.length) {
