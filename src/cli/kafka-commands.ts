@@ -51,11 +51,11 @@ function recordTypeOf(suffix: string): RecordTypeName {
 
 /**
  * Config, logger, Kafka client and codecs of a Kafka command, once a broker answers and the
- * topics it needs exist (`topics`: suffixes, default every pipeline topic of topics/).
+ * topics it needs exist (`topics`: their suffixes, or a function of the config giving them).
  */
 export async function setup(
   flags: CommonFlags,
-  topics: readonly string[] | ((config: Config) => readonly string[]) = loadTopicSpecs().map((s) => s.suffix),
+  topics: readonly string[] | ((config: Config) => readonly string[]),
 ): Promise<{ config: Config; logger: Logger; kafka: Kafka; codecs: TopicCodecs }> {
   const config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
