@@ -26,7 +26,9 @@ from webscale_rl.sharding import Shard
 from webscale_rl.stream import KafkaClientError
 
 BROKERS = os.environ.get("KAFKA_BROKERS", "127.0.0.1:19092")
-T0 = 1_700_000_000_000
+# Recent timestamps: records older than the broker's retention (7 days by default) are deleted by
+# its next retention check, which once emptied the topic between two tests of this module.
+T0 = (int(time.time()) // 60) * 60_000 - 2 * 3_600_000
 T1 = T0 + 3_600_000
 LANGUAGES = ["en", "de", None]
 DOMAINS = ["Math", "Coding", "Other"]
@@ -72,7 +74,8 @@ def prefix() -> Iterator[str]:
     prefix = f"pytest.{uuid.uuid4().hex[:10]}."
     topic = f"{prefix}qa.verified"
     admin = AdminClient({"bootstrap.servers": BROKERS})
-    for future in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).values():
+    new_topic = NewTopic(topic, num_partitions=3, replication_factor=1, config={"retention.ms": "-1"})
+    for future in admin.create_topics([new_topic]).values():
         future.result(30)
     # Committed: records 0..N-1 (the first half stamped T0, the second T1); aborted: N..N+9.
     producer = Producer({"bootstrap.servers": BROKERS, "transactional.id": f"{prefix}writer"})
