@@ -199,6 +199,16 @@ export interface Rejection {
   created_at: number;
   /** For dedup rejections: id of the document that was kept. */
   duplicate_of?: string | null;
+  /**
+   * generate and check: the pair that was turned away, so a person can judge the model and the
+   * prompts from the rejections alone. Absent (null from Avro) elsewhere or when the model gave none.
+   */
+  question?: string | null;
+  answer?: string | null;
+  /** The domain identify gave the document, when known at the point of rejection. */
+  domain?: string | null;
+  /** identify: the personas the model proposed (cleaned), e.g. beside an unknown domain. */
+  personas?: string[] | null;
 }
 
 /**

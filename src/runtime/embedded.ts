@@ -16,7 +16,7 @@ import type { DocumentRecord, QaRecord, Rejection, StageTrace, WorkerStage } fro
 import { LocalDedup } from '../dedup/fingerprint.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { InputItem } from '../input/reader.js';
-import { checkStage, dedupStage, filterStage, generateStage, identifyStage, makeRejection } from '../stages/index.js';
+import { MAX_PAIR_CHARS, checkStage, clip, dedupStage, filterStage, generateStage, identifyStage, makeRejection } from '../stages/index.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { Decontaminator } from '../stages/decontaminate.js';
 import type { StageContext, StageFn, StageResult } from '../stages/types.js';
@@ -58,14 +58,29 @@ interface DocumentOutcome {
   language: string | null;
 }
 
-function stageFailure(stage: WorkerStage, docId: string, persona: string | null, err: WebscaleError, trace: readonly StageTrace[]): Rejection {
+/** Who a stage step works for, and what a rejection of it should carry. */
+interface StepSubject {
+  docId: string;
+  persona: string | null;
+  trace: readonly StageTrace[];
+  outcome: DocumentOutcome;
+  /** The pair being checked and the document's domain, once known (see `Rejection`). */
+  question?: string;
+  answer?: string;
+  domain?: string;
+}
+
+function stageFailure(stage: WorkerStage, who: StepSubject, err: WebscaleError): Rejection {
   return makeRejection({
-    docId,
+    docId: who.docId,
     stage,
     reason: err.code.startsWith('LLM_') ? 'llm.failed' : 'pipeline.error',
     detail: `${err.code}: ${err.message}`,
-    persona,
-    trace,
+    persona: who.persona,
+    trace: who.trace,
+    ...(who.question === undefined ? {} : { question: clip(who.question, MAX_PAIR_CHARS) }),
+    ...(who.answer === undefined ? {} : { answer: clip(who.answer, MAX_PAIR_CHARS) }),
+    ...(who.domain === undefined ? {} : { domain: who.domain }),
   });
 }
 
@@ -107,20 +122,23 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     stage: WorkerStage,
     fn: StageFn<I, O>,
     input: I,
-    who: { docId: string; persona: string | null; trace: readonly StageTrace[]; outcome: DocumentOutcome },
+    who: StepSubject,
   ): Promise<O[]> {
     stats.stages[stage].in++;
     let result: StageResult<O>;
+    const started = performance.now();
     try {
       result = await fn(input, ctx);
     } catch (err) {
+      stats.recordStageTime(stage, performance.now() - started);
       const e = WebscaleError.from(err);
       if (!e.code.startsWith('LLM_')) logger.error({ err, doc_id: who.docId, stage }, 'stage failed on a record');
-      const rejection = stageFailure(stage, who.docId, who.persona, e, who.trace);
+      const rejection = stageFailure(stage, who, e);
       if (rejection.reason === 'llm.failed') who.outcome.llmFailed = true;
       await reject(rejection);
       return [];
     }
+    stats.recordStageTime(stage, performance.now() - started);
     if (result.language !== undefined) who.outcome.language = result.language;
     stats.stages[stage].out += result.outputs.length;
     for (const r of result.rejections) await reject(r);
@@ -137,9 +155,17 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace, outcome });
       await Promise.all(
         tasks.map(async (task) => {
-          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace, outcome });
+          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace, outcome, domain: task.domain });
           for (const cand of candidates) {
-            const records = await step('check', checkStage, cand, { docId: doc.id, persona: task.persona, trace: cand.trace, outcome });
+            const records = await step('check', checkStage, cand, {
+              docId: doc.id,
+              persona: task.persona,
+              trace: cand.trace,
+              outcome,
+              question: cand.question,
+              answer: cand.answer,
+              domain: task.domain,
+            });
             for (const record of records) {
               kept++;
               stats.qaKept++;

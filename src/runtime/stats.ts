@@ -36,6 +36,21 @@ export class RunStats {
     LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
   ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
 
+  /**
+   * Wall time each stage spent on its records (from the call of the stage to its result, waits
+   * for an LLM slot included): the report's slowest stages. `max_ms` is the slowest single record.
+   */
+  readonly stageTime: Record<WorkerStage, { records: number; total_ms: number; max_ms: number }> = Object.fromEntries(
+    WORKER_STAGES.map((s) => [s, { records: 0, total_ms: 0, max_ms: 0 }]),
+  ) as Record<WorkerStage, { records: number; total_ms: number; max_ms: number }>;
+
+  recordStageTime(stage: WorkerStage, ms: number): void {
+    const t = this.stageTime[stage];
+    t.records++;
+    t.total_ms += ms;
+    if (ms > t.max_ms) t.max_ms = ms;
+  }
+
   /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
   readonly inputSkipped = new Map<string, number>();
 
@@ -121,6 +136,12 @@ export class RunStats {
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),
+      stage_time_ms: Object.fromEntries(
+        WORKER_STAGES.map((s) => {
+          const t = this.stageTime[s];
+          return [s, { records: t.records, total: Math.round(t.total_ms), max: Math.round(t.max_ms) }];
+        }),
+      ),
       input_skipped: Object.fromEntries([...this.inputSkipped.entries()].sort(([a], [b]) => a.localeCompare(b))),
     };
   }

@@ -10,7 +10,7 @@
 import type { Config } from '../config/schema.js';
 import type { CheckVerdicts, QaCandidate, QaRecord, ReasonCode, StageTrace, TokenUsage } from '../core/records.js';
 import { sumUsage } from '../core/records.js';
-import { callStageLlm, clip, deriveSeeds, makeRejection, promptDocument, sha256Hex } from './common.js';
+import { MAX_PAIR_CHARS, callStageLlm, clip, deriveSeeds, makeRejection, promptDocument, sha256Hex } from './common.js';
 import { hasNoSpaceScript, hasQuestionMark, wordList } from '../text/index.js';
 import { PIPELINE_VERSION } from './paths.js';
 import { checkMessages } from './prompts.js';
@@ -228,7 +228,19 @@ export const checkStage: StageFn<QaCandidate, QaRecord> = async (candidate, ctx)
   const pipeline = ctx.config.pipeline;
   const reject = (reason: ReasonCode, detail: string, trace: readonly StageTrace[]) => ({
     outputs: [],
-    rejections: [makeRejection({ docId: doc.id, stage: 'check', reason, detail, persona, trace })],
+    rejections: [
+      makeRejection({
+        docId: doc.id,
+        stage: 'check',
+        reason,
+        detail,
+        persona,
+        trace,
+        question: clip(question, MAX_PAIR_CHARS),
+        answer: clip(answer, MAX_PAIR_CHARS),
+        domain: task.domain,
+      }),
+    ],
   });
 
   // 1. Deterministic checks.

@@ -28,6 +28,11 @@ export interface RejectionInput {
   persona?: string | null;
   /** Trace of the LLM calls spent on this document or pair so far (for `usage`). */
   trace?: readonly StageTrace[];
+  /** The rejected pair (generate, check) and what identify decided (see `Rejection`). */
+  question?: string | null;
+  answer?: string | null;
+  domain?: string | null;
+  personas?: readonly string[] | null;
 }
 
 export function makeRejection(input: RejectionInput): Rejection {
@@ -40,6 +45,11 @@ export function makeRejection(input: RejectionInput): Rejection {
     line: null,
     usage: sumUsage(input.trace ?? []),
     created_at: Date.now(),
+    // Set only when known, so the JSON lines of other rejections stay as they were.
+    ...(input.question == null ? {} : { question: input.question }),
+    ...(input.answer == null ? {} : { answer: input.answer }),
+    ...(input.domain == null ? {} : { domain: input.domain }),
+    ...(input.personas == null ? {} : { personas: [...input.personas] }),
   };
 }
 
@@ -151,6 +161,12 @@ export function mulberry32(seed: number): Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Longest question or answer a rejection carries (characters): enough to judge any pair a model
+ * meant, while one rambling reply cannot swell the rejections topic.
+ */
+export const MAX_PAIR_CHARS = 4000;
 
 /** Shorten model text for a rejection detail. */
 export function clip(text: string, max = 500): string {

@@ -7,7 +7,7 @@
  */
 import type { GenerationTask, QaCandidate } from '../core/records.js';
 import { OUTPUT_JSON_SCHEMAS, withReasoningLast } from '../llm/contract.js';
-import { callStageLlm, clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument } from './common.js';
+import { MAX_PAIR_CHARS, callStageLlm, clip, cutText, deriveSeeds, makeRejection, mulberry32, promptDocument } from './common.js';
 import { generateMessages, type FewshotForPrompt } from './prompts.js';
 import type { StageFn } from './types.js';
 
@@ -55,6 +55,9 @@ export const generateStage: StageFn<GenerationTask, QaCandidate> = async (task, 
           detail: problem ?? 'invalid output',
           persona,
           trace,
+          domain: task.domain,
+          // What the model did return, when it parsed: an empty question beside its answer.
+          ...(result.ok ? { question: clip(result.value.question, MAX_PAIR_CHARS), answer: clip(result.value.answer, MAX_PAIR_CHARS) } : {}),
         }),
       ],
     };

@@ -55,19 +55,24 @@ export const identifyStage: StageFn<FilteredDocument, GenerationTask> = async (i
   // (A `promptDocumentChars` cut was already counted by the filter stage.)
   const seen = result.fit.cutChars > 0 ? { ...doc, text: result.fit.text } : doc;
   const truncatedChars = input.truncated_chars + result.fit.cutChars;
-  const reject = (reason: 'identify.invalid_output' | 'identify.unknown_domain' | 'identify.no_personas', detail: string) => ({
+  const reject = (
+    reason: 'identify.invalid_output' | 'identify.unknown_domain' | 'identify.no_personas',
+    detail: string,
+    found: { domain?: string; personas?: readonly string[] } = {},
+  ) => ({
     outputs: [],
-    rejections: [makeRejection({ docId: doc.id, stage: 'identify', reason, detail, trace })],
+    rejections: [makeRejection({ docId: doc.id, stage: 'identify', reason, detail, trace, ...found })],
   });
 
   if (!result.ok) return reject('identify.invalid_output', `${result.error}; last reply: ${clip(result.raw, 300)}`);
   const domain = normaliseDomain(result.value.domain);
-  if (domain === null) {
-    return reject('identify.unknown_domain', `model returned domain ${JSON.stringify(clip(result.value.domain, 200))}`);
-  }
   const personas = cleanPersonas(result.value.personas, pipeline.maxPersonas);
+  if (domain === null) {
+    // The personas it proposed still say what the model made of the document.
+    return reject('identify.unknown_domain', `model returned domain ${JSON.stringify(clip(result.value.domain, 200))}`, personas.length > 0 ? { personas } : {});
+  }
   if (personas.length === 0) {
-    return reject('identify.no_personas', `no usable persona in ${clip(JSON.stringify(result.value.personas), 300)}`);
+    return reject('identify.no_personas', `no usable persona in ${clip(JSON.stringify(result.value.personas), 300)}`, { domain });
   }
   return {
     outputs: personas.map((persona, i) => ({

@@ -13,5 +13,5 @@ export type { ContaminationResult } from './decontaminate.js';
 export { PROMPT_VERSIONS } from './prompts.js';
 export { PIPELINE_VERSION, defaultFewshotDir } from './paths.js';
 export { normaliseDomain } from './domains.js';
-export { makeRejection } from './common.js';
+export { MAX_PAIR_CHARS, clip, makeRejection } from './common.js';
 export type { StageContext, StageFn, StageResult } from './types.js';

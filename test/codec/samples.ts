@@ -86,6 +86,10 @@ export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
     usage: { prompt_tokens: 0, completion_tokens: 0 },
     created_at: 1_764_230_402_000,
     duplicate_of: null,
+    question: null,
+    answer: null,
+    domain: null,
+    personas: null,
   },
   DeadLetter: {
     source_topic: 'webscale-rl.docs.raw',

@@ -19,7 +19,21 @@ describe('fastavro decodes our single-object records', () => {
     const codec = createSingleObjectCodec(type);
     const variants: unknown[] = [SAMPLES[type]];
     if (type === 'DeadLetter') variants.push({ ...SAMPLES.DeadLetter, key: null, value: null });
-    if (type === 'Rejection') variants.push({ ...SAMPLES.Rejection, persona: 'a nurse', line: null, stage: 'check', reason: 'check.leakage' });
+    if (type === 'Rejection') {
+      variants.push({ ...SAMPLES.Rejection, persona: 'a nurse', line: null, stage: 'check', reason: 'check.leakage' });
+      // v3: the rejected pair, the domain, and identify's personas (non-ASCII on purpose).
+      variants.push({
+        ...SAMPLES.Rejection,
+        persona: 'a nurse',
+        line: null,
+        stage: 'check',
+        reason: 'check.incorrect',
+        question: 'Which enzyme unwinds DNA at the replication fork (5′→3′)?',
+        answer: 'Helicase',
+        domain: 'Natural Science',
+      });
+      variants.push({ ...SAMPLES.Rejection, line: null, stage: 'identify', reason: 'identify.unknown_domain', personas: ['a nurse', 'ein Arzt'] });
+    }
     if (type === 'QaRecord') variants.push({ ...SAMPLES.QaRecord, source_text: null, usage: { prompt_tokens: 0, completion_tokens: 0, by_stage: {} } });
     const decoded = fastavroDecode(variants.map((v) => codec.encode(v as never)), type);
     expect(decoded).toEqual(variants.map((v) => ({ type, value: asJson(v) })));

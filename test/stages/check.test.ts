@@ -48,7 +48,7 @@ describe('deterministic pre-checks (no LLM call)', () => {
     const res = await checkStage(candidate(question, answer), ctx);
     expect(ctx.router.totalRequests).toBe(0);
     expect(res.outputs).toEqual([]);
-    expect(res.rejections[0]).toMatchObject({ doc_id: 'doc-1', stage: 'check', reason, persona: 'barge captain' });
+    expect(res.rejections[0]).toMatchObject({ doc_id: 'doc-1', stage: 'check', reason, persona: 'barge captain', question, answer, domain: 'Social Science' });
     // Usage so far: filter + identify + generate.
     expect(res.rejections[0]?.usage).toEqual({ prompt_tokens: 500, completion_tokens: 90 });
   });
@@ -236,6 +236,8 @@ describe('LLM check', () => {
     expect(res.outputs).toEqual([]);
     expect(res.rejections[0]?.reason).toBe(reason);
     expect(res.rejections[0]?.detail).toBe(`${prefix}: model says so`);
+    // The rejected pair itself, so the checker's verdict can be judged.
+    expect(res.rejections[0]).toMatchObject({ question: Q, answer: '1815', domain: 'Social Science' });
     expect(res.rejections[0]?.usage).toEqual({ prompt_tokens: 600, completion_tokens: 110 });
   });
 

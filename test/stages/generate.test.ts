@@ -134,6 +134,9 @@ describe('generateStage', () => {
     expect(res.rejections[0]).toMatchObject({ stage: 'generate', reason: 'generate.invalid_output', persona: 'barge captain' });
     expect(res.rejections[0]?.detail).toMatch(/answer/);
     expect(res.rejections[0]?.usage).toEqual({ prompt_tokens: 400, completion_tokens: 80 });
+    // No pair parsed: no question or answer to show, the domain is known.
+    expect(res.rejections[0]?.question).toBeUndefined();
+    expect(res.rejections[0]?.domain).toBe('Social Science');
   });
 
   it('rejects an empty question', async () => {
@@ -142,5 +145,7 @@ describe('generateStage', () => {
     const res = await generateStage(task('barge captain'), ctx);
     expect(res.rejections[0]?.reason).toBe('generate.invalid_output');
     expect(res.rejections[0]?.detail).toContain('empty question');
+    // What the model did return is kept for the report: the (empty) question beside its answer.
+    expect(res.rejections[0]).toMatchObject({ question: '  ', answer: '1815', domain: 'Social Science', persona: 'barge captain' });
   });
 });

@@ -96,6 +96,9 @@ describe('identifyStage', () => {
     expect(res.outputs).toEqual([]);
     expect(res.rejections[0]).toMatchObject({ stage: 'identify', reason: 'identify.unknown_domain', persona: null });
     expect(res.rejections[0]?.detail).toContain('"Geography"');
+    // The personas the model proposed travel with it; no domain was decided.
+    expect(res.rejections[0]?.personas).toEqual(['teacher']);
+    expect(res.rejections[0]?.domain).toBeUndefined();
     // Usage counts the filter call and the identify call.
     expect(res.rejections[0]?.usage).toEqual({ prompt_tokens: 200, completion_tokens: 40 });
   });
@@ -105,6 +108,7 @@ describe('identifyStage', () => {
     ctx.router.clients.identify.reply({ reasoning: '', domain: 'Math', personas: ['  ', '""', '-'] });
     const res = await identifyStage(filtered(), ctx);
     expect(res.rejections[0]?.reason).toBe('identify.no_personas');
+    expect(res.rejections[0]?.domain).toBe('Math');
   });
 
   it('rejects invalid output after re-asks', async () => {
