@@ -15,6 +15,7 @@ import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './in
 import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
+import { reportCommand, type ReportFlags } from './report-command.js';
 
 function exitCodeFor(err: WebscaleError): number {
   switch (err.code) {
@@ -168,6 +169,20 @@ async function main(argv: string[]): Promise<number> {
     code = await tailCommand(suffix, flags);
     exitWhenDone = true;
   });
+  addKafkaOptions(
+    program
+      .command('report')
+      .description('the error analysis of a run, printed and written as one self-contained HTML page: rejections by stage and reason with examples, domain and persona mix, verification rate, tokens and cost per kept pair, slowest stages')
+      .argument('<run-folder|topic-prefix>', 'a folder run wrote into (<name>.rejections.jsonl, <name>.jsonl, summary.json), or a Kafka topic prefix (e.g. webscale-rl.) whose rejections and qa.verified topics are read to their end')
+      .option('--html <file>', 'write the page here (default for a run folder: <folder>/report.html; for Kafka: not written unless named)')
+      .option('--prices <file>', 'JSON prices per model, USD per million tokens: {"<model>": {"input": 0.15, "output": 0.6}, "*": {...}}; without it cost is unknown and tokens are shown')
+      .option('--examples <n>', 'examples kept per rejection reason (default 3)', positiveInt)
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (target: string, flags: ReportFlags) => {
+    code = await reportCommand(target, flags);
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {

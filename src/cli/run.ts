@@ -70,7 +70,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
+    const llm = meterRouter(limitRouter(router, limiter), (stage, usage, model) => stats.recordCall(stage, usage, model));
 
     // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
     const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);

@@ -8,6 +8,7 @@ export { openInput, formatOf, parseJsonLine, readJsonLines, readFile, type Input
 export { contentId, SKIP_REASONS, type InputItem, type SkipReason } from './items.js';
 export { documentFromWarcBytes, documentFromWarcRecord, parseWarcRecord, readWarcStream, type WarcRecordInput, type WarcOptions, type HeaderBag } from './warc.js';
 export { languageFromHeader } from './language.js';
+export { boundedLines, isOversize } from './lines.js';
 
 /** Reader options from the compiled `input` config block. */
 export function inputOptionsFrom(input: InputConfig): InputOptions {

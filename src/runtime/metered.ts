@@ -46,6 +46,6 @@ export function observeRouter(router: LlmRouter, observer: LlmObserver): LlmRout
   };
 }
 
-export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: TokenUsage) => void): LlmRouter {
-  return observeRouter(router, { onSuccess: (stage, completion) => onCall(stage, completion.usage) });
+export function meterRouter(router: LlmRouter, onCall: (stage: LlmStage, usage: TokenUsage, model: string) => void): LlmRouter {
+  return observeRouter(router, { onSuccess: (stage, completion, _ms, client) => onCall(stage, completion.usage, client.model) });
 }

@@ -51,6 +51,9 @@ export class RunStats {
     if (ms > t.max_ms) t.max_ms = ms;
   }
 
+  /** The configured model of each stage that made a call (for pricing the run's tokens). */
+  readonly models: Partial<Record<LlmStage, string>> = {};
+
   /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
   readonly inputSkipped = new Map<string, number>();
 
@@ -81,7 +84,8 @@ export class RunStats {
   }
 
   /** Account one LLM call (every call, re-asks included, is metered where it is made). */
-  recordCall(stage: LlmStage, usage: TokenUsage): void {
+  recordCall(stage: LlmStage, usage: TokenUsage, model?: string): void {
+    if (model !== undefined) this.models[stage] = model;
     const t = this.tokens[stage];
     t.prompt += usage.prompt_tokens;
     t.completion += usage.completion_tokens;
@@ -136,6 +140,7 @@ export class RunStats {
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
       elapsed_ms: this.elapsedMs(),
+      models: { ...this.models },
       stage_time_ms: Object.fromEntries(
         WORKER_STAGES.map((s) => {
           const t = this.stageTime[s];
