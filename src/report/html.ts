@@ -212,14 +212,15 @@ export function renderReportHtml(r: Report): string {
 <table id="figures"><tbody>${figures.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</tbody></table>
 <h2>Rejections by stage</h2>
 <table id="stages"><thead><tr><th>stage</th><th>in</th><th>out</th><th>rejected</th></tr></thead><tbody>${stageRows}</tbody></table>
+<p class="note">In and out: records a stage took and passed on (from the run summary; – when only records were read). Identify passes on one generation task per persona, so its out can exceed its in.</p>
 <h2>Rejections by reason</h2>
 ${reasonChart}
-<table id="reasons"><thead><tr><th>stage</th><th>reason</th><th>count</th><th>examples (at most ${escapeHtml(Math.max(0, ...r.reasons.map((x) => x.examples.length)))} per reason)</th></tr></thead><tbody>${reasonRows}</tbody></table>
+<table id="reasons"><thead><tr><th>stage</th><th>reason</th><th>count</th><th>examples (up to ${escapeHtml(r.examplesPerReason)} per reason)</th></tr></thead><tbody>${reasonRows}</tbody></table>
 <h2>Domain mix</h2>
 ${domainChart}
 ${mixTable('domains', 'domain', r.domains)}
 <h2>Persona mix</h2>
-<p class="note">Top ${fmt(r.personas.length)} of ${fmt(r.personasDistinct)} personas by pairs.</p>
+<p class="note">Top ${fmt(r.personas.length)} of ${fmt(r.personasDistinct)}${r.personasCapped ? ' (and more, counted together as (other))' : ''} personas by pairs.</p>
 ${mixTable('personas', 'persona', r.personas)}
 <h2>Slowest stages</h2>
 ${timeSection}

@@ -105,6 +105,8 @@ export interface RunSummaryJson {
 
 export interface Report {
   source: ReportSource;
+  /** The cap on examples per reason this report was built with. */
+  examplesPerReason: number;
   generatedAt: number;
   documents: { read: number; inputRejected: number; withQa: number } | null;
   elapsedMs: number | null;
@@ -115,8 +117,10 @@ export interface Report {
   verification: { passed: number; checked: number; rate: number | null };
   domains: MixRow[];
   personas: MixRow[];
-  /** Distinct personas seen (capped at the option), for "top N of M". */
+  /** Distinct personas counted by name (at most the option), for "top N of M". */
   personasDistinct: number;
+  /** True when more personas were seen than counted by name (the rest are under "(other)"). */
+  personasCapped: boolean;
   tokens: TokenFigures;
   /** Tokens per kept pair: all tokens spent / pairs kept (null with no pair kept). */
   tokensPerKeptPair: number | null;
@@ -279,11 +283,17 @@ export class ReportBuilder {
     const verification = { passed: this.qaKept, checked, rate: checked === 0 ? null : this.qaKept / checked };
 
     const mix = (c: CappedCounter<MixRow>, limit: number): MixRow[] => {
-      const rows = [...c.map.entries()].map(([name, v]) => ({ name, kept: v.kept, rejected: v.rejected }));
+      // Named rows by size; whatever is not shown by name (past the cap or the limit) goes last as one OTHER row.
+      const rows = [...c.map.entries()].filter(([name]) => name !== OTHER).map(([name, v]) => ({ name, kept: v.kept, rejected: v.rejected }));
       rows.sort((a, b) => b.kept + b.rejected - (a.kept + a.rejected) || a.name.localeCompare(b.name));
-      if (rows.length <= limit) return rows;
-      const rest = rows.slice(limit - 1).reduce((acc, r) => ({ name: OTHER, kept: acc.kept + r.kept, rejected: acc.rejected + r.rejected }), { name: OTHER, kept: 0, rejected: 0 });
-      return [...rows.slice(0, limit - 1), rest];
+      const capped = c.map.get(OTHER);
+      const shown = capped === undefined && rows.length <= limit ? rows : rows.slice(0, limit - 1);
+      const rest = rows.slice(shown.length).reduce((acc, r) => ({ name: OTHER, kept: acc.kept + r.kept, rejected: acc.rejected + r.rejected }), {
+        name: OTHER,
+        kept: capped?.kept ?? 0,
+        rejected: capped?.rejected ?? 0,
+      });
+      return rest.kept + rest.rejected > 0 ? [...shown, rest] : shown;
     };
 
     const summaryTotal = summary?.tokens?.total;
@@ -322,6 +332,7 @@ export class ReportBuilder {
 
     return {
       source,
+      examplesPerReason: this.examplesPerReason,
       generatedAt: Date.now(),
       documents,
       elapsedMs: summary?.elapsed_ms ?? null,
@@ -332,7 +343,8 @@ export class ReportBuilder {
       verification,
       domains: mix(this.domains, 12),
       personas: mix(this.personas, 15),
-      personasDistinct: this.personas.map.size,
+      personasDistinct: this.personas.map.size - (this.personas.map.has(OTHER) ? 1 : 0),
+      personasCapped: this.personas.map.has(OTHER),
       tokens,
       tokensPerKeptPair: qaKept === 0 ? null : allTokens / qaKept,
       tokensOnKeptPath: this.qaKept === 0 ? null : this.keptPathTokens / this.qaKept,
@@ -353,8 +365,10 @@ export class ReportBuilder {
     const parts: Array<{ model: string | null; prompt: number; completion: number }> = [];
     if (summary?.tokens?.by_stage && tokens.exact) {
       for (const [stage, u] of Object.entries(summary.tokens.by_stage)) {
+        // The run's own record of the stage's model wins; else the one model its records name.
         const m = models[stage];
-        parts.push({ model: m && m.length === 1 ? (m[0] ?? null) : null, prompt: u.prompt ?? 0, completion: u.completion ?? 0 });
+        const model = summary.models?.[stage] ?? (m && m.length === 1 ? (m[0] ?? null) : null);
+        parts.push({ model, prompt: u.prompt ?? 0, completion: u.completion ?? 0 });
       }
     } else {
       for (const e of this.tokensByStageModel.values()) parts.push({ model: e.model, prompt: e.prompt, completion: e.completion });
