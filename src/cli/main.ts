@@ -173,13 +173,13 @@ async function main(argv: string[]): Promise<number> {
     program
       .command('report')
       .description('the error analysis of a run, printed and written as one self-contained HTML page: rejections by stage and reason with examples, domain and persona mix, verification rate, tokens and cost per kept pair, slowest stages')
-      .argument('<run-folder|topic-prefix>', 'a folder run wrote into (<name>.rejections.jsonl, <name>.jsonl, summary.json), or a Kafka topic prefix (e.g. webscale-rl.) whose rejections and qa.verified topics are read to their end')
+      .argument('[run-folder|topic-prefix]', 'a folder run wrote into (<name>.rejections.jsonl, <name>.jsonl, summary.json), or a Kafka topic prefix (e.g. webscale-rl.) whose rejections and qa.verified topics are read to their end; none: the --topic-prefix one')
       .option('--html <file>', 'write the page here (default for a run folder: <folder>/report.html; for Kafka: not written unless named)')
       .option('--prices <file>', 'JSON prices per model, USD per million tokens: {"<model>": {"input": 0.15, "output": 0.6}, "*": {...}}; without it cost is unknown and tokens are shown')
       .option('--examples <n>', 'examples kept per rejection reason (default 3)', positiveInt)
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
       .option('--log-level <level>', 'log level'),
-  ).action(async (target: string, flags: ReportFlags) => {
+  ).action(async (target: string | undefined, flags: ReportFlags) => {
     code = await reportCommand(target, flags);
   });
 
