@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * `webscale-rl report` on a real run folder: `run` (the built CLI, against the stand-in LLM)
  * writes QA records, rejections and the summary; `report` prints the error analysis and writes
