@@ -118,3 +118,31 @@ describe('an incompatible change', () => {
     expect(() => reader.decode(buf)).toThrow(/incompatible schema/);
   });
 });
+
+describe('Rejection v3 (question, answer, domain, personas) against the versions in schemas/history', () => {
+  const store = SchemaStore.load(SCHEMAS);
+  const history = (file: string): SchemaVersion => {
+    const v = store.versions('Rejection').find((x) => x.source.endsWith(join('history', file)));
+    if (v === undefined) throw new Error(`${file} is not in schemas/history`);
+    return v;
+  };
+  const { question: _q, answer: _a, domain: _d, personas: _p, ...v2Record } = SAMPLES.Rejection as unknown as Record<string, unknown>;
+
+  it('decodes records of v2 and v1 writers, the new fields null', () => {
+    const current = createSingleObjectCodec('Rejection', { store });
+    for (const [file, record] of [
+      ['Rejection.v2.avsc', v2Record],
+      ['Rejection.v1.avsc', (({ duplicate_of: _dup, ...rest }) => rest)(v2Record)],
+    ] as const) {
+      const old = createSingleObjectCodec('Rejection', { store, writerSchema: history(file) });
+      expect(current.decode(old.encode(record as never)), file).toStrictEqual({ ...SAMPLES.Rejection, question: null, answer: null, domain: null, personas: null });
+    }
+  });
+
+  it('a v2 reader decodes a v3 record with the pair, leaving the new fields out', () => {
+    const v3 = { ...SAMPLES.Rejection, stage: 'check', reason: 'check.incorrect', question: 'When?', answer: '1815', domain: 'Math', personas: ['a'] };
+    const buf = createSingleObjectCodec('Rejection', { store }).encode(v3 as never);
+    const v2Reader = createSingleObjectCodec('Rejection', { store, readerSchema: history('Rejection.v2.avsc') });
+    expect(v2Reader.decode(buf)).toStrictEqual({ ...v2Record, stage: 'check', reason: 'check.incorrect' });
+  });
+});
