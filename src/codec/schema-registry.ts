@@ -186,7 +186,7 @@ export class SchemaRegistryClient {
         bodyTimeout: this.timeoutMs,
       });
     } catch (err) {
-      throw new WebscaleError('SCHEMA_REGISTRY', `schema registry ${redactUrl(this.baseUrl)} cannot be reached: ${transportCause(err)}`, {
+      throw new WebscaleError('SCHEMA_REGISTRY', `schema registry ${redactUrl(this.baseUrl).replace(/\/$/, '')} cannot be reached: ${transportCause(err)}`, {
         cause: err,
         retryable: true,
         context: { url: redactUrl(url), method },
