@@ -93,7 +93,7 @@ describe('schema evolution and schema infrastructure (real broker, worker proces
     expect(expected.qa.size).toBeGreaterThan(30);
 
     // The current release everywhere; identify logs at info so its schema lookup shows.
-    for (const s of WORKER_STAGES) if (s !== 'identify' && s !== 'filter') h.startWorker(s, prefix);
+    const others = WORKER_STAGES.filter((s) => s !== 'identify' && s !== 'filter').map((s) => h.startWorker(s, prefix));
     const filterV1 = h.startWorker('filter', prefix, { instance: 'filter-1' });
     const identifyV1 = h.startWorker('identify', prefix, { instance: 'identify-1', env: { WEBSCALE_LOG_LEVEL: 'info' } });
     await h.ingest(prefix, files[0] ?? '');
@@ -113,7 +113,7 @@ describe('schema evolution and schema infrastructure (real broker, worker proces
       'records of the new release in docs.filtered',
       async () => (await rawValues(names['docs.filtered'] ?? '')).some((v) => v.subarray(2, 10).toString('hex') === v2Fingerprint),
       90_000,
-      () => filterV2.stderr(),
+      () => [filterV2, ...others].map((w) => w.stderr()).join('\n'),
     );
     // The old identify meets the new fingerprint, finds it in the schemas topic and reads on.
     await waitFor('the old identify to look the new schema up', () => identifyV1.stderr().includes('writer schemas found in the schemas topic'), 60_000, () => identifyV1.stderr());
