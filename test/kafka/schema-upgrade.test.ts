@@ -36,14 +36,17 @@ function writeV2Schemas(dir: string): string {
   return v2;
 }
 
-/** Input files without the malformed last line writeInput adds (its id names the file's path). */
-async function inputs(h: PipelineHarness, names: string[], n: number): Promise<{ dir: string; files: string[] }> {
+/**
+ * Input files of `writeInput`'s documents `from..to-1` (their texts, and so their dedup verdicts,
+ * depend on the number only: two files must not share numbers), without its malformed last line.
+ */
+async function inputs(h: PipelineHarness, parts: { name: string; from: number; to: number }[]): Promise<{ dir: string; files: string[] }> {
   const dir = join(h.dir, `in-${Date.now()}`);
   mkdirSync(dir);
   const files: string[] = [];
-  for (const name of names) {
-    const path = await h.writeInput(name, n);
-    const lines = (await readFile(path, 'utf8')).trim().split('\n').slice(0, -1);
+  for (const { name, from, to } of parts) {
+    const path = await h.writeInput(name, to);
+    const lines = (await readFile(path, 'utf8')).trim().split('\n').slice(from, to);
     await writeFile(path, lines.join('\n') + '\n');
     const moved = join(dir, `${name}.jsonl`);
     renameSync(path, moved);
@@ -88,7 +91,7 @@ describe('schema evolution and schema infrastructure (real broker, worker proces
     const { names } = await createTestTopics(prefix, undefined, { partitions: 3 });
     const v2 = writeV2Schemas(h.dir);
     const v2Env = { WEBSCALE_SCHEMA_DIR: v2 };
-    const { dir, files } = await inputs(h, ['up-a', 'up-b'], 30);
+    const { dir, files } = await inputs(h, [{ name: 'up-a', from: 0, to: 30 }, { name: 'up-b', from: 30, to: 60 }]);
     const expected = await h.embeddedExpectation(dir);
     expect(expected.qa.size).toBeGreaterThan(30);
 
@@ -178,7 +181,7 @@ describe('schema evolution and schema infrastructure (real broker, worker proces
       const h = new RegistryHarness(base.dir, base.llmUrl);
       const prefix = freshPrefix('registry');
       await createTestTopics(prefix, undefined, { partitions: 2 });
-      const { files } = await inputs(h, ['reg'], 24);
+      const { files } = await inputs(h, [{ name: 'reg', from: 0, to: 24 }]);
       const expected = await h.embeddedExpectation(files[0] ?? '');
       await h.ingest(prefix, files[0] ?? '');
       expect(registry.calls.some((c) => c.startsWith('POST /subjects/'))).toBe(true);
