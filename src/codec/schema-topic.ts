@@ -67,10 +67,17 @@ export class SchemaTopic implements WriterSchemaDirectory {
   publish(version: SchemaVersion): Promise<void> {
     let done = this.published.get(version.fingerprintHex);
     if (!done) {
-      done = this.send(version);
-      // A failed publish is tried again by the next record.
-      done.catch(() => this.published.delete(version.fingerprintHex));
-      this.published.set(version.fingerprintHex, done);
+      const key = version.fingerprintHex;
+      const sent = this.send(version);
+      // A failed publish is tried again by the next record; one skipped for a missing topic a minute later.
+      sent.then(
+        (published) => {
+          if (!published) setTimeout(() => this.published.delete(key), 60_000).unref();
+        },
+        () => this.published.delete(key),
+      );
+      done = sent.then(() => undefined);
+      this.published.set(key, done);
     }
     return done;
   }
@@ -93,7 +100,10 @@ export class SchemaTopic implements WriterSchemaDirectory {
       const admin = this.o.kafka.admin();
       await admin.connect();
       try {
-        return (await admin.listTopics()).includes(this.o.topic);
+        const found = (await admin.listTopics()).includes(this.o.topic);
+        // Checked again a minute later: `topics apply` may create it while this process runs.
+        if (!found) setTimeout(() => (this.topicExists = undefined), 60_000).unref();
+        return found;
       } finally {
         await admin.disconnect().catch(() => undefined);
       }
@@ -106,17 +116,18 @@ export class SchemaTopic implements WriterSchemaDirectory {
 
   private warnMissing(): void {
     if (this.warnedMissing) return;
-    this.warnedMissing = true;
+    this.warnedMissing = true; // once per process
     this.o.log?.warn(
       { topic: this.o.topic },
       `topic ${this.o.topic} does not exist: readers of another release cannot look up this release's schemas; run webscale-rl topics apply`,
     );
   }
 
-  private async send(version: SchemaVersion): Promise<void> {
+  /** True once the broker has it; false when the topic does not exist (skipped). */
+  private async send(version: SchemaVersion): Promise<boolean> {
     if (!(await this.exists())) {
       this.warnMissing();
-      return;
+      return false;
     }
     this.producer ??= (async () => {
       const p = createProducer(this.o.kafka, { allowAutoTopicCreation: false });
@@ -134,6 +145,7 @@ export class SchemaTopic implements WriterSchemaDirectory {
         messages: [{ key: version.fingerprintHex, value: publishedSchemaText(version) }],
       });
       this.o.log?.debug({ topic: this.o.topic, fingerprint: version.fingerprintHex, recordType: version.recordType }, 'writer schema published');
+      return true;
     } catch (err) {
       throw new WebscaleError('KAFKA', `cannot publish the ${version.recordType} schema ${version.fingerprintHex} to ${this.o.topic}: ${(err as Error).message}`, {
         cause: err,

@@ -14,7 +14,9 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, renameSync, writeFileSyn
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSingleObjectCodec, SchemaStore } from '../../src/codec/index.js';
+import { createSingleObjectCodec, publishedSchemaText, SchemaStore, SchemaTopic } from '../../src/codec/index.js';
+import { loadTopicSpecs } from '../../src/topics/index.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { WORKER_STAGES } from '../../src/core/records.js';
 import { readToEnd, packageDir } from '../../src/kafka/index.js';
 import { SAMPLES } from '../codec/samples.js';
@@ -133,6 +135,40 @@ describe('schema evolution and schema infrastructure (real broker, worker proces
     expect(new Set(written)).toEqual(new Set([v1Fingerprint, v2Fingerprint]));
     expect(identifyV1.stderr()).not.toContain('record dead-lettered');
   }, 420_000);
+
+  it('the schemas topic in-process: publish is idempotent per schema, entries whose key is not their fingerprint are ignored, a missing topic is one warning', async () => {
+    const prefix = freshPrefix('schematopic');
+    const { names } = await createTestTopics(prefix, loadTopicSpecs().filter((s) => s.suffix === 'schemas'), { partitions: 1 });
+    const topic = names['schemas'] ?? '';
+    const v2 = SchemaStore.load(writeV2Schemas(join(suite.h.dir, `topic-${Date.now()}`))).current('FilteredDocument');
+    const writer = new SchemaTopic({ kafka: testKafka('schemas-writer'), topic, store: SchemaStore.load() });
+    await writer.publish(v2);
+    await writer.publish(v2);
+    await writer.close();
+    const other = SchemaStore.load(writeV2Schemas(join(suite.h.dir, `other-${Date.now()}`)));
+    const producer = testKafka('schemas-liar').producer();
+    await producer.connect();
+    // A valid schema published under a key that is not its fingerprint.
+    await producer.send({ topic, messages: [{ key: 'ffffffffffffffff', value: publishedSchemaText(other.current('FilteredDocument')) }] });
+    await producer.disconnect();
+    expect(await keys(topic)).toEqual([v2.fingerprintHex, 'ffffffffffffffff']);
+
+    const log = captureLogger();
+    const store = SchemaStore.load();
+    const reader = new SchemaTopic({ kafka: testKafka('schemas-reader'), topic, store, log: log.logger, minRefreshIntervalMs: 0 });
+    expect(store.byFingerprint(v2.fingerprintHex)).toBeUndefined();
+    await reader.refresh();
+    expect(store.byFingerprint(v2.fingerprintHex)?.recordType).toBe('FilteredDocument');
+    expect(store.byFingerprint('ffffffffffffffff')).toBeUndefined();
+    expect(log.text()).toContain('key is not its fingerprint');
+
+    const missing = captureLogger();
+    const nowhere = new SchemaTopic({ kafka: testKafka('schemas-missing'), topic: `${prefix}no-such-topic`, store, log: missing.logger, minRefreshIntervalMs: 0 });
+    await nowhere.publish(v2);
+    await nowhere.refresh();
+    await nowhere.close();
+    expect(missing.lines().filter((l) => String(l['msg']).includes('does not exist'))).toHaveLength(1);
+  }, 120_000);
 
   it('a record written with a schema nobody published waits kafka.unknownSchemaWait, then is one dead letter naming the cause', async () => {
     const { h } = suite;
