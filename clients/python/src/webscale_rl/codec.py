@@ -37,6 +37,9 @@ class RecordDecoder:
         record_type: str = "QaRecord",
         schema_registry_url: str | None = None,
         writer_lookup: Callable[[bytes], SchemaVersion | None] | None = None,
+        *,
+        schema_registry_token: str | None = None,
+        schema_registry_ca: str | None = None,
     ) -> None:
         current = current_schemas()
         if record_type not in current:
@@ -44,7 +47,11 @@ class RecordDecoder:
         self.record_type = record_type
         self._reader = current[record_type].parsed
         self._reader_fingerprint = current[record_type].fingerprint
-        self._registry = SchemaRegistryReader(schema_registry_url) if schema_registry_url else None
+        self._registry = (
+            SchemaRegistryReader(schema_registry_url, token=schema_registry_token, ca_file=schema_registry_ca)
+            if schema_registry_url
+            else None
+        )
         self._registry_writers: dict[int, Any] = {}
         # Finds writer schemas the package does not bundle (a newer pipeline's), e.g. in <prefix>schemas.
         self._writer_lookup = writer_lookup

@@ -110,6 +110,8 @@ class QaStream:
         max_undecodable_kept: int = 1000,
         kafka_config: dict[str, Any] | None = None,
         schema_lookup: bool = True,
+        schema_registry_token: str | None = None,
+        schema_registry_ca: str | None = None,
     ) -> None:
         if from_beginning and from_timestamp is not None:
             raise ValueError("give from_beginning or from_timestamp, not both")
@@ -130,7 +132,11 @@ class QaStream:
             SchemaTopicReader(brokers, f"{topic_prefix}{SCHEMAS_SUFFIX}", kafka_config) if schema_lookup else None
         )
         self._decoder = RecordDecoder(
-            "QaRecord", schema_registry_url, self.schema_topic.lookup if self.schema_topic is not None else None
+            "QaRecord",
+            schema_registry_url,
+            self.schema_topic.lookup if self.schema_topic is not None else None,
+            schema_registry_token=schema_registry_token,
+            schema_registry_ca=schema_registry_ca,
         )
         self._positions: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
