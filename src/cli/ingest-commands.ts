@@ -98,7 +98,11 @@ export async function followCommand(dir: string, flags: IngestFlags): Promise<nu
   const { config, logger, kafka, codecs } = await setup(flags, ['docs.raw', 'rejections']);
   const metrics = createMetrics({ stage: 'ingest-follow' });
   const follower = new FileFollower({ config, kafka, codecs, logger, dir, metrics: metrics.forStage() });
-  return serve(follower, () => follower.done().then(() => new Promise<never>(() => undefined)), metrics, flags.metricsPort, logger);
+  try {
+    return await serve(follower, () => follower.done().then(() => new Promise<never>(() => undefined)), metrics, flags.metricsPort, logger);
+  } finally {
+    await codecs.close();
+  }
 }
 
 /** `ingest` with files or stdin, or one of the two long-running modes; never two at once. */

@@ -27,7 +27,7 @@ import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
 import { StageWorker } from '../runtime/stage-worker.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
-import { loadTopicSpecs } from '../topics/index.js';
+import { AVRO_SCHEMA_VALUE, loadTopicSpecs } from '../topics/index.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { overridesFrom, type CommonFlags } from './options.js';
 
@@ -46,6 +46,9 @@ function recordTypeOf(suffix: string): RecordTypeName {
   const specs = loadTopicSpecs();
   const spec = specs.find((s) => s.suffix === suffix);
   if (!spec) throw new WebscaleError('USAGE', `unknown topic "${suffix}": expected one of ${specs.map((s) => s.suffix).join(', ')}`);
+  if (spec.valueSchema === AVRO_SCHEMA_VALUE) {
+    throw new WebscaleError('USAGE', `topic "${suffix}" holds Avro schemas as plain JSON (key: fingerprint), not records: read it with kafka-console-consumer.sh --property print.key=true`);
+  }
   return spec.valueSchema;
 }
 
@@ -67,7 +70,7 @@ export async function setup(
     // Ride out a broker restart or a leader move (about two minutes of retries) before giving up.
     overrides: { retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 10 } },
   });
-  return { config, logger, kafka, codecs: new TopicCodecs(config.kafka.schemaRegistryUrl) };
+  return { config, logger, kafka, codecs: TopicCodecs.fromConfig(config, { kafka, log: logger }) };
 }
 
 export interface StageFlags extends CommonFlags {
@@ -199,6 +202,7 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
     await flush();
   } finally {
     await producer.disconnect();
+    await codecs.close();
   }
   logger.info(counts, 'ingest finished');
   process.stderr.write(`ingested ${counts.documents} documents into ${rawTopic}; ${counts.rejected} input rejections into ${rejTopic}; ${counts.skipped} records skipped (not content)\n`);

@@ -11,11 +11,18 @@
  * `decode` recognises either framing by its first byte, so a consumer reads both during a
  * migration from one to the other.
  *
+ * Rolling upgrades: with a `WriterSchemaDirectory` (the `<prefix>schemas` topic, schema-topic.ts)
+ * the async codec publishes each schema it writes single-object records with before the first such
+ * record leaves it, and looks up a fingerprint it does not know there before giving up on a record;
+ * with a registry the writer schema comes by id. Either way Avro schema resolution reads a newer
+ * writer's record into this process's (older) reader schema.
+ *
  * Values are the TypeScript records of `core/records.ts` as they are: `null` for absent optional
  * fields, `Buffer` for bytes, plain objects for maps, numbers for longs (epoch ms, token counts).
  * Every failure to encode or decode is a `WebscaleError` with code `CODEC` (a Kafka worker sends
- * such records to the DLQ), except registry outages, which are retryable `KAFKA` errors, and
- * bodies that declare more than they hold (a 24-byte record claiming 10^8 array items), which are
+ * such records to the DLQ), except: a registry that cannot serve (`SCHEMA_REGISTRY`, retryable: a
+ * worker waits), a writer schema not found yet (`SCHEMA_UNKNOWN`, retryable: a worker waits a
+ * bounded time, its writer may be racing), and bodies that declare more than they hold (a 24-byte record claiming 10^8 array items), which are
  * refused before avsc sees them with `DECODE_LIMITS` (see decode-limits.ts).
  */
 import type { Resolver, Type } from 'avsc';
@@ -25,6 +32,7 @@ import type { RecordTypeMap, RecordTypeName } from './record-types.js';
 import { SchemaRegistryClient } from './schema-registry.js';
 import { defaultSchemaStore, parseSchema } from './schema-store.js';
 import type { SchemaStore, SchemaVersion } from './schema-store.js';
+import type { WriterSchemaDirectory } from './schema-topic.js';
 
 /** First two bytes of an Avro single-object encoded message. */
 export const SINGLE_OBJECT_MAGIC: Readonly<Buffer> = Buffer.from([0xc3, 0x01]);
@@ -73,6 +81,11 @@ export interface CodecOptions {
   readerSchema?: SchemaVersion;
   /** Bounds on what a body may declare before it is decoded; default `DEFAULT_DECODE_LIMITS`. */
   decodeLimits?: Partial<DecodeLimits>;
+  /**
+   * Where writer schemas are published and looked up (the `<prefix>schemas` topic): single-object
+   * writers publish before their first record, readers look up fingerprints they do not know.
+   */
+  directory?: WriterSchemaDirectory;
 }
 
 function codecError(message: string, recordType: RecordTypeName, cause?: unknown, context: Record<string, unknown> = {}): WebscaleError {
@@ -210,6 +223,8 @@ export function createSingleObjectCodec<K extends RecordTypeName>(
  */
 export function createCodec<K extends RecordTypeName>(recordType: K, opts: CodecOptions = {}): Codec<RecordTypeMap[K]> {
   const local = createSingleObjectCodec(recordType, opts);
+  const store = opts.store ?? defaultSchemaStore();
+  const directory = opts.directory;
   const registry = opts.registry ?? (opts.registryUrl === undefined ? undefined : new SchemaRegistryClient(opts.registryUrl));
   const subject = opts.subject ?? (opts.topic === undefined ? undefined : `${opts.topic}-value`);
   if (opts.registryUrl !== undefined && subject === undefined) {
@@ -240,7 +255,11 @@ export function createCodec<K extends RecordTypeName>(recordType: K, opts: Codec
     recordType,
     format: registry && subject !== undefined ? 'confluent' : 'single-object',
     async encode(value) {
-      if (!registry || subject === undefined) return local.encode(value);
+      if (!registry || subject === undefined) {
+        // Before any record written with it can reach a reader that may not bundle it.
+        await directory?.publish(local.writer);
+        return local.encode(value);
+      }
       const body = encodeBody(local.writer, value, recordType);
       const id = await registry.register(subject, local.writer.canonical);
       const header = Buffer.alloc(CONFLUENT_HEADER_BYTES);
@@ -249,7 +268,22 @@ export function createCodec<K extends RecordTypeName>(recordType: K, opts: Codec
       return Buffer.concat([header, body]);
     },
     async decode(buf) {
-      if (buf.length >= 1 && buf[0] === 0xc3) return local.decode(buf);
+      if (buf.length >= 1 && buf[0] === 0xc3) {
+        if (directory && buf.length >= SINGLE_OBJECT_HEADER_BYTES && buf[1] === 0x01) {
+          const fp = buf.subarray(2, SINGLE_OBJECT_HEADER_BYTES);
+          if (!store.byFingerprint(fp)) {
+            await directory.refresh();
+            if (!store.byFingerprint(fp)) {
+              throw new WebscaleError(
+                'SCHEMA_UNKNOWN',
+                `cannot decode ${recordType}: writer schema fingerprint ${fp.toString('hex')} is neither bundled with this release nor published to the schemas topic`,
+                { retryable: true, context: { recordType, fingerprint: fp.toString('hex') } },
+              );
+            }
+          }
+        }
+        return local.decode(buf);
+      }
       if (buf.length >= CONFLUENT_HEADER_BYTES && buf[0] === CONFLUENT_MAGIC) {
         if (!registry) {
           throw codecError(`cannot decode ${recordType}: Confluent-framed message but no schema registry configured`, recordType);

@@ -73,6 +73,20 @@ function envLayer(env: Env): Record<string, unknown> {
   if (env['KAFKA_BROKERS']) kafka['brokers'] = splitList(env['KAFKA_BROKERS']);
   if (env['WEBSCALE_TOPIC_PREFIX'] !== undefined) kafka['topicPrefix'] = env['WEBSCALE_TOPIC_PREFIX'];
   if (env['WEBSCALE_SCHEMA_REGISTRY_URL']) kafka['schemaRegistryUrl'] = env['WEBSCALE_SCHEMA_REGISTRY_URL'];
+  const registry: Record<string, unknown> = {};
+  for (const [name, key] of [
+    ['WEBSCALE_SCHEMA_REGISTRY_USERNAME', 'username'],
+    ['WEBSCALE_SCHEMA_REGISTRY_PASSWORD', 'password'],
+    ['WEBSCALE_SCHEMA_REGISTRY_TOKEN', 'bearerToken'],
+    ['WEBSCALE_SCHEMA_REGISTRY_TOKEN_FILE', 'bearerTokenFile'],
+    ['WEBSCALE_SCHEMA_REGISTRY_CA', 'ca'],
+    ['WEBSCALE_SCHEMA_REGISTRY_CERT', 'cert'],
+    ['WEBSCALE_SCHEMA_REGISTRY_KEY', 'key'],
+  ] as const) {
+    if (env[name]) registry[key] = env[name];
+  }
+  if (Object.keys(registry).length > 0) kafka['schemaRegistry'] = registry;
+  if (env['WEBSCALE_SCHEMA_DIR']) kafka['schemaDir'] = env['WEBSCALE_SCHEMA_DIR'];
   const layer: Record<string, unknown> = { llm, kafka };
   if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
   // A string the schema's boolean refuses is left as it is, so the config error names it.
@@ -174,6 +188,8 @@ export function registerConfigSecrets(config: Config): void {
   registerSecret(config.llm.token);
   registerSecret(config.llm.apiKey);
   for (const stage of Object.values(config.llm.stages)) registerSecret(stage?.apiKey);
+  registerSecret(config.kafka.schemaRegistry.password);
+  registerSecret(config.kafka.schemaRegistry.bearerToken);
   for (const url of [config.kafka.schemaRegistryUrl, config.llm.url, ...Object.values(config.llm.stages).map((s) => s?.url)]) {
     if (url === undefined) continue;
     try {

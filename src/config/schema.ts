@@ -210,6 +210,42 @@ const kafkaSchema = z
     topicPrefix: z.string().default('webscale-rl.'),
     clientId: z.string().min(1).default('webscale-rl'),
     schemaRegistryUrl: z.url().optional(),
+    /** Credentials and TLS of the schema registry (used only with schemaRegistryUrl). */
+    schemaRegistry: z
+      .object({
+        /** HTTP Basic auth; takes precedence over user-info in the URL. */
+        username: z.string().min(1).optional(),
+        password: z.string().optional(),
+        /** A bearer token (`Authorization: Bearer ...`). */
+        bearerToken: z.string().min(1).optional(),
+        /** A file holding the bearer token, re-read for every registry request (a rotated token). */
+        bearerTokenFile: z.string().min(1).optional(),
+        /** Extra headers for every registry request (Confluent Cloud OAuth: target-sr-cluster, Confluent-Identity-Pool-Id). */
+        headers: z.record(z.string().min(1), z.string()).default({}),
+        /** PEM file of CA certificates to trust instead of the system's. */
+        ca: z.string().min(1).optional(),
+        /** PEM client certificate and key files (mutual TLS). */
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** Per-request timeout. */
+        timeout: duration.default(10_000),
+      })
+      .strict()
+      .refine((r) => !(r.bearerToken !== undefined && r.bearerTokenFile !== undefined), { message: 'set bearerToken or bearerTokenFile, not both' })
+      .refine((r) => !((r.bearerToken !== undefined || r.bearerTokenFile !== undefined) && r.username !== undefined), { message: 'set username/password or a bearer token, not both' })
+      .refine((r) => (r.cert === undefined) === (r.key === undefined), { message: 'cert and key go together' })
+      .default({ headers: {}, timeout: 10_000 }),
+    /**
+     * A folder laid out like the package's `schemas/` (one `<Name>.avsc` per record type, older
+     * versions in `history/`) to write and read with instead of the bundled one. For testing a
+     * schema change before it ships, and for rolling-upgrade tests.
+     */
+    schemaDir: z.string().min(1).optional(),
+    /**
+     * How long a stage worker waits for a record's writer schema it does not know (not bundled, not
+     * yet in `<prefix>schemas`, an id the registry does not have) before dead-lettering the record.
+     */
+    unknownSchemaWait: duration.default(120_000),
     /**
      * How long a Kafka command waits at start for any broker to answer before it gives up with one
      * line naming the brokers (a stopped development broker, a wrong --brokers).

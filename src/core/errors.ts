@@ -28,6 +28,17 @@ export const ERROR_CODES = [
   /** A record whose bytes declare more (items, length, nesting) than they can hold: refused before decoding. */
   'DECODE_LIMITS',
   'KAFKA',
+  /**
+   * The schema registry cannot serve right now (unreachable, TLS refused, 5xx, 429, 401/403): not
+   * the record's fault, so a worker waits for it and never dead-letters for it.
+   */
+  'SCHEMA_REGISTRY',
+  /**
+   * A record's writer schema is not known yet (not bundled, not in the schemas topic, an id the
+   * registry does not have): waited for up to kafka.unknownSchemaWait (its writer may be racing),
+   * then a dead letter.
+   */
+  'SCHEMA_UNKNOWN',
   /** No configured broker answered within kafka.connectTimeout at start-up. */
   'KAFKA_UNREACHABLE',
   'KAFKA_FENCED',

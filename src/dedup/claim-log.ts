@@ -34,6 +34,7 @@ import type { DedupClaim } from '../core/records.js';
 import type { TopicCodecs } from '../codec/index.js';
 import { createProducer } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
+import { decideSchemaWait, SCHEMA_BACKOFF } from '../runtime/record-policy.js';
 import { decideAgainst, dedupParams, fromClaim, schemeOf, toClaim, type DedupView, type RecordSource } from './fingerprint.js';
 import { DedupIndex, type DedupMatch, type IndexEntry } from './index-store.js';
 import type { MinHashParams } from './minhash.js';
@@ -237,13 +238,24 @@ export class ClaimLog implements DedupView {
 
   private async onMessage(m: KafkaMessage): Promise<void> {
     if (m.value === null) return;
-    let claim: DedupClaim;
-    try {
-      claim = (await this.o.codecs.for('DedupClaim', this.o.topic).decode(m.value)) as DedupClaim;
-    } catch (err) {
-      // Every worker skips the same record, so they still agree; nobody owns the log to dead-letter it.
-      this.o.log.warn({ err, offset: m.offset }, 'undecodable dedup claim skipped');
-      return;
+    let claim: DedupClaim | undefined;
+    for (let attempt = 1; claim === undefined; attempt++) {
+      try {
+        claim = (await this.o.codecs.for('DedupClaim', this.o.topic).decode(m.value)) as DedupClaim;
+      } catch (err) {
+        const e = WebscaleError.from(err, 'CODEC');
+        // A registry or schemas topic that is away, or a claim written by a newer release a moment
+        // before its schema can be found: every worker must apply it, so wait (a skipped claim
+        // would make this worker disagree with the others).
+        const d = decideSchemaWait({ code: e.code, retryable: e.retryable, attempts: attempt, ageMs: 0, shuttingDown: this.consumer === null }, { unknownSchemaWaitMs: Infinity, backoff: SCHEMA_BACKOFF });
+        if (d.action !== 'retry') {
+          // Every worker skips the same record, so they still agree; nobody owns the log to dead-letter it.
+          this.o.log.warn({ err, offset: m.offset }, 'undecodable dedup claim skipped');
+          return;
+        }
+        if (attempt === 1) this.o.log.warn({ code: e.code, offset: m.offset }, `dedup claim waits for its schema: ${e.message}`);
+        await new Promise((r) => setTimeout(r, d.delayMs));
+      }
     }
     this.apply(claim);
   }

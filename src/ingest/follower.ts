@@ -232,7 +232,7 @@ export class FileFollower {
       }
     } catch (err) {
       const e = WebscaleError.from(err);
-      if (e.code === 'KAFKA' || e.code === 'KAFKA_FENCED') throw err;
+      if (e.code === 'KAFKA' || e.code === 'KAFKA_FENCED' || e.code === 'SCHEMA_REGISTRY') throw err;
       // The reader gave up on the file (unreadable, corrupt): what it yielded counts, the rest is rejected as a whole.
       error = e.message;
       await this.addRejection(batch, ingestRejection(`file:${file.name}`, 'input.unreadable', `${file.name}: after ${index} records: ${e.message}`));

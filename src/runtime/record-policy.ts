@@ -79,3 +79,42 @@ export function decideFailure(f: RecordFailure, policy: RecordFailurePolicy, ran
   const capped = f.othersSucceeded && untilAge > 0 ? Math.min(delayMs, untilAge) : delayMs;
   return { action: 'retry', delayMs: capped, outage: f.consecutiveFailures >= policy.outageThreshold };
 }
+
+/**
+ * Schema infrastructure on a record's path (decoding its input, encoding its outputs): the
+ * registry, the `<prefix>schemas` topic, and writer schemas not found yet. None of these is the
+ * record's fault, so none dead-letters the record like a bad value does:
+ * - `SCHEMA_REGISTRY` (unreachable, TLS refused, 5xx, 401/403) and a retryable `KAFKA` failure of
+ *   the schemas topic: waited for as long as it takes, with backoff;
+ * - `SCHEMA_UNKNOWN` (a fingerprint or id not found): waited for until the record is
+ *   `unknownSchemaWaitMs` old, since its writer may be a moment ahead of its schema's publication,
+ *   then a dead letter naming the schema;
+ * - anything else: not a wait (the caller dead-letters a bad value, or fails on a bug).
+ */
+export interface SchemaWaitPolicy {
+  unknownSchemaWaitMs: number;
+  backoff: Pick<RetryPolicy, 'backoffInitial' | 'backoffMax'>;
+}
+
+/** Waits between attempts while schema infrastructure is away: short at first, 10 s at most. */
+export const SCHEMA_BACKOFF = { backoffInitial: 250, backoffMax: 10_000 } as const;
+
+export type SchemaWaitDecision =
+  | { action: 'abandon' }
+  | { action: 'not-waitable' }
+  | { action: 'dead-letter' }
+  | { action: 'retry'; delayMs: number };
+
+export function decideSchemaWait(
+  f: { code: ErrorCode; retryable: boolean; attempts: number; ageMs: number; shuttingDown: boolean },
+  policy: SchemaWaitPolicy,
+  random: () => number = Math.random,
+): SchemaWaitDecision {
+  if (f.shuttingDown) return { action: 'abandon' };
+  const waitable = f.code === 'SCHEMA_REGISTRY' || f.code === 'SCHEMA_UNKNOWN' || (f.code === 'KAFKA' && f.retryable);
+  if (!waitable) return { action: 'not-waitable' };
+  if (f.code === 'SCHEMA_UNKNOWN' && f.ageMs >= policy.unknownSchemaWaitMs) return { action: 'dead-letter' };
+  let delayMs = backoffDelay(Math.max(0, f.attempts - 1), { maxRetries: 0, ...policy.backoff }, random);
+  if (f.code === 'SCHEMA_UNKNOWN') delayMs = Math.max(1, Math.min(delayMs, policy.unknownSchemaWaitMs - f.ageMs));
+  return { action: 'retry', delayMs };
+}

@@ -14,7 +14,7 @@ import { topicName } from '../kafka/index.js';
 import type { StageRecorder } from '../metrics/index.js';
 import type { StageContext } from '../stages/types.js';
 import type { OutMessage } from './partition-owner.js';
-import { decideFailure, TRANSIENT_CODES, type RecordFailurePolicy } from './record-policy.js';
+import { decideFailure, decideSchemaWait, SCHEMA_BACKOFF, TRANSIENT_CODES, type RecordFailurePolicy, type SchemaWaitPolicy } from './record-policy.js';
 import { DeadlineSignals } from './deadline-signals.js';
 import type { StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
@@ -66,6 +66,8 @@ export interface RecordRunnerOptions {
   /** The stage context; each attempt gets its own signal. */
   ctx: StageContext;
   policy: RecordFailurePolicy;
+  /** How long a record waits for a writer schema nobody has published (kafka.unknownSchemaWait). */
+  unknownSchemaWaitMs: number;
   health: LlmHealth;
   /** The worker's shutdown signal. */
   shutdown: AbortSignal;
@@ -95,26 +97,48 @@ export class RecordRunner {
     this.deadlines = new DeadlineSignals(o.shutdown, Math.min(1000, Math.max(1, Math.floor(o.policy.maxRecordAgeMs / 1000))));
   }
 
-  /** Throws only when encoding an output or a dead letter fails (a bug: nothing sane to commit). */
+  /**
+   * Throws only when encoding an output or a dead letter fails for a reason other than the schema
+   * infrastructure being away (a bug: nothing sane to commit).
+   */
   async run(rec: KafkaRecord): Promise<RecordOutcome> {
     const { binding: b, policy, health, shutdown } = this.o;
     let input: unknown;
-    try {
-      if (b.decode) {
-        input = await b.decode(rec.value, { topic: this.o.inputTopic, partition: rec.partition, offset: rec.offset, key: rec.key });
-      } else {
-        if (rec.value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
-        input = await this.o.codecs.for(b.inputType, this.o.inputTopic).decode(rec.value);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (b.decode) {
+          input = await b.decode(rec.value, { topic: this.o.inputTopic, partition: rec.partition, offset: rec.offset, key: rec.key });
+        } else {
+          if (rec.value === null) throw new WebscaleError('CODEC', 'record has no value (tombstone)');
+          input = await this.o.codecs.for(b.inputType, this.o.inputTopic).decode(rec.value);
+        }
+        break;
+      } catch (err) {
+        const e = WebscaleError.from(err, 'CODEC');
+        const ageMs = Date.now() - rec.startedAt;
+        const d = decideSchemaWait({ code: e.code, retryable: e.retryable, attempts: attempt, ageMs, shuttingDown: shutdown.aborted }, this.schemaWait);
+        if (d.action === 'abandon') return { kind: 'abandoned' };
+        if (d.action === 'not-waitable') return this.deadLetter(rec, e);
+        if (d.action === 'dead-letter') {
+          return this.deadLetter(
+            rec,
+            new WebscaleError(
+              'SCHEMA_UNKNOWN',
+              `${e.message}; still not found after ${Math.round(ageMs / 1000)} s (kafka.unknownSchemaWait): deploy a release that bundles it, or check that its writers can reach the schemas topic or registry`,
+              { cause: e },
+            ),
+          );
+        }
+        if (!(await this.waitForSchemas(rec, e, d.delayMs))) return { kind: 'abandoned' };
       }
-    } catch (err) {
-      return this.deadLetter(rec, WebscaleError.from(err, 'CODEC'));
     }
     let attempts = 0;
     let successesAtFirstFailure = -1;
     for (;;) {
       try {
         const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt), source: { partition: rec.partition, offset: rec.offset } });
-        return { kind: 'done', messages: await this.encode(result) };
+        const messages = await this.withSchemaWait(rec, () => this.encode(result));
+        return messages === null ? { kind: 'abandoned' } : { kind: 'done', messages };
       } catch (err) {
         let e = WebscaleError.from(err);
         if (e.code === 'LLM_ABORTED' && !shutdown.aborted) {
@@ -166,6 +190,41 @@ export class RecordRunner {
     return topicName(this.o.topicPrefix, suffix);
   }
 
+  private get schemaWait(): SchemaWaitPolicy {
+    return { unknownSchemaWaitMs: this.o.unknownSchemaWaitMs, backoff: SCHEMA_BACKOFF };
+  }
+  private lastSchemaLog = { message: '', at: 0 };
+
+  /**
+   * Sleeps before the next attempt while the schema registry or schemas topic is away (or a
+   * writer schema is not found yet); false when the record is no longer ours to finish. One log
+   * line per distinct cause every 10 s, however many records wait.
+   */
+  private async waitForSchemas(rec: KafkaRecord, e: WebscaleError, delayMs: number): Promise<boolean> {
+    const now = Date.now();
+    if (e.message !== this.lastSchemaLog.message || now - this.lastSchemaLog.at >= 10_000) {
+      this.lastSchemaLog = { message: e.message, at: now };
+      this.o.log.warn({ code: e.code, partition: rec.partition, offset: String(rec.offset), context: e.context }, `waiting for schemas (records wait, none is dead-lettered for this): ${e.message}`);
+    }
+    await wait(delayMs, this.o.shutdown);
+    return !this.o.shutdown.aborted && rec.owned();
+  }
+
+  /** Runs an encode, waiting out schema infrastructure that is away; null when the record is no longer ours. */
+  private async withSchemaWait<T>(rec: KafkaRecord, fn: () => Promise<T>): Promise<T | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = WebscaleError.from(err, 'CODEC');
+        const d = decideSchemaWait({ code: e.code, retryable: e.retryable, attempts: attempt, ageMs: 0, shuttingDown: this.o.shutdown.aborted }, this.schemaWait);
+        if (d.action === 'abandon') return null;
+        if (d.action !== 'retry') throw e;
+        if (!(await this.waitForSchemas(rec, e, d.delayMs))) return null;
+      }
+    }
+  }
+
   private async encode(result: Awaited<ReturnType<StageBinding['fn']>>): Promise<OutMessage[]> {
     const { binding: b, codecs } = this.o;
     const out: OutMessage[] = [];
@@ -176,6 +235,9 @@ export class RecordRunner {
     const rejTopic = this.topic('rejections');
     for (const r of result.rejections) {
       out.push({ topic: rejTopic, message: { key: r.doc_id, value: await codecs.for('Rejection', rejTopic).encode(r satisfies Rejection) } });
+    }
+    // Counted once everything is encoded: an encode retried after a registry outage counts once.
+    for (const r of result.rejections) {
       this.o.metrics?.rejected(r.reason);
       this.o.counts.rejected++;
     }
@@ -196,9 +258,11 @@ export class RecordRunner {
       stage: this.o.binding.stage,
       created_at: Date.now(),
     };
+    const value = await this.withSchemaWait(rec, () => this.o.codecs.for('DeadLetter', topic).encode(letter));
+    if (value === null) return { kind: 'abandoned' };
     this.o.counts.deadLettered++;
     this.o.metrics?.deadLettered(err.code);
     this.o.log.warn({ partition: rec.partition, offset: String(rec.offset), code: err.code, error: err.message }, 'record dead-lettered');
-    return { kind: 'done', messages: [{ topic, message: { key: rec.key, value: await this.o.codecs.for('DeadLetter', topic).encode(letter) } }] };
+    return { kind: 'done', messages: [{ topic, message: { key: rec.key, value } }] };
   }
 }

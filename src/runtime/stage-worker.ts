@@ -88,6 +88,7 @@ export class StageWorker {
   private readonly partitions: OwnedPartitions;
   private readonly runner: RecordRunner;
   private readonly health: LlmHealth;
+  private readonly codecs: TopicCodecs;
   private readonly abort = new AbortController();
   /** The dedup stage's claims log (replayed to its end before the worker joins its group). */
   readonly claims: ClaimLog | null;
@@ -110,7 +111,8 @@ export class StageWorker {
     this.groupId = opts.groupId ?? groupName(config.kafka.topicPrefix, this.binding.stage);
     this.inputTopic = opts.inputTopic ?? topicName(config.kafka.topicPrefix, inputSuffixOf(this.binding, config));
     this.log = opts.logger.child({ stage: this.binding.stage, instance: opts.instanceId ?? `${hostname()}-${process.pid}` });
-    const codecs = new TopicCodecs(config.kafka.schemaRegistryUrl);
+    const codecs = TopicCodecs.fromConfig(config, { kafka: opts.kafka, log: this.log });
+    this.codecs = codecs;
     // Every LLM request in flight listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
@@ -201,6 +203,7 @@ export class StageWorker {
       topicPrefix: config.kafka.topicPrefix,
       ctx,
       policy,
+      unknownSchemaWaitMs: config.kafka.unknownSchemaWait,
       health: this.health,
       shutdown: this.abort.signal,
       log: this.log,
@@ -503,6 +506,7 @@ export class StageWorker {
     if (this.consumerStarted) await this.consumer.disconnect().catch((err: unknown) => this.log.warn({ err }, 'consumer disconnect failed'));
     await this.partitions.closeAll();
     await this.claims?.stop();
+    await this.codecs.close().catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);
     this.state = wasFailed ? 'failed' : 'stopped';
     this.log.info({ ...this.counts, unfinished }, 'stage worker stopped');

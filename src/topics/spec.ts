@@ -12,6 +12,9 @@ import { WebscaleError } from '../core/errors.js';
 import { packageDir } from '../kafka/package-dir.js';
 import { TOPIC_SUFFIXES } from '../kafka/topic-names.js';
 
+/** `valueSchema` of a topic whose values are Avro schemas themselves (JSON), not records. */
+export const AVRO_SCHEMA_VALUE = 'AvroSchema';
+
 /** Configs every spec must set, so nothing important is left to broker defaults. */
 export const REQUIRED_TOPIC_CONFIGS = ['cleanup.policy', 'retention.ms', 'compression.type', 'max.message.bytes'] as const;
 
@@ -21,7 +24,8 @@ const configValue = z.union([z.string(), z.number()]).transform((v) => String(v)
 export const topicSpecSchema = z
   .object({
     suffix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
-    valueSchema: z.enum(RECORD_TYPES),
+    /** The record type of the values, or `AvroSchema` for the schemas topic (an .avsc as JSON text). */
+    valueSchema: z.enum([...RECORD_TYPES, AVRO_SCHEMA_VALUE]),
     partitions: z.number().int().positive(),
     replicationFactor: z.number().int().positive(),
     configs: z.record(z.string().min(1), configValue),

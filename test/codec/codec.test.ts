@@ -176,20 +176,20 @@ describe('Confluent framing with a schema registry', () => {
     expect(await reader.decode(createSingleObjectCodec('QaRecord').encode(SAMPLES.QaRecord))).toStrictEqual(SAMPLES.QaRecord);
   });
 
-  it('reports a registry outage as a retryable KAFKA error, then recovers', async () => {
+  it('reports a registry outage as a retryable SCHEMA_REGISTRY error, then recovers', async () => {
     const codec = createCodec('Rejection', { registryUrl: url, topic: 't-outage' });
     failNext = 1;
     const err = await codec.encode(SAMPLES.Rejection).catch((e: unknown) => e);
-    expect(isWebscaleError(err, 'KAFKA') && err.retryable).toBe(true);
+    expect(isWebscaleError(err, 'SCHEMA_REGISTRY') && err.retryable).toBe(true);
     const buf = await codec.encode(SAMPLES.Rejection);
     expect(await codec.decode(buf)).toStrictEqual(SAMPLES.Rejection);
   });
 
-  it('fails with CODEC on an unknown schema id and on Confluent bytes without a registry', async () => {
+  it('fails with a retryable SCHEMA_UNKNOWN on an unknown schema id (a worker waits, then dead-letters) and CODEC on Confluent bytes without a registry', async () => {
     const codec = createCodec('Rejection', { registryUrl: url, topic: 't' });
     const bogus = Buffer.from([0, 0, 0, 0x30, 0x39, 1, 2, 3]);
     const err = await codec.decode(bogus).catch((e: unknown) => e);
-    expect(isWebscaleError(err, 'CODEC')).toBe(true);
+    expect(isWebscaleError(err, 'SCHEMA_UNKNOWN') && err.retryable).toBe(true);
     const plain = createCodec('Rejection');
     const err2 = await plain.decode(bogus).catch((e: unknown) => e);
     expect(isWebscaleError(err2, 'CODEC')).toBe(true);

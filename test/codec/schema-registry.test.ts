@@ -46,7 +46,7 @@ describe('schema registry credentials', () => {
     const registry = new SchemaRegistryClient(`http://sr-key:sr-pass-5ecret@127.0.0.1:${port}`);
     const err = await failure(registry.schemaById(7));
     expect(seen.at(-1)?.['authorization']).toBe(`Basic ${Buffer.from('sr-key:sr-pass-5ecret').toString('base64')}`);
-    expect(err).toMatchObject({ code: 'KAFKA', context: { url: `http://127.0.0.1:${port}/schemas/ids/7`, status: 500 } });
+    expect(err).toMatchObject({ code: 'SCHEMA_REGISTRY', retryable: true, context: { url: `http://127.0.0.1:${port}/schemas/ids/7`, status: 500 } });
     expect(JSON.stringify({ message: err.message, context: err.context })).not.toContain('sr-pass-5ecret');
 
     const log = captured();
@@ -58,7 +58,8 @@ describe('schema registry credentials', () => {
   it('keeps user-info out of an unreachable registry error and its log line', async () => {
     const registry = new SchemaRegistryClient('http://sr-key:sr-pass-unreach@127.0.0.1:1', { timeoutMs: 2000 });
     const err = await failure(registry.register('t-value', '"string"'));
-    expect(err.code).toBe('KAFKA');
+    expect(err.code).toBe('SCHEMA_REGISTRY');
+    expect(err.message).toContain('connection refused');
     expect(err.retryable).toBe(true);
     expect(err.context['url']).toBe('http://127.0.0.1:1/subjects/t-value/versions');
     const log = captured();

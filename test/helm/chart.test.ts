@@ -253,6 +253,33 @@ describe('helm chart', () => {
     }
   });
 
+  it('takes Schema Registry credentials from a Secret and mounts its CA from another', async () => {
+    const manifests = await template(
+      '--set', 'kafka.schemaRegistryUrl=https://sr.example:8081',
+      '--set', 'schemaRegistry.existingSecret=sr-creds',
+      '--set', 'schemaRegistry.caSecret=sr-ca',
+    );
+    for (const stage of STAGES) {
+      const d = deploymentFor(manifests, stage);
+      const c = container(d);
+      for (const [name, key] of [
+        ['WEBSCALE_SCHEMA_REGISTRY_USERNAME', 'SCHEMA_REGISTRY_USERNAME'],
+        ['WEBSCALE_SCHEMA_REGISTRY_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD'],
+        ['WEBSCALE_SCHEMA_REGISTRY_TOKEN', 'SCHEMA_REGISTRY_TOKEN'],
+      ]) {
+        expect(c.env?.find((e) => e.name === name)?.valueFrom?.secretKeyRef).toEqual({ name: 'sr-creds', key, optional: true });
+      }
+      const caPath = envOf(c).get('WEBSCALE_SCHEMA_REGISTRY_CA') ?? '';
+      expect(caPath).toBe('/etc/webscale-rl-registry/ca.crt');
+      const mount = (c.volumeMounts ?? []).find((m) => caPath.startsWith(`${m.mountPath}/`));
+      const volume = d.spec?.template?.spec.volumes?.find((v) => v.name === mount?.name) as { secret?: { secretName?: string } } | undefined;
+      expect(volume?.secret?.secretName).toBe('sr-ca');
+    }
+    // Without them, nothing points at a Secret that may not exist.
+    const plain = container(deploymentFor(await template(), 'filter'));
+    expect((plain.env ?? []).some((e) => e.name.startsWith('WEBSCALE_SCHEMA_REGISTRY'))).toBe(false);
+  });
+
   it('changes the checksum/config annotation when, and only when, the config changes', async () => {
     const base = checksums(await template());
     expect(base).toHaveLength(STAGES.length);
@@ -458,6 +485,7 @@ describe('helm chart', () => {
     const { stdout } = await run(helm, [
       'template', 'rel', CHART, ...WITH_LLM,
       '--set', 'keda.enabled=true', '--set', 'serviceMonitor.enabled=true', '--set', 'existingSecret=llm-creds',
+      '--set', 'kafka.schemaRegistryUrl=https://sr.example:8081', '--set', 'schemaRegistry.existingSecret=sr-creds', '--set', 'schemaRegistry.caSecret=sr-ca',
     ]);
     const rendered = join(workDir, 'rendered.yaml');
     writeFileSync(rendered, stdout);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideFailure, RECORD_BACKOFF, type RecordFailure, type RecordFailurePolicy } from '../../src/runtime/record-policy.js';
+import { decideFailure, decideSchemaWait, RECORD_BACKOFF, type RecordFailure, type RecordFailurePolicy } from '../../src/runtime/record-policy.js';
 
 const policy: RecordFailurePolicy = { maxRecordAttempts: 3, maxRecordAgeMs: 60_000, outageThreshold: 3, backoff: RECORD_BACKOFF };
 const base: RecordFailure = { code: 'LLM_SERVER', attempts: 1, ageMs: 1000, othersSucceeded: false, consecutiveFailures: 1, shuttingDown: false };
@@ -49,5 +49,29 @@ describe('decideFailure', () => {
     const d = decideFailure({ ...base, othersSucceeded: true, attempts: 2, ageMs: 59_500 }, { ...policy, maxRecordAttempts: 100 }, maxRandom);
     expect(d).toMatchObject({ action: 'retry' });
     if (d.action === 'retry') expect(d.delayMs).toBeLessThanOrEqual(500);
+  });
+});
+
+describe('decideSchemaWait (schema infrastructure on a record path)', () => {
+  const wait = { unknownSchemaWaitMs: 10_000, backoff: { backoffInitial: 250, backoffMax: 10_000 } };
+  const f = { retryable: true, attempts: 1, ageMs: 0, shuttingDown: false };
+
+  it('waits out a registry that cannot serve however long it takes, with growing capped backoff', () => {
+    expect(decideSchemaWait({ ...f, code: 'SCHEMA_REGISTRY', ageMs: 3_600_000, attempts: 50 }, wait, () => 1)).toEqual({ action: 'retry', delayMs: 10_000 });
+    expect(decideSchemaWait({ ...f, code: 'SCHEMA_REGISTRY', attempts: 2 }, wait, () => 1)).toEqual({ action: 'retry', delayMs: 500 });
+    // The schemas topic failing to answer is the same kind of wait; a non-retryable Kafka error is not.
+    expect(decideSchemaWait({ ...f, code: 'KAFKA' }, wait, () => 1).action).toBe('retry');
+    expect(decideSchemaWait({ ...f, code: 'KAFKA', retryable: false }, wait).action).toBe('not-waitable');
+  });
+
+  it('waits for an unknown writer schema until unknownSchemaWait, never sleeping past it, then dead-letters', () => {
+    expect(decideSchemaWait({ ...f, code: 'SCHEMA_UNKNOWN', attempts: 9, ageMs: 9_900 }, wait, () => 1)).toEqual({ action: 'retry', delayMs: 100 });
+    expect(decideSchemaWait({ ...f, code: 'SCHEMA_UNKNOWN', ageMs: 10_000 }, wait)).toEqual({ action: 'dead-letter' });
+  });
+
+  it('leaves bad values to the DLQ and abandons on shutdown', () => {
+    expect(decideSchemaWait({ ...f, code: 'CODEC', retryable: false }, wait)).toEqual({ action: 'not-waitable' });
+    expect(decideSchemaWait({ ...f, code: 'DECODE_LIMITS', retryable: false }, wait)).toEqual({ action: 'not-waitable' });
+    expect(decideSchemaWait({ ...f, code: 'SCHEMA_REGISTRY', shuttingDown: true }, wait)).toEqual({ action: 'abandon' });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `topics apply` against the real broker: creates the nine topics, is idempotent, and reports
+ * `topics apply` against the real broker: creates the ten topics, is idempotent, and reports
  * drift from a changed spec without touching data.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +33,9 @@ async function partitionCount(topic: string): Promise<number> {
 describe('topics apply', () => {
   const prefix = freshPrefix('topics');
 
-  it('creates all nine topics as specified, lowering replication to the one broker', async () => {
+  it('creates all ten topics (the schemas topic among them) as specified, lowering replication to the one broker', async () => {
     const report = await runTopicsApply(testConfig(), { prefix });
-    expect(report.created).toBe(9);
+    expect(report.created).toBe(10);
     expect(report.topics.map((t) => t.topic)).toEqual(specs.map((s) => `${prefix}${s.suffix}`));
     expect(report.topics.every((t) => t.replicationFactor === 1)).toBe(true);
     expect(report.notes.join('\n')).toMatch(/replication factor lowered from 3 to 1/);
@@ -44,9 +44,10 @@ describe('topics apply', () => {
     expect(await partitionCount(`${prefix}qa.verified`)).toBe(12);
     expect(await topicConfig(`${prefix}qa.verified`, 'retention.ms')).toBe('-1');
     expect(await topicConfig(`${prefix}docs.raw`, 'max.message.bytes')).toBe('8388608');
+    expect(await topicConfig(`${prefix}schemas`, 'cleanup.policy')).toBe('compact');
     // min.insync.replicas follows the lowered replication factor, or acks=all writes would fail.
     expect(await topicConfig(`${prefix}docs.raw`, 'min.insync.replicas')).toBe('1');
-    expect(formatTopicsReport(report)).toMatch(/9 created, 0 unchanged, 0 updated, 0 with drift/);
+    expect(formatTopicsReport(report)).toMatch(/10 created, 0 unchanged, 0 updated, 0 with drift/);
   });
 
   it('a second apply finds nothing to do', async () => {

@@ -24,6 +24,7 @@ describe('topics/ specs', () => {
       dlq: 'DeadLetter',
       'docs.unique': 'Document',
       'dedup.claims': 'DedupClaim',
+      schemas: 'AvroSchema',
     });
   });
 
@@ -34,7 +35,11 @@ describe('topics/ specs', () => {
     expect(claims.partitions).toBe(1);
     expect(Number(claims.configs['retention.ms'])).toBeGreaterThan(0);
     expect(claims.configs['cleanup.policy']).toBe('delete');
-    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims')) {
+    // Writer schemas: one compacted entry per schema, kept forever (records outlive their writers).
+    const schemas = specFor(specs, 'schemas');
+    expect(schemas.configs['cleanup.policy']).toBe('compact');
+    expect(schemas.configs['retention.ms']).toBe('-1');
+    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims' && s.suffix !== 'schemas')) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import pathlib
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,3 +198,72 @@ def test_user_info_leaves_the_url() -> None:
     assert base == "https://reg.example:8081/ctx"
     assert auth == "Basic a0B5OnA6c3M="
     assert split_user_info("http://127.0.0.1:8081") == ("http://127.0.0.1:8081", None)
+
+
+def _test_ca(tmp: pathlib.Path) -> tuple[str, str, str]:
+    """A throwaway CA and a server certificate for 127.0.0.1 it signed (openssl, this run only)."""
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test CA",
+    )
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    )
+    return str(tmp / "ca.pem"), str(tmp / "server.pem"), str(tmp / "server.key")
+
+
+def test_confluent_framing_over_tls_with_a_private_ca_and_a_bearer_token(tmp_path: pathlib.Path) -> None:
+    ca, cert, key = _test_ca(tmp_path)
+    _Registry.schemas = {7: json.dumps(_raw("QaRecord.avsc"))}
+    _Registry.seen_auth = []
+    _Registry.failures_left = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        value = confluent(7, _raw("QaRecord.avsc"), RECORD)
+        # Not trusted without the CA: an outage-like registry error, not a bad record.
+        untrusted = RecordDecoder(schema_registry_url=url)
+        untrusted._registry.attempts = 1
+        with pytest.raises(SchemaRegistryError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.decode(value)
+        decoder = RecordDecoder(schema_registry_url=url, schema_registry_token="tok-1", schema_registry_ca=ca)
+        assert decoder.decode(value) == RECORD
+        assert _Registry.seen_auth[-1] == "Bearer tok-1"
+    finally:
+        server.shutdown()
+        server.server_close()

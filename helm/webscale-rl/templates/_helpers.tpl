@@ -149,3 +149,35 @@ from existingSecret; the chart cannot see inside the Secret, so the worker's pro
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Schema Registry credentials (from schemaRegistry.existingSecret, each key optional) and the
+mounted CA file, as worker environment variables.
+*/}}
+{{- define "webscale-rl.schemaRegistryEnv" -}}
+{{- $sr := .Values.schemaRegistry | default dict -}}
+{{- if $sr.existingSecret }}
+- name: WEBSCALE_SCHEMA_REGISTRY_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sr.existingSecret }}
+      key: {{ $sr.secretKeys.username }}
+      optional: true
+- name: WEBSCALE_SCHEMA_REGISTRY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sr.existingSecret }}
+      key: {{ $sr.secretKeys.password }}
+      optional: true
+- name: WEBSCALE_SCHEMA_REGISTRY_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sr.existingSecret }}
+      key: {{ $sr.secretKeys.token }}
+      optional: true
+{{- end }}
+{{- if $sr.caSecret }}
+- name: WEBSCALE_SCHEMA_REGISTRY_CA
+  value: /etc/webscale-rl-registry/{{ $sr.caKey }}
+{{- end }}
+{{- end -}}

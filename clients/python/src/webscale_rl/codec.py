@@ -2,7 +2,8 @@
 
 Single-object encoding (the default on the wire): `C3 01`, the writer schema's 8-byte CRC-64-AVRO
 fingerprint (little-endian), the Avro body. The writer schema is looked up among every bundled
-version (current and history) and the body is resolved into the current schema of the expected
+version (current and history), then through `writer_lookup` (the `<prefix>schemas` topic, for a
+newer pipeline's schemas), and the body is resolved into the current schema of the expected
 record type. Confluent framing (with a schema registry): `00`, a 4-byte big-endian schema id, the
 body; the writer schema is fetched from the registry by id.
 
@@ -15,13 +16,14 @@ bounded by the message size.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
 
 from webscale_rl.errors import DecodeError, SchemaRegistryError
 from webscale_rl.registry import SchemaRegistryReader
-from webscale_rl.schemas import current_schemas, parse_writer_schema, schemas_by_fingerprint
+from webscale_rl.schemas import SchemaVersion, current_schemas, parse_writer_schema, schemas_by_fingerprint
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
@@ -30,15 +32,29 @@ CONFLUENT_MAGIC = 0
 class RecordDecoder:
     """Decodes values of one record type (default the sink's `QaRecord`) into dicts."""
 
-    def __init__(self, record_type: str = "QaRecord", schema_registry_url: str | None = None) -> None:
+    def __init__(
+        self,
+        record_type: str = "QaRecord",
+        schema_registry_url: str | None = None,
+        writer_lookup: Callable[[bytes], SchemaVersion | None] | None = None,
+        *,
+        schema_registry_token: str | None = None,
+        schema_registry_ca: str | None = None,
+    ) -> None:
         current = current_schemas()
         if record_type not in current:
             raise ValueError(f"unknown record type {record_type!r}; known: {sorted(current)}")
         self.record_type = record_type
         self._reader = current[record_type].parsed
         self._reader_fingerprint = current[record_type].fingerprint
-        self._registry = SchemaRegistryReader(schema_registry_url) if schema_registry_url else None
+        self._registry = (
+            SchemaRegistryReader(schema_registry_url, token=schema_registry_token, ca_file=schema_registry_ca)
+            if schema_registry_url
+            else None
+        )
         self._registry_writers: dict[int, Any] = {}
+        # Finds writer schemas the package does not bundle (a newer pipeline's), e.g. in <prefix>schemas.
+        self._writer_lookup = writer_lookup
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         if not value:
@@ -52,7 +68,10 @@ class RecordDecoder:
     def _decode_single_object(self, value: bytes) -> dict[str, Any]:
         if len(value) < 10:
             raise DecodeError("single-object header cut short")
-        writer = schemas_by_fingerprint().get(bytes(value[2:10]))
+        fingerprint = bytes(value[2:10])
+        writer = schemas_by_fingerprint().get(fingerprint)
+        if writer is None and self._writer_lookup is not None:
+            writer = self._writer_lookup(fingerprint)
         if writer is None:
             raise DecodeError(f"fingerprint {bytes(value[2:10]).hex()} matches no known schema")
         if writer.name != self.record_type:

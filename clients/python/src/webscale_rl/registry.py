@@ -3,13 +3,16 @@
 Written on the standard library's urllib rather than `confluent_kafka.schema_registry`, whose
 client pulls in the `schemaregistry` extra (httpx, authlib, attrs, cachetools) for the one GET a
 reader needs. User-info in the URL (`https://key:secret@host`) is sent as HTTP Basic auth and kept
-out of error messages. Ids never change once assigned, so schemas are cached for the client's life.
+out of error messages; a bearer token (`token`) is sent instead when given; `ca_file` names PEM CA
+certificates to trust instead of the system's (a registry whose certificate a private CA signed).
+Ids never change once assigned, so schemas are cached for the client's life.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -38,8 +41,20 @@ def split_user_info(url: str) -> tuple[str, str | None]:
 
 
 class SchemaRegistryReader:
-    def __init__(self, url: str, timeout: float = 10.0, attempts: int = 3, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        *,
+        token: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         self.base_url, self._authorization = split_user_info(url)
+        if token is not None:
+            self._authorization = f"Bearer {token}"
+        self._context = ssl.create_default_context(cafile=ca_file) if ca_file is not None else None
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
@@ -77,5 +92,5 @@ class SchemaRegistryReader:
         request = urllib.request.Request(url, headers={"Accept": ACCEPT})
         if self._authorization:
             request.add_header("Authorization", self._authorization)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+        with urllib.request.urlopen(request, timeout=self.timeout, context=self._context) as response:
             return json.loads(response.read().decode("utf-8"))

@@ -12,7 +12,9 @@ Where a partition starts the first time this stream is assigned it: the group's 
 the first record at or after a time (`from_timestamp`, epoch ms or an aware datetime; the end when
 there is none). Later assignments of the same partition (after a rebalance) use committed offsets.
 
-A value that does not decode is logged with its topic, partition and offset, counted in
+A value whose writer schema the package does not bundle (a newer pipeline release's) is looked up
+in `<prefix>schemas`, where the pipeline's writers publish their schemas (`schema_lookup=False`
+turns that off). A value that does not decode is logged with its topic, partition and offset, counted in
 `stats.undecodable` and kept in `undecodable` (the last `max_undecodable_kept`); iteration goes on.
 """
 
@@ -30,6 +32,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from webscale_rl.codec import RecordDecoder
 from webscale_rl.errors import DecodeError, WebscaleError
+from webscale_rl.schema_topic import SCHEMAS_SUFFIX, SchemaTopicReader
 from webscale_rl.sharding import Shard
 
 log = logging.getLogger("webscale_rl.stream")
@@ -106,6 +109,9 @@ class QaStream:
         poll_timeout: float = 0.5,
         max_undecodable_kept: int = 1000,
         kafka_config: dict[str, Any] | None = None,
+        schema_lookup: bool = True,
+        schema_registry_token: str | None = None,
+        schema_registry_ca: str | None = None,
     ) -> None:
         if from_beginning and from_timestamp is not None:
             raise ValueError("give from_beginning or from_timestamp, not both")
@@ -120,7 +126,18 @@ class QaStream:
         self.poll_timeout = poll_timeout
         self.stats = StreamStats()
         self.undecodable: deque[Undecodable] = deque(maxlen=max_undecodable_kept)
-        self._decoder = RecordDecoder("QaRecord", schema_registry_url)
+        # Records of a newer pipeline release carry schemas this package does not bundle: look them up
+        # where the pipeline's writers publish them.
+        self.schema_topic = (
+            SchemaTopicReader(brokers, f"{topic_prefix}{SCHEMAS_SUFFIX}", kafka_config) if schema_lookup else None
+        )
+        self._decoder = RecordDecoder(
+            "QaRecord",
+            schema_registry_url,
+            self.schema_topic.lookup if self.schema_topic is not None else None,
+            schema_registry_token=schema_registry_token,
+            schema_registry_ca=schema_registry_ca,
+        )
         self._positions: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._assigned: set[tuple[str, int]] = set()
