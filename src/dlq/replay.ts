@@ -195,7 +195,11 @@ export async function replayDeadLetters(ctx: DlqContext, sel: ReplaySelection, o
       byTopic.set(topics.replayed, batch.map((p) => p.entry));
       const tx = await producer.transaction();
       try {
-        for (const topicMessages of produceRequests(byTopic)) await tx.sendBatch({ topicMessages, acks: -1 });
+        const requests = produceRequests(byTopic);
+        for (const [i, topicMessages] of requests.entries()) {
+          await tx.sendBatch({ topicMessages, acks: -1 });
+          log.debug({ transaction: transactions + 1, request: i + 1, of: requests.length }, 'dlq replay: produce request sent');
+        }
         await tx.commit();
       } catch (err) {
         await tx.abort().catch(() => undefined);
