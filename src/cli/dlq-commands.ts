@@ -42,8 +42,9 @@ export async function dlqStatsCommand(flags: DlqStatsFlags): Promise<number> {
 }
 
 export async function dlqReplayCommand(flags: DlqReplayFlags): Promise<number> {
+  // Bad flags are named before anything connects; maxReplays defaults from the config.
+  selectionFrom(flags, 0);
   const { config, logger, kafka, codecs } = await setup(flags, ['dlq']);
-  // Flags are checked after the config is read (maxReplays defaults from it), before any Kafka work.
   const selection = selectionFrom(flags, config.dlq.maxReplays);
   const dryRun = flags.dryRun ?? false;
   // Ctrl-C or SIGTERM: finish the transaction under way, then stop; the rest waits for a rerun.
