@@ -202,6 +202,10 @@ export async function replayDeadLetters(ctx: DlqContext, sel: ReplaySelection, o
         }
         await tx.commit();
       } catch (err) {
+        // Never retried here: a commit whose answer was lost may have landed, and sending its
+        // records again in a new transaction would repeat them. The run stops; a rerun takes the
+        // id (settling that transaction either way) and reads the log before sending anything.
+        batch = [];
         await tx.abort().catch(() => undefined);
         const e = kafkaError(err, { operation: 'dlq replay commit' });
         if (e.code === 'KAFKA_FENCED') {
@@ -217,33 +221,44 @@ export async function replayDeadLetters(ctx: DlqContext, sel: ReplaySelection, o
     };
 
     const since = sel.since;
+    // The first failure ends the run: the rest of the DLQ is passed over (an error thrown into
+    // the consumer would have kafkajs call us again with the same records, for minutes).
+    let failure: unknown = null;
+    const onDeadLetter = async (m: KafkaMessage, partition: number): Promise<void> => {
+      const letter = await decodeLetter(ctx, topics.dlq, m);
+      if (!letter) {
+        tally.unreadable++;
+        return;
+      }
+      const offset = BigInt(m.offset);
+      const replays = replaysOf(m.headers);
+      const verdict = decide(
+        { stage: letter.stage, error_code: letter.error_code, created_at: letter.created_at, replays, alreadyReplayed: replayed.has(partition, offset), sourceExists: existing.has(letter.source_topic) },
+        sel,
+      );
+      if (verdict !== 'replay' || opts.dryRun) {
+        tally.add(letter.stage, letter.error_code, verdict, letter.source_topic);
+        return;
+      }
+      const pending = pendingReplay(letter, m.headers, replays + 1, { topic: topics.dlq, partition, offset }, replayId, await partitionsOf(letter.source_topic));
+      batch.push(pending);
+      batchBytes += pending.bytes;
+      if (batch.length >= config.dlq.batchRecords || batchBytes >= config.dlq.batchBytes) await commit();
+    };
     await readToEnd(
       ctx.kafka,
       topics.dlq,
       async (m, partition) => {
+        if (failure !== null) return;
         if (opts.signal?.aborted) {
           interrupted = true;
           return;
         }
-        const letter = await decodeLetter(ctx, topics.dlq, m);
-        if (!letter) {
-          tally.unreadable++;
-          return;
+        try {
+          await onDeadLetter(m, partition);
+        } catch (err) {
+          failure = err;
         }
-        const offset = BigInt(m.offset);
-        const replays = replaysOf(m.headers);
-        const verdict = decide(
-          { stage: letter.stage, error_code: letter.error_code, created_at: letter.created_at, replays, alreadyReplayed: replayed.has(partition, offset), sourceExists: existing.has(letter.source_topic) },
-          sel,
-        );
-        if (verdict !== 'replay' || opts.dryRun) {
-          tally.add(letter.stage, letter.error_code, verdict, letter.source_topic);
-          return;
-        }
-        const pending = pendingReplay(letter, m.headers, replays + 1, { topic: topics.dlq, partition, offset }, replayId, await partitionsOf(letter.source_topic));
-        batch.push(pending);
-        batchBytes += pending.bytes;
-        if (batch.length >= config.dlq.batchRecords || batchBytes >= config.dlq.batchBytes) await commit();
       },
       {
         groupPrefix: `${config.kafka.topicPrefix}dlq-`,
@@ -251,6 +266,7 @@ export async function replayDeadLetters(ctx: DlqContext, sel: ReplaySelection, o
         ...(since === null ? {} : { startAt: since - SINCE_CLOCK_MARGIN_MS }),
       },
     );
+    if (failure !== null) throw failure;
     // Interrupted: what is not committed yet is left for the next replay.
     if (!interrupted) await commit();
   } finally {

@@ -8,7 +8,7 @@
  * - kill -9 of the replay process between its transactions, then a rerun: every dead letter is
  *   back in its source topic once (key, value, headers), none twice, none missing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -276,6 +276,103 @@ describe('dlq replay: kill -9 mid-replay, then a rerun', () => {
     expect(await readSource(kafka, source)).toHaveLength(n);
   }, 300_000);
 });
+
+describe('dlq replay: interrupted, and frozen while another replay takes over', () => {
+  it('SIGTERM stops after the transaction under way (exit 130); a frozen replay woken after another finished is fenced (exit 1); every record once', async () => {
+    const prefix = freshPrefix('dlqzombie');
+    await createTestTopics(prefix);
+    const kafka = testKafka();
+    const source = `${prefix}docs.raw`;
+    const dlqTopic = `${prefix}dlq`;
+    const n = 400;
+    const codec = new TopicCodecs().for('DeadLetter', dlqTopic);
+    const letters = await Promise.all(
+      Array.from({ length: n }, async (_, i) => ({
+        key: `key-${i}`,
+        value: await codec.encode({
+          source_topic: source,
+          partition: i % 3,
+          offset: String(i),
+          key: Buffer.from(`key-${i}`),
+          value: Buffer.from(`raw record ${i}`),
+          error_code: 'CODEC',
+          error: 'bad bytes',
+          stage: 'dedup',
+          created_at: Date.now(),
+        } satisfies DeadLetter),
+      })),
+    );
+    await publish(kafka, dlqTopic, letters);
+    const config = join(s.h.dir, 'dlq-zombie.yaml');
+    await writeFile(config, 'dlq:\n  batchRecords: 20\n');
+
+    // SIGTERM in the middle of the second transaction: it commits, nothing after it starts.
+    const stopped = startReplay(prefix, config);
+    await stopped.sent(2);
+    stopped.proc.kill('SIGTERM');
+    expect(await stopped.exited, stopped.stderr()).toBe(130);
+    expect(stopped.stderr()).toContain('interrupted: run it again to replay the rest');
+    const afterStop = await readLog(kafka, `${prefix}dlq.replayed`);
+    expect(afterStop.length).toBeGreaterThanOrEqual(40);
+    expect(afterStop.length).toBeLessThan(n);
+    expect(await readSource(kafka, source)).toHaveLength(afterStop.length);
+
+    // Frozen (SIGSTOP) with a transaction open; another replay takes the id and finishes; the
+    // frozen one, woken, is refused by the broker and says so.
+    const zombie = startReplay(prefix, config);
+    await zombie.sent(2);
+    zombie.proc.kill('SIGSTOP');
+    const other = await dlqCli(prefix, ['replay']);
+    expect(other.code, other.stderr).toBe(0);
+    const [now, before] = (row(other.stdout, 'dedup', 'CODEC') ?? []).slice(2, 4).map(Number);
+    expect((now ?? 0) + (before ?? 0)).toBe(n);
+    zombie.proc.kill('SIGCONT');
+    expect(await zombie.exited, zombie.stderr()).toBe(1);
+    expect(zombie.stderr()).toMatch(/another `dlq replay` \(transactional id .*dlq-replay\) took over/);
+
+    const all = await readSource(kafka, source);
+    expect(all).toHaveLength(n);
+    expect(new Set(all.map((r) => r.key)).size).toBe(n);
+    const log = await readLog(kafka, `${prefix}dlq.replayed`);
+    expect(new Set(log).size).toBe(n);
+    expect(log).toHaveLength(n);
+  }, 300_000);
+});
+
+/** A `dlq replay` process (the node process itself) at log level debug, to see its produce requests. */
+function startReplay(prefix: string, config: string): { proc: ChildProcess; exited: Promise<number | null>; stderr: () => string; sent: (nth: number) => Promise<void> } {
+  const proc = spawn(process.execPath, [CLI, 'dlq', 'replay', '--config', config], {
+    env: { ...process.env, KAFKA_BROKERS: brokers().join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LOG_LEVEL: 'debug' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  s.h.workers.add(proc);
+  let err = '';
+  const listeners = new Set<() => void>();
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const l of listeners) l();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('close', (code) => {
+      s.h.workers.delete(proc);
+      resolve(code);
+    }),
+  );
+  /** Resolves once the first produce request of transaction `nth` has been sent. */
+  const sent = (nth: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if ((err.match(/"request":1,.*dlq replay: produce request sent/g) ?? []).length >= nth) {
+          listeners.delete(check);
+          resolve();
+        }
+      };
+      listeners.add(check);
+      check();
+      void exited.then(() => reject(new Error(`replay exited before its transaction ${nth}: ${err.slice(-2000)}`)));
+    });
+  return { proc, exited, stderr: () => err, sent };
+}
 
 /** Starts `dlq replay` and kills it (SIGKILL) once the first produce request of its `nth` transaction is sent. */
 async function killReplayMidway(prefix: string, config: string, nth: number): Promise<void> {
