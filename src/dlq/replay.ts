@@ -94,7 +94,7 @@ export async function dlqStats(ctx: DlqContext, now = Date.now()): Promise<Stats
   const topics = dlqTopicsOf(ctx.config);
   const maxReplays = ctx.config.dlq.maxReplays;
   const replayed = await withAdmin(ctx.kafka, (admin) => replayedNow(ctx, admin, topics));
-  const tally = new StatsTally();
+  const tally = new StatsTally(now);
   await readToEnd(
     ctx.kafka,
     topics.dlq,

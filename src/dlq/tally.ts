@@ -19,6 +19,21 @@ export interface StatsGroup {
   from_replays: number;
   oldest_created_at: number;
   newest_created_at: number;
+  /** Dead letters by age when counted: up to an hour, a day, a week old, and older. */
+  by_age: Record<AgeBucket, number>;
+}
+
+export const AGE_BUCKETS = [
+  ['1h', 3_600_000],
+  ['1d', 86_400_000],
+  ['7d', 7 * 86_400_000],
+  ['older', Number.POSITIVE_INFINITY],
+] as const;
+export type AgeBucket = (typeof AGE_BUCKETS)[number][0];
+
+function ageBucket(ageMs: number): AgeBucket {
+  for (const [name, upTo] of AGE_BUCKETS) if (ageMs <= upTo) return name;
+  return 'older';
 }
 
 export interface ReplayGroup {
@@ -45,10 +60,23 @@ export class StatsTally {
   private readonly groups = new Map<string, StatsGroup>();
   unreadable = 0;
 
+  constructor(private readonly now: number = Date.now()) {}
+
   add(l: { stage: string; error_code: string; created_at: number }, replays: number, replayed: boolean, held: boolean): void {
     let g = this.groups.get(key(l.stage, l.error_code));
     if (!g) {
-      g = { stage: l.stage, reason: l.error_code, dead_letters: 0, replayed: 0, pending: 0, held: 0, from_replays: 0, oldest_created_at: l.created_at, newest_created_at: l.created_at };
+      g = {
+        stage: l.stage,
+        reason: l.error_code,
+        dead_letters: 0,
+        replayed: 0,
+        pending: 0,
+        held: 0,
+        from_replays: 0,
+        oldest_created_at: l.created_at,
+        newest_created_at: l.created_at,
+        by_age: { '1h': 0, '1d': 0, '7d': 0, older: 0 },
+      };
       this.groups.set(key(l.stage, l.error_code), g);
     }
     g.dead_letters++;
@@ -56,6 +84,7 @@ export class StatsTally {
     else g.pending++;
     if (!replayed && held) g.held++;
     if (replays > 0) g.from_replays++;
+    g.by_age[ageBucket(this.now - l.created_at)]++;
     g.oldest_created_at = Math.min(g.oldest_created_at, l.created_at);
     g.newest_created_at = Math.max(g.newest_created_at, l.created_at);
   }
@@ -136,8 +165,20 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 }
 
 export function statsLines(groups: readonly StatsGroup[], now: number): string[] {
-  const rows = groups.map((g) => [g.stage, g.reason, g.dead_letters, g.pending, g.replayed, g.held, g.from_replays, formatAge(now - g.oldest_created_at), formatAge(now - g.newest_created_at)]);
-  return formatTable(['stage', 'reason', 'dead_letters', 'pending', 'replayed', 'held', 'from_replays', 'oldest', 'newest'], rows);
+  const rows = groups.map((g) => [
+    g.stage,
+    g.reason,
+    g.dead_letters,
+    g.pending,
+    g.replayed,
+    g.held,
+    g.from_replays,
+    ...AGE_BUCKETS.map(([name]) => g.by_age[name]),
+    formatAge(now - g.oldest_created_at),
+    formatAge(now - g.newest_created_at),
+  ]);
+  const ageColumns = AGE_BUCKETS.map(([name]) => (name === 'older' ? 'older' : `<=${name}`));
+  return formatTable(['stage', 'reason', 'dead_letters', 'pending', 'replayed', 'held', 'from_replays', ...ageColumns, 'oldest', 'newest'], rows);
 }
 
 export function replayLines(groups: readonly ReplayGroup[], dryRun: boolean): string[] {

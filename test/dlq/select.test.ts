@@ -79,16 +79,18 @@ describe('tables', () => {
   });
 
   it('stats: one line per stage and reason, counts right-aligned, age range', () => {
-    const t = new StatsTally();
+    const t = new StatsTally(NOW);
     t.add({ stage: 'check', error_code: 'LLM_CLIENT', created_at: NOW - 7_200_000 }, 0, true, false);
     t.add({ stage: 'check', error_code: 'LLM_CLIENT', created_at: NOW - 60_000 }, 1, false, false);
+    t.add({ stage: 'check', error_code: 'LLM_CLIENT', created_at: NOW - 9 * 86_400_000 }, 0, false, false);
     t.add({ stage: 'filter', error_code: 'CODEC', created_at: NOW - 5000 }, 3, false, true);
     const lines = statsLines(t.list(), NOW);
     expect(lines).toEqual([
-      'stage   reason      dead_letters  pending  replayed  held  from_replays  oldest  newest',
-      'check   LLM_CLIENT             2        1         1     0             1  2h 0m   1m 0s',
-      'filter  CODEC                  1        1         0     1             1  5s      5s',
+      'stage   reason      dead_letters  pending  replayed  held  from_replays  <=1h  <=1d  <=7d  older  oldest  newest',
+      'check   LLM_CLIENT             3        2         1     0             1     1     1     0      1  9d 0h   1m 0s',
+      'filter  CODEC                  1        1         0     1             1     1     0     0      0  5s      5s',
     ]);
+    expect(t.list()[0]?.by_age).toEqual({ '1h': 1, '1d': 1, '7d': 0, older: 1 });
     expect(formatTable(['a'], [])).toEqual(['a']);
     expect(replayLines([{ stage: 'check', reason: 'CODEC', replay: 1, replayed: 0, held: 2, no_source: 0, not_selected: 3 }], true)[0]).toContain('would_replay');
   });

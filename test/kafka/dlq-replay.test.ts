@@ -119,9 +119,12 @@ describe('dlq replay: poison records back through the check stage', () => {
     expect(row(stats.stdout, 'check', 'LLM_CLIENT')?.slice(2, 7)).toEqual(['12', '12', '0', '0', '0']);
     expect(row(stats.stdout, 'check', 'CODEC')?.slice(2, 7)).toEqual(['1', '1', '0', '0', '0']);
     expect(stats.stderr).toMatch(new RegExp(`${prefix.replace(/\./g, '\\.')}dlq: 13 dead letters, 13 not replayed, oldest \\d+s old`));
-    const statsJson = JSON.parse((await dlqCli(prefix, ['stats', '--json'])).stdout) as { total: number; pending: number; groups: { reason: string; dead_letters: number; oldest_created_at: number }[] };
+    const statsJson = JSON.parse((await dlqCli(prefix, ['stats', '--json'])).stdout) as { total: number; pending: number; groups: { reason: string; dead_letters: number; by_age: Record<string, number> }[] };
     expect(statsJson).toMatchObject({ total: 13, pending: 13 });
-    expect(statsJson.groups.map((g) => [g.reason, g.dead_letters])).toEqual([['CODEC', 1], ['LLM_CLIENT', 12]]);
+    expect(statsJson.groups.map((g) => [g.reason, g.dead_letters, g.by_age])).toEqual([
+      ['CODEC', 1, { '1h': 1, '1d': 0, '7d': 0, older: 0 }],
+      ['LLM_CLIENT', 12, { '1h': 12, '1d': 0, '7d': 0, older: 0 }],
+    ]);
 
     // --dry-run: says what it would do, changes nothing (no replay log, no record in the input topic).
     const before = await endOffsets(input);
