@@ -11,8 +11,9 @@ import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
 import { PIPELINE_VERSION } from '../stages/paths.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
+import { dlqReplayCommand, dlqStatsCommand, type DlqReplayFlags, type DlqStatsFlags } from './dlq-commands.js';
 import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
-import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
+import { addInputOptions, addKafkaOptions, addLlmOptions, nonNegativeInt, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 import { reportCommand, type ReportFlags } from './report-command.js';
@@ -181,6 +182,32 @@ async function main(argv: string[]): Promise<number> {
       .option('--log-level <level>', 'log level'),
   ).action(async (target: string | undefined, flags: ReportFlags) => {
     code = await reportCommand(target, flags);
+  });
+  const dlq = program.command('dlq').description('the dead-letter queue: count dead letters, put them back into the pipeline');
+  addKafkaOptions(
+    dlq
+      .command('stats')
+      .description('count dead letters by stage and reason: how many, how many not yet replayed, their age range')
+      .option('--json', 'one JSON object instead of the table')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (flags: DlqStatsFlags) => {
+    code = await dlqStatsCommand(flags);
+  });
+  addKafkaOptions(
+    dlq
+      .command('replay')
+      .description('re-publish dead letters to the topics they came from, exactly once, and record them in <prefix>dlq.replayed; a second replay skips what is recorded')
+      .option('--reason <code...>', 'only dead letters with these error codes, e.g. LLM_CLIENT CODEC (see dlq stats)')
+      .option('--stage <stage...>', 'only dead letters of these stages, e.g. check')
+      .option('--since <time>', 'only dead letters created at or after an ISO time (2026-11-29T00:00:00Z) or a duration ago (30m, 24h, 7d)')
+      .option('--max-replays <n>', 'hold back dead letters whose record was replayed this many times already (config dlq.maxReplays, default 3)', nonNegativeInt)
+      .option('--dry-run', 'print what would be replayed; change nothing')
+      .option('--json', 'one JSON object instead of the table')
+      .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
+      .option('--log-level <level>', 'log level'),
+  ).action(async (flags: DlqReplayFlags) => {
+    code = await dlqReplayCommand(flags);
   });
 
   try {

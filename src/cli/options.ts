@@ -11,6 +11,12 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number, 0 or more');
+  return n;
+}
+
 export function addLlmOptions(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')

@@ -374,6 +374,29 @@ const ingestSchema = z
   })
   .strict();
 
+const dlqSchema = z
+  .object({
+    /**
+     * Topic where `dlq replay` records each dead letter it re-published, in the same transaction
+     * as the re-published record; default `<prefix>dlq.replayed` (created when missing).
+     */
+    replayedTopic: z.string().min(1).optional(),
+    /** Transactional id of `dlq replay`: a second replay fences the first; default `<prefix>dlq-replay`. */
+    transactionalId: z.string().min(1).optional(),
+    /**
+     * A dead letter whose record has already been replayed this many times (the
+     * `webscale-rl.replays` header) is held back instead of replayed again (`--max-replays`).
+     */
+    maxReplays: z.number().int().nonnegative().default(3),
+    /** Dead letters re-published per transaction at most. */
+    batchRecords: z.number().int().positive().default(500),
+    /** Bytes of re-published records per transaction at most (one larger record goes alone). */
+    batchBytes: z.number().int().positive().default(1024 * 1024),
+    /** Most bytes of dead letters one fetch brings from the broker (bounds the reader's memory). */
+    fetchMaxBytes: z.number().int().positive().default(2 * 1024 * 1024),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Max LLM calls in flight across all stages of this process. */
@@ -386,6 +409,7 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     input: inputSchema.default(inputSchema.parse({})),
     export: exportSchema.default(exportSchema.parse({})),
+    dlq: dlqSchema.default(dlqSchema.parse({})),
   })
   .strict();
 

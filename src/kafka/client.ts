@@ -57,12 +57,16 @@ const NORMAL_OPERATION: ReadonlyMap<string, 'info' | 'debug'> = new Map([
 
 type PinoLevel = 'error' | 'warn' | 'info' | 'debug';
 
+const SEND_RETRY_PREFIX = 'Failed to send messages: ';
+
 /** The level a kafkajs log line is written at: its own, unless it is part of normal operation. */
 export function kafkaLineLevel(level: kafkajs.logLevel, message: string, fields: Record<string, unknown>): PinoLevel {
   const normal = NORMAL_OPERATION.get(message);
   if (normal) return normal;
   const error = typeof fields['error'] === 'string' ? fields['error'] : undefined;
-  if ((level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) && (RETRIED_BROKER_ERRORS.has(message) || (error !== undefined && RETRIED_BROKER_ERRORS.has(error)))) {
+  // The producer logs each retried send as "Failed to send messages: <broker message>".
+  const bare = message.startsWith(SEND_RETRY_PREFIX) ? message.slice(SEND_RETRY_PREFIX.length) : message;
+  if ((level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) && (RETRIED_BROKER_ERRORS.has(bare) || (error !== undefined && RETRIED_BROKER_ERRORS.has(error)))) {
     return 'debug';
   }
   if (level === KafkaLogLevel.ERROR) return 'error';

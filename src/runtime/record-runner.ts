@@ -5,6 +5,7 @@
  * worker (successes, failures in a row, outage) lives in `LlmHealth`, which the worker feeds from
  * every LLM call and reads to pause intake.
  */
+import type { IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
@@ -81,6 +82,11 @@ export interface KafkaRecord {
   offset: bigint;
   key: Buffer | null;
   value: Buffer | null;
+  /**
+   * The record's Kafka headers. A dead letter keeps them (the replay count of `dlq replay`
+   * among them), so a replay re-publishes the record as it was.
+   */
+  headers?: IHeaders | undefined;
   /** When the record was taken: its age decides maxRecordAge. */
   startedAt: number;
   /** False once the worker no longer owns the record's partition. */
@@ -263,6 +269,6 @@ export class RecordRunner {
     this.o.counts.deadLettered++;
     this.o.metrics?.deadLettered(err.code);
     this.o.log.warn({ partition: rec.partition, offset: String(rec.offset), code: err.code, error: err.message }, 'record dead-lettered');
-    return { kind: 'done', messages: [{ topic, message: { key: rec.key, value } }] };
+    return { kind: 'done', messages: [{ topic, message: { key: rec.key, value, ...(rec.headers ? { headers: rec.headers } : {}) } }] };
   }
 }

@@ -20,7 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Admin, Consumer, EachMessagePayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
@@ -305,7 +305,7 @@ export class StageWorker {
     }
     this.counts.consumed++;
     this.opts.metrics?.consumed(this.inputTopic);
-    void this.process(owner, offset, message.key, message.value);
+    void this.process(owner, offset, message.key, message.value, message.headers);
     this.updatePause();
   }
 
@@ -331,13 +331,14 @@ export class StageWorker {
   }
 
   /** Runs one record to its final result in the background; its outputs wait in its owner. */
-  private async process(owner: PartitionOwner, offset: bigint, key: Buffer | null, value: Buffer | null): Promise<void> {
+  private async process(owner: PartitionOwner, offset: bigint, key: Buffer | null, value: Buffer | null, headers: IHeaders | undefined): Promise<void> {
     try {
       const outcome = await this.runner.run({
         partition: owner.partition,
         offset,
         key,
         value,
+        headers,
         startedAt: owner.startedAt.get(offset) ?? Date.now(),
         owned: () => owner.active,
       });

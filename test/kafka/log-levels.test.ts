@@ -13,6 +13,10 @@ describe('kafkajs log levels', () => {
     expect(kafkaLineLevel(logLevel.ERROR, 'Response Metadata(key: 3, version: 6)', { error: 'This server is not the leader for that topic-partition' })).toBe('debug');
     expect(kafkaLineLevel(logLevel.ERROR, "The coordinator is loading and hence can't process requests for this group", {})).toBe('debug');
     expect(kafkaLineLevel(logLevel.WARN, 'Response FindCoordinator(key: 10, version: 2)', { error: 'The group coordinator is not available' })).toBe('debug');
+    // A transactional send racing the previous transaction's commit markers (dlq replay, back to back).
+    const concurrent = 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+    expect(kafkaLineLevel(logLevel.ERROR, `Failed to send messages: ${concurrent}`, { retryCount: 0 })).toBe('debug');
+    expect(kafkaLineLevel(logLevel.ERROR, 'Failed to send messages: Authentication failed', { retryCount: 0 })).toBe('error');
   });
 
   it('rebalances are info, and the idempotent-retries warning is debug', () => {

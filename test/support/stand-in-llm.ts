@@ -81,6 +81,17 @@ export interface StandInOptions {
   failAll?: StandInFailAll;
   /** Refuse chat requests for any model but `model`, as vLLM does (404 NotFoundError). */
   strictModel?: boolean;
+  /**
+   * Answer every pipeline request whose messages contain `marker` with `status` (probes are
+   * answered normally): poison records whose cause can be removed at run time
+   * (`setRefuseMarked(undefined)`), unlike the `[[fail:NNN]]` marker, which is in the data.
+   */
+  refuseMarked?: StandInRefusal;
+}
+
+export interface StandInRefusal {
+  marker: string;
+  status: number;
 }
 
 export interface StandInLlm {
@@ -98,6 +109,8 @@ export interface StandInLlm {
   pendingFaults(): number;
   /** Turn the misconfigured-endpoint answer on, change it, or (undefined) fix the endpoint. */
   setFailAll(mode: StandInFailAll | undefined): void;
+  /** Refuse marked requests (see `refuseMarked`), or (undefined) stop refusing them. */
+  setRefuseMarked(refusal: StandInRefusal | undefined): void;
   /** Chat-completion requests being handled right now, the most seen at once, and those refused as over `contextLimit`. */
   stats(): { total: number; inFlight: number; maxInFlight: number; contextRejections: number };
   resetStats(): void;
@@ -339,6 +352,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   let maxInFlight = 0;
   let sequence = 0;
   let failAll: StandInFailAll | undefined = options.failAll;
+  let refuseMarked: StandInRefusal | undefined = options.refuseMarked;
 
   const later = (ms: number, fn: () => void): void => {
     if (ms <= 0) {
@@ -443,6 +457,10 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     }
     if (failWith !== undefined) {
       sendError(res, Number(failWith), `stand-in refuses this document with ${failWith}`);
+      return;
+    }
+    if (refuseMarked !== undefined && !probe && JSON.stringify(body['messages'] ?? body['inputs'] ?? '').includes(refuseMarked.marker)) {
+      sendError(res, refuseMarked.status, `stand-in refuses requests marked ${refuseMarked.marker} with ${refuseMarked.status}`);
       return;
     }
     if (fault === undefined) {
@@ -620,6 +638,9 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     pendingFaults: () => faults.length,
     setFailAll(mode) {
       failAll = mode;
+    },
+    setRefuseMarked(refusal) {
+      refuseMarked = refusal;
     },
     stats: () => ({ total, inFlight, maxInFlight, contextRejections }),
     resetStats() {
