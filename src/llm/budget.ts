@@ -74,8 +74,6 @@ export class Budget {
   private own: Spend = { ...NO_SPEND };
   /** What the other workers sharing this budget last said they spent (Kafka). */
   private others: Spend = { ...NO_SPEND };
-  /** What this process had spent before it started (its own earlier records on Kafka). */
-  private carried: Spend = { ...NO_SPEND };
   private reasonValue: BudgetReason | null = null;
   private readonly listeners: ((status: BudgetStatus) => void)[] = [];
   readonly limitUsd: number | null;
@@ -100,18 +98,12 @@ export class Budget {
 
   /** This process's spend (what it publishes on Kafka). */
   ownSpend(): Spend {
-    return addSpend(this.carried, this.own);
+    return this.own;
   }
 
   /** The other workers' spend as last heard (replaces the previous figure). */
   setOthers(spend: Spend): void {
     this.others = spend;
-    this.check();
-  }
-
-  /** Spend of an earlier life of this member (read back from Kafka at start). */
-  setCarried(spend: Spend): void {
-    this.carried = spend;
     this.check();
   }
 

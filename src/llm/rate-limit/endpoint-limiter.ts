@@ -123,6 +123,7 @@ export class EndpointRateLimiter implements AttemptGate {
   private readonly completionMean = new Map<string, number>();
   private admitted = 0;
   private rateLimited = 0;
+  private heldBack = false;
 
   constructor(opts: EndpointLimiterOptions) {
     this.opts = opts;
@@ -198,6 +199,7 @@ export class EndpointRateLimiter implements AttemptGate {
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
       this.queue.push(waiter);
+      this.heldBack = true;
       this.pump();
     });
   }
@@ -212,6 +214,13 @@ export class EndpointRateLimiter implements AttemptGate {
       if (l !== undefined) limits[dim] = l;
     }
     return { key: this.key, share: this.shareValue, factor: this.factor(), rates, limits, waiting: this.queue.length, admitted: this.admitted, rateLimited: this.rateLimited };
+  }
+
+  /** Whether a call had to wait for room since the last time this was asked (the coordinator's "busy"). */
+  takeHeldBack(): boolean {
+    const was = this.heldBack || this.queue.length > 0;
+    this.heldBack = false;
+    return was;
   }
 
   /** Stop waiting callers (shutdown). */
