@@ -205,6 +205,7 @@ export class EndpointRateLimiter implements AttemptGate {
   }
 
   stats(): EndpointLimiterStats {
+    this.refreshRates();
     const rates: Partial<Record<LimitDimension, number>> = {};
     const limits: Partial<Record<LimitDimension, number>> = {};
     for (const dim of DIMENSIONS) {
