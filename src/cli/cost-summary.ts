@@ -25,7 +25,8 @@ export function budgetLine(status: BudgetStatus): string {
   return `budget ${usd(status.limitUsd ?? 0)} reached (${usd(status.spent.usd)} spent)`;
 }
 
-export function costSummary(status: BudgetStatus, pairs: number, stoppedIntake: boolean): { line: string; json: CostJson } {
+/** `priced`: whether any price is configured (without one, dollars are not known, only tokens). */
+export function costSummary(status: BudgetStatus, pairs: number, stoppedIntake: boolean, priced = true): { line: string; json: CostJson } {
   const s = status.spent;
   const per = costPerPair(s.usd, pairs);
   const json: CostJson = {
@@ -36,8 +37,8 @@ export function costSummary(status: BudgetStatus, pairs: number, stoppedIntake: 
     per_verified_qa_usd: per,
     budget: { usd: status.limitUsd, tokens: status.limitTokens, exhausted: status.exhausted, reason: status.reason, stopped_intake: stoppedIntake },
   };
-  let line = `cost: ${usd(s.usd)} for ${s.calls} LLM calls (${s.inputTokens} prompt + ${s.outputTokens} completion tokens)`;
-  line += per === null ? ', no verified QA pair' : `, ${usd(per)} per verified QA pair`;
+  let line = `cost: ${priced ? usd(s.usd) : 'not priced (set llm.prices)'} for ${s.calls} LLM calls (${s.inputTokens} prompt + ${s.outputTokens} completion tokens)`;
+  if (priced) line += per === null ? ', no verified QA pair' : `, ${usd(per)} per verified QA pair`;
   if (status.exhausted) line += `; ${budgetLine(status)}${stoppedIntake ? ': intake stopped, documents in flight finished' : ''}`;
   return { line, json };
 }

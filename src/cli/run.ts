@@ -136,7 +136,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const maxShare = config.pipeline.maxLlmFailedShare;
     const byBudget = result.interrupted && budgetStop.signal.aborted && !stopIntake.signal.aborted;
     const code = byBudget ? EXIT_BUDGET : runExitCode(stats, maxShare, result.interrupted);
-    const cost = costSummary(budget.status(), stats.qaKept, byBudget);
+    const cost = costSummary(budget.status(), stats.qaKept, byBudget, Object.keys(config.llm.prices).length > 0);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted && !byBudget }) + '\n');
     process.stderr.write(cost.line + '\n');
     process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
