@@ -107,6 +107,10 @@ export async function ensureQuotaTopic(kafka: Kafka, topic: string): Promise<voi
           configEntries: [
             { name: 'cleanup.policy', value: 'compact' },
             { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
+            // Heartbeats are many and only each member's last one matters: roll segments often
+            // so compaction keeps what a starting worker replays to minutes of heartbeats.
+            { name: 'segment.ms', value: String(10 * 60_000) },
+            { name: 'min.cleanable.dirty.ratio', value: '0.1' },
           ],
         },
       ],
