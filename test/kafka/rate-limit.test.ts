@@ -110,5 +110,24 @@ describe('rate limits shared through Kafka (real broker)', () => {
     expect(tokens).toBeLessThanOrEqual(TPM * minutes + TPM / 6);
     // Both stages got work through the shared limit.
     for (const m of four) expect(await metric(m.port, 'webscale_rl_llm_request_duration_seconds_count')).toBeGreaterThan(10);
+
+    // Membership converges: a worker leaving with SIGTERM is dropped by the others at once (its
+    // last record says so); one killed with SIGKILL holds its share until its TTL (5 s) passes.
+    const [gA, gB, cA, cB] = four as [Member, Member, Member, Member];
+    let t = Date.now();
+    cB.worker.proc.kill('SIGTERM');
+    await waitFor('three members after a SIGTERM', async () => (await Promise.all([gA, gB, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_members')))).every((n) => n === 3), 30_000);
+    const afterTerm = Date.now() - t;
+    t = Date.now();
+    gB.worker.proc.kill('SIGKILL');
+    await waitFor('two members after a SIGKILL', async () => (await Promise.all([gA, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_members')))).every((n) => n === 2), 30_000);
+    const afterKill = Date.now() - t;
+    const sum = (await Promise.all([gA, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_share')))).reduce<number>((a, b) => a + (b ?? 0), 0);
+    process.stderr.write(`membership figures: ${JSON.stringify({ sigterm_ms: afterTerm, sigkill_ms: afterKill, share_sum_after: sum })}\n`);
+    // The SIGTERM'd worker drains first (its records in flight), then says goodbye.
+    expect(afterTerm).toBeLessThan(20_000);
+    expect(afterKill).toBeGreaterThanOrEqual(3000);
+    expect(afterKill).toBeLessThan(10_000);
+    expect(sum).toBeCloseTo(1, 1);
   }, 420_000);
 });
