@@ -44,10 +44,10 @@ async function member(stage: string, prefix: string, cfg: string, instance: stri
   return { worker, port };
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number, explain: () => Promise<string> = () => Promise.resolve('')): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${await explain()}`);
     await sleep(500);
   }
 }
@@ -73,7 +73,10 @@ describe('rate limits shared through Kafka (real broker)', () => {
     const checks = [await member('check', prefix, cfg, 'check-a'), await member('check', prefix, cfg, 'check-b')];
     const four = [...gens, ...checks];
     // Every worker sees the four members of the endpoint (the two upstream ones use the other one).
-    await waitFor('four members on the limited endpoint', async () => (await Promise.all(four.map((m) => metric(m.port, 'webscale_rl_llm_rate_members')))).every((n) => n === 4), 60_000);
+    const membersSeen = async (): Promise<(number | null)[]> => Promise.all(four.map((m) => metric(m.port, 'webscale_rl_llm_rate_members')));
+    await waitFor('four members on the limited endpoint', async () => (await membersSeen()).every((n) => n === 4), 90_000, async () =>
+      `(members seen: ${JSON.stringify(await membersSeen())}; check-a log: ${checks[0]?.worker.stderr().slice(-1500) ?? ''})`,
+    );
     // Shares are weighted by backlog but always add up to the whole limit.
     const shareSum = async (): Promise<number> => (await Promise.all(four.map((m) => metric(m.port, 'webscale_rl_llm_rate_share')))).reduce<number>((a, b) => a + (b ?? 0), 0);
     await waitFor('shares adding up to 1', async () => Math.abs((await shareSum()) - 1) < 0.02, 30_000);

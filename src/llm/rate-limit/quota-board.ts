@@ -134,6 +134,7 @@ export class QuotaBoard {
   private readonly busyFor = new Map<string, number>();
   private readonly memberCounts = new Map<string, number>();
   private publishing: Promise<void> = Promise.resolve();
+  private sending = false;
   private othersPairs = 0;
 
   constructor(private readonly o: QuotaBoardOptions) {
@@ -250,7 +251,11 @@ export class QuotaBoard {
   private publish(left: boolean): Promise<void> {
     const producer = this.producer;
     if (producer === null) return Promise.resolve();
-    const record: MemberRecord = {
+    // A heartbeat still on its way (a slow broker): skip this one rather than queue a record that
+    // would arrive already old; the next carries fresher figures. The last record always goes.
+    if (!left && this.sending) return this.publishing;
+    this.sending = true;
+    const record = (): MemberRecord => ({
       v: 1,
       member: this.o.memberId,
       stage: this.o.stage,
@@ -260,14 +265,18 @@ export class QuotaBoard {
       budget: this.o.budgetName,
       spend: this.o.budget.ownSpend(),
       pairs: this.o.verifiedPairs?.() ?? 0,
-    };
-    // One send at a time, in order: a late heartbeat must never overwrite the final record.
+    });
+    // One send at a time, in order: a late heartbeat must never overwrite the final record. The
+    // record is made when its turn comes, so its time and figures are those of the send.
     this.publishing = this.publishing
-      .then(() => producer.send({ topic: this.o.topic, acks: -1, messages: [{ key: this.o.memberId, value: JSON.stringify(record) }] }))
+      .then(() => producer.send({ topic: this.o.topic, acks: -1, messages: [{ key: this.o.memberId, value: JSON.stringify(record()) }] }))
       .then(
         () => undefined,
         (err: unknown) => this.o.log.warn({ err }, 'LLM quota heartbeat not published; retrying at the next one'),
-      );
+      )
+      .finally(() => {
+        this.sending = false;
+      });
     return this.publishing;
   }
 
