@@ -72,6 +72,7 @@ describe('run --budget-usd', () => {
     expect(l.usd).toBeGreaterThanOrEqual(budget);
     // The in-flight window of an embedded run: 2 x concurrency documents, each finished.
     const window = 2 * CONCURRENCY * perDoc * 1.25;
+    process.stderr.write(`embedded budget figures: ${JSON.stringify({ budget, spent: l.usd, overshoot: l.usd - budget, window, per_doc: perDoc, docs_read: limited.summary.documents.read, full_run: c.usd })}\n`);
     expect(l.usd - budget).toBeLessThanOrEqual(window);
     expect(limited.summary.documents.read).toBeLessThan(DOCS);
     expect(limited.stderr).toMatch(/budget \$[\d.]+ reached .*: stopping intake/);
