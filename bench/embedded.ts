@@ -11,7 +11,7 @@
  *   with nothing to wait for.
  */
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { expectedCalls, writeCorpus, type CorpusFacts } from './corpus.js';
 import { fixed, int, machineFacts, mb, ms, pct, row } from './format.js';
 import { startLlmProcess, type LlmProcess } from './llm-process.js';
@@ -20,6 +20,13 @@ import type { BenchContext, BenchMode, ModeResult } from './modes.js';
 import type { BareClientResult } from './bare-client.js';
 import { runBareClient, runCli, type CliRun } from './run-cli.js';
 import { analyseTimeline, type Phase } from './timeline.js';
+
+/**
+ * Reference prices for the cost per verified QA pair (USD per million tokens): OpenAI's list
+ * price of gpt-4o-mini when this was written, applied to the stand-in's token counts (4
+ * characters a token), so the figure is tokens per pair in dollars, not a quote.
+ */
+export const REFERENCE_PRICES = { input: 0.15, output: 0.6 };
 
 /** The issue's goal for LLM utilisation in the throughput run. */
 export const UTILISATION_GOAL = 0.95;
@@ -38,7 +45,9 @@ async function measuredRun(ctx: BenchContext, llm: LlmProcess, input: string, na
   await llm.reset();
   const workDir = join(ctx.workDir, name);
   await mkdir(workDir, { recursive: true });
-  const run = await runCli({ input, workDir, llmUrl: llm.url, concurrency: ctx.options.concurrency });
+  const config = join(workDir, 'prices.yaml');
+  await writeFile(config, `llm:\n  prices:\n    stand-in-model: { input: ${REFERENCE_PRICES.input}, output: ${REFERENCE_PRICES.output} }\n`);
+  const run = await runCli({ input, workDir, llmUrl: llm.url, concurrency: ctx.options.concurrency, config });
   const server = await llm.stats();
   const serverCpuMs = (server.cpuUserUs + server.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1000;
   const serverWaitMs = server.schedMs !== null && before.schedMs !== null ? server.schedMs.waiting - before.schedMs.waiting : null;
@@ -116,6 +125,13 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
   report.push(row('calls/s', `${fixed(callsPerS, 1)} of theoretical ${theoreticalCallsPerS === null ? 'n/a' : `${fixed(theoreticalCallsPerS, 0)} (C / latency) = ${pct(callsPerS / theoreticalCallsPerS)}`}`));
   report.push(row('documents/s', fixed(docsPerS, 2)));
   report.push(row('QA pairs/s', `${fixed(qaPerS, 2)}  (${int(s.qa_kept)} kept)`));
+  const perPair = s.cost?.per_verified_qa_usd ?? null;
+  report.push(
+    row(
+      'cost per verified QA pair',
+      perPair === null ? 'n/a' : `$${fixed(perPair * 1000, 4)} per 1,000 pairs at $${REFERENCE_PRICES.input}/$${REFERENCE_PRICES.output} per million prompt/completion tokens (stand-in token counts; $${fixed(s.cost?.usd ?? 0, 4)} for the run)`,
+    ),
+  );
   if (idealWallMs !== null) report.push(row('ideal wall (calls x latency / C)', `${ms(idealWallMs)}; overhead ${ms(wallMs - idealWallMs)}`));
   if (meanHoldMs !== null && meanAtServerMs !== null) {
     report.push(row('per call: mean time at the stand-in', `${fixed(meanAtServerMs, 1)} ms (body received to reply sent; latency setting ${latencyMs} ms)`));
@@ -163,6 +179,7 @@ async function throughput(ctx: BenchContext): Promise<{ report: string[]; json: 
     docs_per_s: docsPerS,
     qa_per_s: qaPerS,
     qa_kept: s.qa_kept,
+    cost_per_verified_qa_usd: s.cost?.per_verified_qa_usd ?? null,
     ideal_wall_ms: idealWallMs,
     mean_call_at_stand_in_ms: meanAtServerMs,
     mean_limiter_slot_hold_ms: meanHoldMs,

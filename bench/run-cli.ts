@@ -21,6 +21,8 @@ export interface CliRunOptions {
   concurrency: number;
   /** Extra node flags for the child, e.g. --max-old-space-size. */
   nodeArgs?: string[];
+  /** A config file for the run (the benchmark's reference prices). */
+  config?: string;
   timeoutMs?: number;
 }
 
@@ -34,6 +36,8 @@ export interface RunSummary {
   elapsed_ms: number;
   llm_utilisation: number | null;
   interrupted: boolean;
+  /** Spend at the configured prices (see `cli/cost-summary.ts`). */
+  cost?: { usd: number; per_verified_qa_usd: number | null };
 }
 
 export interface CliRun {
@@ -62,6 +66,7 @@ export async function runCli(options: CliRunOptions): Promise<CliRun> {
     '--concurrency', String(options.concurrency),
     '--log-level', 'warn',
     '--no-progress',
+    ...(options.config === undefined ? [] : ['--config', options.config]),
   ];
   // Only what the CLI needs: a developer's WEBSCALE_* or HF_TOKEN must not change the run.
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_PROBE_FILE: probePath };

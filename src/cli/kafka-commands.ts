@@ -21,7 +21,11 @@ import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSin
 import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { ensureBrokersReachable } from '../kafka/reachable.js';
-import { createLlmRouter } from '../llm/router.js';
+import { createLlmRouter, resolveStageSettings } from '../llm/router.js';
+import { budgetFromConfig } from '../llm/budget.js';
+import { QuotaBoard } from '../llm/rate-limit/quota-board.js';
+import { RateLimitRegistry } from '../llm/rate-limit/registry.js';
+import { registerQuotaMetrics } from '../metrics/quota-metrics.js';
 import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
@@ -96,10 +100,41 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   }
   const metrics = createMetrics({ stage });
   const recorder = metrics.forStage();
-  const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
+  let onRateLimited: (endpoint: string) => void = () => undefined;
+  const rateLimits = new RateLimitRegistry(config, { onRateLimited: (endpoint) => onRateLimited(endpoint) });
+  const router = createLlmRouter(config, { logger, rateLimits, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
   // Dedup makes no LLM call either.
   const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
+  const instanceId = flags.instanceId ?? process.env['WEBSCALE_INSTANCE_ID'] ?? `${hostname()}-${process.pid}`;
+  const llmClient = needsLlm ? router.forStage(stage as Exclude<WorkerStage, 'dedup'>) : undefined;
+  const budget = budgetFromConfig(config, llmClient === undefined ? [] : [{ model: llmClient.model, free: llmClient.backend === 'local' }]);
+  // Workers that call a rate-limited backend, or spend under a budget, meet on the quota topic.
+  const coordinated = llmClient !== undefined && (resolveStageSettings(config, stage as Exclude<WorkerStage, 'dedup'>).backend === 'openai' || budget.limited);
+  let verifiedPairs = (): number => 0;
+  const board = coordinated
+    ? new QuotaBoard({
+        kafka,
+        topic: config.kafka.quotaTopic ?? topicName(config.kafka.topicPrefix, 'llm.quota'),
+        memberId: `${instanceId}-${randomUUID().slice(0, 8)}`,
+        stage,
+        registry: rateLimits,
+        budget,
+        budgetName: config.budget.name,
+        heartbeatMs: config.kafka.quotaHeartbeat,
+        ttlMs: config.kafka.quotaMemberTtl,
+        log: logger.child({ stage }),
+        groupPrefix: config.kafka.topicPrefix,
+        fetchMaxWait: config.kafka.fetchMaxWait,
+        verifiedPairs: () => verifiedPairs(),
+      })
+    : null;
+  const quotaMetrics = registerQuotaMetrics(metrics.registry, {
+    limits: rateLimits,
+    budget,
+    ...(board === null ? {} : { membersOf: (e: string) => board.membersOf(e), verifiedPairs: () => board.totalPairs() }),
+  });
+  onRateLimited = (endpoint) => quotaMetrics.rateLimited(endpoint);
   const worker = new StageWorker({
     stage,
     config,
@@ -109,7 +144,8 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     decontaminator: await loadDecontaminator(config.decontamination),
     logger,
     metrics: recorder,
-    instanceId: flags.instanceId ?? process.env['WEBSCALE_INSTANCE_ID'] ?? `${hostname()}-${process.pid}`,
+    instanceId,
+    budget,
     // A worker whose LLM cannot serve stays out of its group (unready, consuming nothing) until a
     // real request with the stage's schema succeeds: a wrong URL, key or model never empties the
     // input into the DLQ.
@@ -132,15 +168,21 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     onStopped = (stop) => stop.then(resolve, reject);
   });
   let stopping: Promise<void> | null = null;
+  const boardAbort = new AbortController();
   const stop = (): void => {
+    boardAbort.abort();
     if (stopping) return;
     stopping = worker.stop();
     onStopped(stopping);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Check workers produce the verified pairs: their count feeds the cost per pair of every worker.
+  if (stage === 'check') verifiedPairs = () => worker.producedTo(topicName(config.kafka.topicPrefix, binding.outputSuffix));
   let code = 0;
   try {
+    // Before joining the group: the budget must know what was spent already, and the shares who is here.
+    await board?.start(boardAbort.signal);
     await worker.start();
     await Promise.race([stopped, worker.failed()]);
   } catch (err) {
@@ -150,6 +192,8 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    await board?.stop().catch((err: unknown) => logger.warn({ err }, 'LLM quota board did not stop cleanly'));
+    rateLimits.close();
     await health?.close();
     await router.close();
     logger.flush();

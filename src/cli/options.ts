@@ -26,7 +26,15 @@ export function addLlmOptions(cmd: Command): Command {
     .option('--llm-model <name>', 'model name or Hugging Face model id; env WEBSCALE_LLM_MODEL')
     .option('--model-path <gguf>', 'GGUF file for the local backend; env WEBSCALE_MODEL_PATH')
     .option('--fewshot-dir <dir>', 'few-shot library: *.jsonl in the reference format {original_material, question, answer, domain, persona}')
-    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent');
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent')
+    .option('--budget-usd <usd>', 'stop intake once LLM spend reaches this many US dollars (prices from llm.prices); config budget.usd', positiveNumber)
+    .option('--budget-tokens <n>', 'stop intake once LLM tokens (prompt + completion) reach this; config budget.tokens', positiveInt);
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
 }
 
 export function addKafkaOptions(cmd: Command): Command {
@@ -57,6 +65,8 @@ export interface CommonFlags {
   textField?: string;
   idField?: string;
   urlField?: string;
+  budgetUsd?: number;
+  budgetTokens?: number;
 }
 
 export function overridesFrom(flags: CommonFlags): ConfigOverrides {
@@ -73,5 +83,7 @@ export function overridesFrom(flags: CommonFlags): ConfigOverrides {
   if (flags.textField !== undefined) o.textField = flags.textField;
   if (flags.idField !== undefined) o.idField = flags.idField;
   if (flags.urlField !== undefined) o.urlField = flags.urlField;
+  if (flags.budgetUsd !== undefined) o.budgetUsd = flags.budgetUsd;
+  if (flags.budgetTokens !== undefined) o.budgetTokens = flags.budgetTokens;
   return o;
 }

@@ -18,9 +18,12 @@ import { LLM_STAGES } from '../core/records.js';
 import { probeStages } from '../llm/probe.js';
 import { createLlmRouter } from '../llm/router.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
+import { RateLimitRegistry } from '../llm/rate-limit/registry.js';
+import { budgetFromConfig } from '../llm/budget.js';
+import { budgetLine, costSummary } from './cost-summary.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
-import { meterRouter } from '../runtime/metered.js';
+import { observeRouter } from '../runtime/metered.js';
 import { RunStats } from '../runtime/stats.js';
 import { openExportSink, defaultFormat } from '../export/index.js';
 import { JsonlWriter, defaultRejectionsPath } from './jsonl-writer.js';
@@ -34,6 +37,9 @@ export interface RunFlags extends CommonFlags {
   summary?: string;
   progress?: boolean;
 }
+
+/** Exit code of a run that stopped taking documents because its budget was reached. */
+export const EXIT_BUDGET = 4;
 
 /** Exit code of a run in which more than `pipeline.maxLlmFailedShare` of the documents ended in `llm.failed`. */
 export const EXIT_LLM_FAILED = 3;
@@ -63,14 +69,30 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const fewshot = await loadFewshotLibrary(config.pipeline.fewshotDir);
   const decontaminator = await loadDecontaminator(config.decontamination);
 
-  const router = await createLlmRouter(config, { logger });
+  const rateLimits = new RateLimitRegistry(config);
+  const router = await createLlmRouter(config, { logger, rateLimits });
   try {
     // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
     const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
+    const budget = budgetFromConfig(
+      config,
+      stages.map((stage) => ({ model: router.forStage(stage).model, free: router.forStage(stage).backend === 'local' })),
+    );
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const llm = meterRouter(limitRouter(router, limiter), (stage, usage, model) => stats.recordCall(stage, usage, model));
+    const llm = observeRouter(limitRouter(router, limiter), {
+      onSuccess: (stage, completion, _ms, client) => {
+        stats.recordCall(stage, completion.usage, client.model);
+        budget.record(client.model, completion.usage);
+      },
+    });
+    // The budget stops intake like a first Ctrl-C: documents in flight finish, none is taken.
+    const budgetStop = new AbortController();
+    budget.onExhausted((status) => {
+      process.stderr.write(`\n${budgetLine(status)}: stopping intake; finishing documents in flight\n`);
+      budgetStop.abort();
+    });
 
     // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
     const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
@@ -99,7 +121,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         items: input.items,
         sinks: { qa: (r) => qaOut.write(r), rejection: (r) => (rejOut ? rejOut.write(r) : Promise.resolve()) },
         logger,
-        stopIntake: stopIntake.signal,
+        stopIntake: AbortSignal.any([stopIntake.signal, budgetStop.signal]),
         abort: abort.signal,
         stats,
       });
@@ -112,11 +134,21 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     }
     const util = utilisation(limiter.stats(), stats.elapsedMs());
     const maxShare = config.pipeline.maxLlmFailedShare;
-    const code = runExitCode(stats, maxShare, result.interrupted);
-    process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted }) + '\n');
+    const byBudget = result.interrupted && budgetStop.signal.aborted && !stopIntake.signal.aborted;
+    const code = byBudget ? EXIT_BUDGET : runExitCode(stats, maxShare, result.interrupted);
+    const cost = costSummary(budget.status(), stats.qaKept, byBudget, Object.keys(config.llm.prices).length > 0);
+    process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted && !byBudget }) + '\n');
+    process.stderr.write(cost.line + '\n');
     process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
     if (flags.summary) {
-      const summary = { ...stats.toJSON(), llm_utilisation: util, llm_failed_share: stats.llmFailedShare(), interrupted: result.interrupted, exit_code: code };
+      const summary = {
+        ...stats.toJSON(),
+        llm_utilisation: util,
+        llm_failed_share: stats.llmFailedShare(),
+        interrupted: result.interrupted,
+        cost: cost.json,
+        exit_code: code,
+      };
       await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');
     }
     if (code === EXIT_LLM_FAILED) {
@@ -128,6 +160,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     }
     return code;
   } finally {
+    rateLimits.close();
     await router.close();
     logger.flush();
   }

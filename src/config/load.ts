@@ -25,6 +25,8 @@ export interface ConfigOverrides {
   textField?: string;
   idField?: string;
   urlField?: string;
+  budgetUsd?: number;
+  budgetTokens?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,6 +107,7 @@ function flagLayer(o: ConfigOverrides): Record<string, unknown> {
     pipeline: { fewshotDir: o.fewshotDir },
     kafka: { brokers: o.brokers, topicPrefix: o.topicPrefix },
     input: { textField: o.textField, idField: o.idField, urlField: o.urlField },
+    budget: { usd: o.budgetUsd, tokens: o.budgetTokens },
   };
 }
 

@@ -24,6 +24,47 @@ export const duration = z.union([
 
 export const BACKENDS = ['auto', 'openai', 'hf', 'local'] as const;
 
+/**
+ * An endpoint's rate limits (per minute), shared by every worker of every stage that calls the
+ * same URL and model: requests, tokens (prompt + completion), and input and output tokens for
+ * providers that limit them apart. Unset: learnt from the `x-ratelimit-limit-*` headers.
+ */
+const rateLimitsShape = {
+  rpm: z.number().positive().optional(),
+  tpm: z.number().positive().optional(),
+  itpm: z.number().positive().optional(),
+  otpm: z.number().positive().optional(),
+};
+
+const rateLimitSchema = z
+  .object({
+    ...rateLimitsShape,
+    /** Share of each limit aimed at: headroom for token-estimate error and clients we do not see. */
+    target: z.number().gt(0).max(1).default(0.95),
+    /** Bucket capacity as refill time: how much a worker may send at once after a quiet spell. */
+    burst: duration.default(1000),
+  })
+  .strict();
+
+/** USD per million tokens of one model; `batchDiscount` is the price factor of Batch API work. */
+const priceSchema = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    batchDiscount: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
+/** Spending limits: reaching one stops intake; work in flight finishes. */
+const budgetSchema = z
+  .object({
+    usd: z.number().positive().optional(),
+    tokens: z.number().int().positive().optional(),
+    /** Names the budget on Kafka: spend recorded under another name does not count (a new name starts afresh). */
+    name: z.string().min(1).default('default'),
+  })
+  .strict();
+
 /** What can be set per stage; unset fields inherit from the top-level `llm` block. */
 const stageLlmSchema = z
   .object({
@@ -36,6 +77,8 @@ const stageLlmSchema = z
     maxTokens: z.number().int().positive().optional(),
     /** The stage model's context in tokens (prompt + completion); see `llm.contextSize`. */
     contextSize: z.number().int().positive().optional(),
+    /** Rate limits of this stage's endpoint, when it is not the top-level one's (see `llm.rateLimit`). */
+    rateLimit: z.object(rateLimitsShape).strict().optional(),
   })
   .strict();
 
@@ -98,6 +141,9 @@ const llmSchema = z
       .strict()
       .default({}),
     local: localSchema.default(localSchema.parse({})),
+    rateLimit: rateLimitSchema.default(rateLimitSchema.parse({})),
+    /** Prices by model name (as configured, or `default` for any other), USD per million tokens. */
+    prices: z.record(z.string().min(1), priceSchema).default({}),
   })
   .strict();
 
@@ -291,6 +337,12 @@ const kafkaSchema = z
     commitMetadataBytes: z.number().int().min(64).default(4000),
     /** Transaction timeout of the stage workers' producers: an open transaction of a crashed worker is aborted after it. */
     transactionTimeout: duration.default(60_000),
+    /** Compacted topic where workers share their rate-limit membership and spend; default `<prefix>llm.quota` (created when missing). */
+    quotaTopic: z.string().min(1).optional(),
+    /** How often a worker publishes its membership and spend to the quota topic. */
+    quotaHeartbeat: duration.default(1000),
+    /** A member not heard from for this long no longer holds a share of any rate limit. */
+    quotaMemberTtl: duration.default(5000),
   })
   .strict();
 
@@ -410,6 +462,7 @@ export const configSchema = z
     input: inputSchema.default(inputSchema.parse({})),
     export: exportSchema.default(exportSchema.parse({})),
     dlq: dlqSchema.default(dlqSchema.parse({})),
+    budget: budgetSchema.default(budgetSchema.parse({})),
   })
   .strict();
 

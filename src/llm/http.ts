@@ -8,7 +8,8 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { WebscaleError } from '../core/errors.js';
-import { abortedError, classifyHttpError, classifyNetworkError, safeUrl } from './retry.js';
+import type { AttemptGate, AttemptPermit } from './rate-limit/gate.js';
+import { abortedError, classifyHttpError, classifyNetworkError, parseRetryAfter, safeUrl } from './retry.js';
 
 interface SharedAgent {
   agent: Agent;
@@ -92,6 +93,8 @@ export interface HttpAttempt {
   dispatcher: Dispatcher;
   /** Cap for a server's cold-model wait estimate. */
   backoffMax?: number | undefined;
+  /** The endpoint's rate limit: waited for before the attempt (outside its timeout), told the outcome after. */
+  gate?: AttemptGate | undefined;
 }
 
 export interface HttpJsonResult {
@@ -111,6 +114,7 @@ export interface HttpJsonResult {
 export async function attemptJson(attempt: HttpAttempt): Promise<HttpJsonResult> {
   const { url, signal } = attempt;
   if (signal?.aborted) throw abortedError(url);
+  const permit: AttemptPermit | undefined = attempt.gate === undefined ? undefined : await attempt.gate.admit(attempt.body, signal);
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -143,23 +147,27 @@ export async function attemptJson(attempt: HttpAttempt): Promise<HttpJsonResult>
         signal: controller.signal,
       });
     } catch (err) {
+      permit?.settle({ status: 0 });
       throw failure(err);
     }
     let text: string;
     try {
       text = await response.body.text();
     } catch (err) {
+      permit?.settle({ status: 0, headers: response.headers as Record<string, string | string[] | undefined> });
       throw failure(err);
     }
     const status = response.statusCode;
     const headers = response.headers as Record<string, string | string[] | undefined>;
     if (status < 200 || status >= 300) {
+      permit?.settle({ status, headers, retryAfterMs: parseRetryAfter(headers) });
       throw classifyHttpError({ status, body: text, headers, url, ...(attempt.backoffMax === undefined ? {} : { backoffMax: attempt.backoffMax }) });
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (err) {
+      permit?.settle({ status, headers });
       const contentType = String(headers['content-type'] ?? 'none');
       throw new WebscaleError('LLM_BAD_RESPONSE', `LLM server answered ${status} with a body that is not JSON (content-type ${contentType})`, {
         retryable: true,
@@ -167,6 +175,7 @@ export async function attemptJson(attempt: HttpAttempt): Promise<HttpJsonResult>
         context: { status, url: safeUrl(url), contentType, bodyStart: text.slice(0, 120) },
       });
     }
+    permit?.settle({ status, headers, json });
     return { status, headers, text, json };
   } finally {
     clearTimeout(timer);

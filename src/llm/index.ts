@@ -19,3 +19,8 @@ export { acquireAgent } from './http.js';
 export type { AgentLease } from './http.js';
 export type { LlmEvents, RetryDetail, RetryPolicy } from './retry.js';
 export type { ResponseFormatShape } from './wire.js';
+export { Budget, budgetFromConfig, costOf, costPerPair, priceOf } from './budget.js';
+export type { BudgetStatus, ModelPrice, Prices, Spend } from './budget.js';
+export { RateLimitRegistry, endpointKey } from './rate-limit/registry.js';
+export { EndpointRateLimiter } from './rate-limit/endpoint-limiter.js';
+export type { RateLimits } from './rate-limit/endpoint-limiter.js';

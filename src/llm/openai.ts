@@ -6,6 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { acquireAgent, attemptJson, probeEndpoint, type AgentLease } from './http.js';
+import type { AttemptGate } from './rate-limit/gate.js';
 import { requestRetry, safeUrl, withRetries, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from './types.js';
@@ -30,6 +31,8 @@ export interface OpenAiClientOptions {
   events?: LlmEvents | undefined;
   /** The model's context in tokens (`llm.contextSize`); unset = unknown. */
   contextSize?: number | undefined;
+  /** The endpoint's rate limit (`rate-limit/`): every attempt waits for it. Probes bypass it. */
+  gate?: AttemptGate | undefined;
 }
 
 /** What a model name looks like in logs and traces when the config names none. */
@@ -80,6 +83,7 @@ export class OpenAiClient implements LlmClient {
           signal: request.signal,
           dispatcher: this.dispatcher,
           backoffMax: this.options.retry.backoffMax,
+          gate: request.probe === true ? undefined : this.options.gate,
         });
         return parseChatCompletion(result.json, this.model, { url: safeUrl(this.endpoint), status: result.status });
       },

@@ -18,6 +18,7 @@ import { credentialFor, HF_ROUTER_URL } from './credentials.js';
 import { HfClient } from './hf.js';
 import { acquireAgent, type AgentLease } from './http.js';
 import { OpenAiClient } from './openai.js';
+import type { RateLimitRegistry } from './rate-limit/registry.js';
 import { safeUrl, type LlmEvents, type RetryPolicy } from './retry.js';
 import type { ContextWindow } from './context.js';
 import type { LlmClient, LlmCompletion, LlmRequest, LlmRouter } from './types.js';
@@ -73,6 +74,8 @@ export interface LlmRouterOptions {
   dispatcher?: Dispatcher;
   /** Build the local client; default: `createLocalClient` from `./local.js`. */
   loadLocal?: (config: Config) => Promise<LlmClient>;
+  /** Rate limits per endpoint (OpenAI-compatible backend): every HTTP attempt waits for its endpoint's. */
+  rateLimits?: RateLimitRegistry;
 }
 
 /** A router that can also list its distinct clients (for probes and shutdown). */
@@ -217,7 +220,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
     );
   };
 
-  const build = (settings: StageSettings): LlmClient => {
+  const build = (settings: StageSettings, stage: LlmStage): LlmClient => {
     switch (settings.backend) {
       case 'openai': {
         if (settings.url === undefined) {
@@ -231,6 +234,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
           apiKey: credential?.value,
           responseFormat: shape === 'auto' ? 'openai' : shape,
           contextSize: settings.contextSize,
+          gate: opts.rateLimits?.forStage(stage, settings.url, settings.model),
           ...common(),
         });
       }
@@ -261,7 +265,7 @@ export function createLlmRouter(config: Config, opts: LlmRouterOptions = {}): Cl
     let client = byKey.get(key);
     if (client === undefined) {
       warnWithheldKey(stage, settings);
-      client = build(settings);
+      client = build(settings, stage);
       byKey.set(key, client);
     }
     byStage.set(stage, client);

@@ -27,9 +27,11 @@ export interface IntakeLoad {
   outage: boolean;
   /** False until the LLM answered a real request (and while it cannot serve). */
   llmReady: boolean;
+  /** The spending budget is reached: no new records, those in flight finish. */
+  budgetExhausted?: boolean;
 }
 
-export type PauseReason = 'draining' | 'outage' | 'llm-not-ready' | 'in-flight' | 'uncommitted-bytes';
+export type PauseReason = 'draining' | 'budget' | 'outage' | 'llm-not-ready' | 'in-flight' | 'uncommitted-bytes';
 
 export function intakeLimits(highWater: number, maxUncommittedBytes: number): IntakeLimits {
   return { highWater, lowWater: Math.max(1, Math.floor((highWater * 2) / 3)), maxUncommittedBytes };
@@ -41,6 +43,7 @@ export function intakeLimits(highWater: number, maxUncommittedBytes: number): In
  */
 export function pauseReason(load: IntakeLoad, limits: IntakeLimits, paused: boolean): PauseReason | null {
   if (load.draining) return 'draining';
+  if (load.budgetExhausted === true) return 'budget';
   // In an outage the records in flight keep retrying and one success ends it; with none left in
   // flight, taking records again is how the worker finds out whether the LLM is back.
   if (load.outage && load.inFlight > 0) return 'outage';

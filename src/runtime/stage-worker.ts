@@ -29,6 +29,7 @@ import { TopicCodecs } from '../codec/index.js';
 import { groupName, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { backoffDelay } from '../llm/retry.js';
+import type { Budget } from '../llm/budget.js';
 import type { LlmRouter } from '../llm/types.js';
 import type { StageRecorder } from '../metrics/index.js';
 import { ClaimLog } from '../dedup/claim-log.js';
@@ -72,6 +73,8 @@ export interface StageWorkerOptions {
    * join its group (consumes nothing, reports unready) and retries it with backoff.
    */
   probeLlm?: (signal: AbortSignal) => Promise<void>;
+  /** The spending budget (shared through the quota board): once reached, intake pauses for good. */
+  budget?: Budget;
 }
 
 
@@ -103,6 +106,12 @@ export class StageWorker {
   private lastCommitOk = true;
   /** Totals, for tests and the shutdown log line. */
   readonly counts = { consumed: 0, skipped: 0, produced: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
+  private readonly producedByTopic = new Map<string, number>();
+
+  /** Records committed to `topic` by this worker (the check stage's verified QA pairs, for the cost per pair). */
+  producedTo(topic: string): number {
+    return this.producedByTopic.get(topic) ?? 0;
+  }
 
   constructor(opts: StageWorkerOptions) {
     this.opts = opts;
@@ -135,6 +144,7 @@ export class StageWorker {
     const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (_stage, completion, ms, client) => {
         this.health.success();
+        opts.budget?.record(client.model, completion.usage);
         metrics?.llmRequest({
           model: client.model,
           outcome: 'ok',
@@ -236,6 +246,10 @@ export class StageWorker {
       this.log.error({ err, restart: event.payload.restart }, 'consumer crashed');
       if (!event.payload.restart) this.fail(err);
     });
+    this.opts.budget?.onExhausted((status) => {
+      this.log.warn({ spent: status.spent, limitUsd: status.limitUsd, limitTokens: status.limitTokens, reason: status.reason }, 'budget reached: intake paused; records in flight finish');
+      this.updatePause();
+    });
     await this.admin.connect();
     await this.waitForLlm();
     if (this.state !== 'starting') return;
@@ -311,7 +325,14 @@ export class StageWorker {
 
   private updatePause(force = false): void {
     const reason = pauseReason(
-      { inFlight: this.inFlight, uncommittedBytes: this.heldBytes, draining: this.state === 'draining', outage: this.health.outage, llmReady: this.llmReady },
+      {
+        inFlight: this.inFlight,
+        uncommittedBytes: this.heldBytes,
+        draining: this.state === 'draining',
+        outage: this.health.outage,
+        llmReady: this.llmReady,
+        budgetExhausted: this.opts.budget?.exhausted === true,
+      },
       this.limits,
       this.paused,
     );
@@ -415,6 +436,7 @@ export class StageWorker {
         this.opts.metrics?.commit(r.seconds, 'ok');
         for (const [topic, n] of r.produced) {
           this.counts.produced += n;
+          this.producedByTopic.set(topic, (this.producedByTopic.get(topic) ?? 0) + n);
           this.opts.metrics?.produced(topic, n);
         }
         if (Date.now() - this.lastLagAt >= this.opts.config.kafka.commitInterval) {
@@ -481,6 +503,7 @@ export class StageWorker {
   readiness(): { ready: boolean; checks: Record<string, boolean> } {
     const checks: Record<string, boolean> = { running: this.state === 'running', joined_group: this.joined, broker: this.lastCommitOk, llm: this.llmReady && !this.health.outage };
     if (this.claims) checks['dedup_claims'] = this.claims.loaded;
+    if (this.opts.budget?.limited === true) checks['budget'] = !this.opts.budget.exhausted;
     return { ready: Object.values(checks).every(Boolean), checks };
   }
 

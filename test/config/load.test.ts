@@ -58,6 +58,20 @@ describe('loadConfig', () => {
     expect(c.kafka.brokers).toEqual(['a:1', 'b:2']);
   });
 
+  it('reads rate limits, prices and the budget; flags set the budget over the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wsrl-cfg-'));
+    const file = join(dir, 'c.yaml');
+    await writeFile(file, 'llm:\n  rateLimit: { rpm: 600, tpm: 60000 }\n  prices:\n    m: { input: 0.15, output: 0.6 }\n  stages:\n    check: { rateLimit: { rpm: 100 } }\nbudget: { usd: 5 }\nkafka: { quotaHeartbeat: 500ms }\n');
+    const c = await loadConfig({ file, env: {}, overrides: { budgetUsd: 2, budgetTokens: 1000 } });
+    expect(c.llm.rateLimit).toEqual({ rpm: 600, tpm: 60000, target: 0.95, burst: 1000 });
+    expect(c.llm.stages.check?.rateLimit).toEqual({ rpm: 100 });
+    expect(c.llm.prices['m']).toEqual({ input: 0.15, output: 0.6, batchDiscount: 0.5 });
+    expect(c.budget).toEqual({ usd: 2, tokens: 1000, name: 'default' });
+    expect(c.kafka.quotaHeartbeat).toBe(500);
+    await writeFile(file, 'llm:\n  rateLimit: { rpm: -1, target: 2 }\n  prices:\n    m: { input: 1 }\n');
+    await expect(loadConfig({ file, env: {} })).rejects.toThrow(/llm\.rateLimit\.rpm.*llm\.rateLimit\.target.*llm\.prices\.m\.output/);
+  });
+
   it('names every bad path in one error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
     const file = join(dir, 'bad.json');

@@ -20,6 +20,12 @@ describe('pauseReason', () => {
     expect(pauseReason({ ...idle, llmReady: false }, limits, false)).toBe('llm-not-ready');
   });
 
+  it('pauses for good once the budget is reached, whatever the load (draining still named first)', () => {
+    expect(pauseReason({ ...idle, budgetExhausted: true }, limits, false)).toBe('budget');
+    expect(pauseReason({ ...idle, budgetExhausted: true, inFlight: 5 }, limits, true)).toBe('budget');
+    expect(pauseReason({ ...idle, budgetExhausted: true, draining: true }, limits, false)).toBe('draining');
+  });
+
   it('pauses at the in-flight high-water mark and resumes only at the low-water mark', () => {
     expect(limits.lowWater).toBe(20);
     expect(pauseReason({ ...idle, inFlight: 30 }, limits, false)).toBe('in-flight');

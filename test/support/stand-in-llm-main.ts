@@ -1,7 +1,7 @@
 /**
  * Runs the stand-in LLM server as its own process, for benchmarks and manual runs:
  *   node dist/test/support/stand-in-llm-main.js [--port N] [--latency MS] [--mode openai|tgi]
- *     [--fail-all 401|403|404|405|501|model_not_found]
+ *     [--fail-all 401|403|404|405|501|model_not_found] [--rpm N --tpm N [--burst-seconds S]]
  * Prints the base URL (ending in /v1) on stdout once listening; stops on SIGINT/SIGTERM.
  * Arguments are parsed with node:util's parseArgs: a few flags do not justify commander here.
  */
@@ -19,6 +19,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       mode: { type: 'string', default: 'openai' },
       'api-key': { type: 'string' },
       'fail-all': { type: 'string' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      'burst-seconds': { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -28,6 +31,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   if (values.mode !== 'openai' && values.mode !== 'tgi') throw new Error(`--mode must be openai or tgi, got ${values.mode}`);
   const failAll = values['fail-all'] === undefined ? undefined : FAIL_ALL[values['fail-all']];
   if (values['fail-all'] !== undefined && failAll === undefined) throw new Error(`--fail-all must be one of ${Object.keys(FAIL_ALL).join(', ')}`);
+  const limit = (name: string, raw: string | undefined): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${raw}`);
+    return n;
+  };
+  const rpm = limit('rpm', values.rpm);
+  const tpm = limit('tpm', values.tpm);
+  const burstSeconds = limit('burst-seconds', values['burst-seconds']);
+  if ((rpm === undefined) !== (tpm === undefined)) throw new Error('--rpm and --tpm go together (the rate-limit mode enforces both)');
   const server = await startStandInLlm({
     port,
     latencyMs,
@@ -36,6 +49,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     maxLog: 100,
     ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
     ...(failAll === undefined ? {} : { failAll }),
+    ...(rpm === undefined || tpm === undefined ? {} : { rateLimit: { rpm, tpm, ...(burstSeconds === undefined ? {} : { burstSeconds }) } }),
   });
   process.stdout.write(`${server.url}\n`);
   const stop = (): void => {

@@ -20,6 +20,12 @@
  * tests, not a substitute for a real model. Scripted faults are for pipeline calls: the start-up
  * probe's requests (`PROBE_MARKER` in the prompt) are answered normally and leave the script alone.
  *
+ * With `rateLimit` it enforces requests and tokens per minute the way OpenAI does: token buckets
+ * that refill continuously (capacity `burstSeconds` of refill, default 60), a request admitted
+ * only when both hold its cost (prompt + completion tokens, as its `usage` will report them), else
+ * a 429 `rate_limit_exceeded`; every answer carries `x-ratelimit-limit-*`, `-remaining-*` and
+ * `-reset-*` for requests and tokens, and a 429 also `retry-after-ms`.
+ *
  * `failAll` (an option, or `setFailAll` at run time) makes the server misconfigured rather than
  * faulty: every request, probes included, gets the same answer: 401, 403, 404 (`{"detail": "Not
  * Found"}`, as FastAPI servers say it), 405, 501, or `model_not_found` (chat requests get OpenAI's
@@ -87,11 +93,21 @@ export interface StandInOptions {
    * (`setRefuseMarked(undefined)`), unlike the `[[fail:NNN]]` marker, which is in the data.
    */
   refuseMarked?: StandInRefusal;
+  /** Enforce requests and tokens per minute with 429s (see the module comment). */
+  rateLimit?: { rpm: number; tpm: number; burstSeconds?: number };
 }
 
 export interface StandInRefusal {
   marker: string;
   status: number;
+}
+
+/** What the rate-limit mode admitted and refused. */
+export interface StandInRateStats {
+  /** Admitted chat requests: when (epoch ms) and their tokens. */
+  admitted: { at: number; tokens: number }[];
+  /** Requests refused with 429, and when. */
+  refused: number[];
 }
 
 export interface StandInLlm {
@@ -113,6 +129,8 @@ export interface StandInLlm {
   setRefuseMarked(refusal: StandInRefusal | undefined): void;
   /** Chat-completion requests being handled right now, the most seen at once, and those refused as over `contextLimit`. */
   stats(): { total: number; inFlight: number; maxInFlight: number; contextRejections: number };
+  /** The rate-limit mode's log (empty without `rateLimit`). */
+  rateStats(): StandInRateStats;
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -337,6 +355,56 @@ const OPENAI_ERROR_TYPES: Record<number, string> = {
   429: 'rate_limit_error',
 };
 
+/** OpenAI's reset format: `1s`, `6m0s`, `250ms`. */
+function resetText(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${Number(seconds.toFixed(3))}s`;
+  return `${Math.floor(seconds / 60)}m${Number((seconds % 60).toFixed(3))}s`;
+}
+
+type RateVerdict =
+  | { ok: true; headers: Record<string, string> }
+  | { ok: false; headers: Record<string, string>; which: 'requests' | 'tokens'; limit: number; retryAfterMs: number };
+
+/** The rate-limit mode's two buckets, OpenAI style (continuous refill, no debt). */
+function rateBuckets(limits: { rpm: number; tpm: number; burstSeconds?: number }): { admit(tokens: number, now: number): RateVerdict } {
+  const burst = (limits.burstSeconds ?? 60) / 60;
+  const dims = {
+    requests: { limit: limits.rpm, capacity: limits.rpm * burst, level: limits.rpm * burst },
+    tokens: { limit: limits.tpm, capacity: limits.tpm * burst, level: limits.tpm * burst },
+  };
+  let at = Date.now();
+  const headers = (now: number): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const [name, d] of Object.entries(dims)) {
+      out[`x-ratelimit-limit-${name}`] = String(d.limit);
+      out[`x-ratelimit-remaining-${name}`] = String(Math.max(0, Math.floor(d.level)));
+      out[`x-ratelimit-reset-${name}`] = resetText(((d.capacity - d.level) * 60_000) / d.limit);
+    }
+    void now;
+    return out;
+  };
+  return {
+    admit(tokens, now) {
+      const elapsed = Math.max(0, now - at);
+      at = Math.max(at, now);
+      for (const d of Object.values(dims)) d.level = Math.min(d.capacity, d.level + (elapsed * d.limit) / 60_000);
+      const cost = { requests: 1, tokens };
+      for (const which of ['requests', 'tokens'] as const) {
+        const d = dims[which];
+        if (d.level < cost[which]) {
+          const retryAfterMs = Math.ceil(((cost[which] - d.level) * 60_000) / d.limit);
+          return { ok: false, headers: headers(now), which, limit: d.limit, retryAfterMs };
+        }
+      }
+      dims.requests.level -= 1;
+      dims.tokens.level -= tokens;
+      return { ok: true, headers: headers(now) };
+    },
+  };
+}
+
 export async function startStandInLlm(options: StandInOptions = {}): Promise<StandInLlm> {
   const mode: StandInMode = options.mode ?? 'openai';
   const latencyMs = options.latencyMs ?? 0;
@@ -353,6 +421,8 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   let sequence = 0;
   let failAll: StandInFailAll | undefined = options.failAll;
   let refuseMarked: StandInRefusal | undefined = options.refuseMarked;
+  const rateStats: StandInRateStats = { admitted: [], refused: [] };
+  const limiter = options.rateLimit === undefined ? undefined : rateBuckets(options.rateLimit);
 
   const later = (ms: number, fn: () => void): void => {
     if (ms <= 0) {
@@ -461,6 +531,23 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     }
     if (refuseMarked !== undefined && !probe && JSON.stringify(body['messages'] ?? body['inputs'] ?? '').includes(refuseMarked.marker)) {
       sendError(res, refuseMarked.status, `stand-in refuses requests marked ${refuseMarked.marker} with ${refuseMarked.status}`);
+      return;
+    }
+    if (limiter !== undefined && fault === undefined) {
+      const content = answerFor(body);
+      const tokens = tokensOf(messagesOf(body).reduce((n, m) => n + m.content.length, 0)) + tokensOf(content.length);
+      const now = Date.now();
+      const verdict = limiter.admit(tokens, now);
+      if (!verdict.ok) {
+        rateStats.refused.push(now);
+        sendError(res, 429, `Rate limit reached for ${verdict.which} per min: Limit ${verdict.limit}. Please try again in ${verdict.retryAfterMs}ms.`, {
+          ...verdict.headers,
+          'retry-after-ms': String(verdict.retryAfterMs),
+        }, mode === 'tgi' ? undefined : 'rate_limit_exceeded');
+        return;
+      }
+      rateStats.admitted.push({ at: now, tokens });
+      later(latencyMs, () => sendJson(res, 200, completion(body, content), verdict.headers));
       return;
     }
     if (fault === undefined) {
@@ -643,6 +730,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
       refuseMarked = refusal;
     },
     stats: () => ({ total, inFlight, maxInFlight, contextRejections }),
+    rateStats: () => rateStats,
     resetStats() {
       total = 0;
       contextRejections = 0;

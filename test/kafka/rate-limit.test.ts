@@ -1,0 +1,136 @@
+/**
+ * Rate limits shared through Kafka, on the real broker: a stand-in endpoint that enforces 600
+ * requests/min and 60,000 tokens/min with 429s (token buckets holding 10 s of refill, stricter
+ * than OpenAI's minute) serves the generate and check stages, two worker processes each, which
+ * coordinate through the `llm.quota` topic alone. Over a 2-minute window the four stay under the
+ * limit (429s under 1% of calls) and use at least 90% of the binding limit. Dedup, filter and
+ * identify fill the task backlog from a second, unlimited stand-in (per-stage URLs).
+ *
+ * Then the budget: a budget in dollars shared by the same kind of workers pauses every one of
+ * them (`/readyz` says `budget: false`, `webscale_rl_budget_exhausted` is 1) and spending stops
+ * within one in-flight window of the limit.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { sleep, usePipelineSuite, type Worker } from '../support/pipeline.js';
+import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
+import { freePort, metric } from '../support/worker-metrics.js';
+
+const RPM = 600;
+const TPM = 60_000;
+const WINDOW_MS = 120_000;
+
+// The limited endpoint: generate and check call it.
+const s = usePipelineSuite('ratelimit', { latencyMs: 300, maxLog: 100, rateLimit: { rpm: RPM, tpm: TPM, burstSeconds: 10 } });
+let upstream: StandInLlm;
+
+beforeAll(async () => {
+  upstream = await startStandInLlm({ maxLog: 100 });
+});
+afterAll(async () => {
+  await upstream.close();
+});
+
+interface Member {
+  worker: Worker;
+  port: number;
+}
+
+async function member(stage: string, prefix: string, cfg: string, instance: string, extra: string[] = []): Promise<Member> {
+  const port = await freePort();
+  const worker = s.h.startWorker(stage, prefix, { args: ['--config', cfg, '--metrics-port', String(port), ...extra], instance });
+  return { worker, port };
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: number, explain: () => Promise<string> = () => Promise.resolve('')): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${await explain()}`);
+    await sleep(500);
+  }
+}
+
+function upstreamStages(url: string): string {
+  return ['filter', 'identify'].map((st) => `    ${st}:\n      url: ${url}\n`).join('');
+}
+
+describe('rate limits shared through Kafka (real broker)', () => {
+  it('four workers of two stages stay under 600 rpm / 60,000 tpm (429s < 1%) and use >= 90% over 2 minutes', async () => {
+    const prefix = freshPrefix('ratelimit');
+    await createTestTopics(prefix, undefined, { partitions: 4 });
+    const cfg = join(s.h.dir, 'limits.yaml');
+    await writeFile(cfg, `llm:\n  rateLimit:\n    rpm: ${RPM}\n    tpm: ${TPM}\n  stages:\n${upstreamStages(upstream.url)}`);
+    const input = await s.h.writeInput('rl', 500);
+    await member('dedup', prefix, cfg, 'dedup-1');
+    await member('filter', prefix, cfg, 'filter-1');
+    await member('identify', prefix, cfg, 'identify-1');
+    await s.h.ingest(prefix, input);
+    // Generate first, so candidates pile up and check always has work once it starts.
+    const gens = [await member('generate', prefix, cfg, 'generate-a'), await member('generate', prefix, cfg, 'generate-b')];
+    await sleep(25_000);
+    const checks = [await member('check', prefix, cfg, 'check-a'), await member('check', prefix, cfg, 'check-b')];
+    const four = [...gens, ...checks];
+    // Every worker sees the four members of the endpoint (the two upstream ones use the other one).
+    const membersSeen = async (): Promise<(number | null)[]> => Promise.all(four.map((m) => metric(m.port, 'webscale_rl_llm_rate_members')));
+    await waitFor('four members on the limited endpoint', async () => (await membersSeen()).every((n) => n === 4), 90_000, async () =>
+      `(members seen: ${JSON.stringify(await membersSeen())}; check-a log: ${checks[0]?.worker.stderr().slice(-1500) ?? ''})`,
+    );
+    // Shares are weighted by backlog but always add up to the whole limit.
+    const shareSum = async (): Promise<number> => (await Promise.all(four.map((m) => metric(m.port, 'webscale_rl_llm_rate_share')))).reduce<number>((a, b) => a + (b ?? 0), 0);
+    await waitFor('shares adding up to 1', async () => Math.abs((await shareSum()) - 1) < 0.02, 30_000);
+    await sleep(5000);
+
+    const start = Date.now();
+    await sleep(WINDOW_MS);
+    const end = Date.now();
+    const stats = s.llm.rateStats();
+    const admitted = stats.admitted.filter((a) => a.at >= start && a.at < end);
+    const refused = stats.refused.filter((t) => t >= start && t < end);
+    const tokens = admitted.reduce((n, a) => n + a.tokens, 0);
+    const minutes = (end - start) / 60_000;
+    const requestShare = admitted.length / (RPM * minutes);
+    const tokenShare = tokens / (TPM * minutes);
+    const refusedShare = refused.length / (admitted.length + refused.length);
+    const figures = {
+      window_s: (end - start) / 1000,
+      calls: admitted.length,
+      refused_429: refused.length,
+      refused_share: Number(refusedShare.toFixed(4)),
+      requests_per_min: Math.round(admitted.length / minutes),
+      tokens_per_min: Math.round(tokens / minutes),
+      rpm_used: Number(requestShare.toFixed(3)),
+      tpm_used: Number(tokenShare.toFixed(3)),
+      refused_429_whole_run: stats.refused.length,
+    };
+    process.stderr.write(`rate-limit figures: ${JSON.stringify(figures)}\n`);
+    expect(refusedShare).toBeLessThan(0.01);
+    // The binding limit (tokens, with the stand-in's prompts) is what can be used to 90%.
+    expect(Math.max(requestShare, tokenShare)).toBeGreaterThanOrEqual(0.9);
+    // The server let nothing over its limit through (its buckets hold 10 s of refill).
+    expect(admitted.length).toBeLessThanOrEqual(RPM * minutes + RPM / 6);
+    expect(tokens).toBeLessThanOrEqual(TPM * minutes + TPM / 6);
+    // Both stages got work through the shared limit.
+    for (const m of four) expect(await metric(m.port, 'webscale_rl_llm_request_duration_seconds_count')).toBeGreaterThan(10);
+
+    // Membership converges: a worker leaving with SIGTERM is dropped by the others at once (its
+    // last record says so); one killed with SIGKILL holds its share until its TTL (5 s) passes.
+    const [gA, gB, cA, cB] = four as [Member, Member, Member, Member];
+    let t = Date.now();
+    cB.worker.proc.kill('SIGTERM');
+    await waitFor('three members after a SIGTERM', async () => (await Promise.all([gA, gB, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_members')))).every((n) => n === 3), 30_000);
+    const afterTerm = Date.now() - t;
+    t = Date.now();
+    gB.worker.proc.kill('SIGKILL');
+    await waitFor('two members after a SIGKILL', async () => (await Promise.all([gA, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_members')))).every((n) => n === 2), 30_000);
+    const afterKill = Date.now() - t;
+    const sum = (await Promise.all([gA, cA].map((m) => metric(m.port, 'webscale_rl_llm_rate_share')))).reduce<number>((a, b) => a + (b ?? 0), 0);
+    process.stderr.write(`membership figures: ${JSON.stringify({ sigterm_ms: afterTerm, sigkill_ms: afterKill, share_sum_after: sum })}\n`);
+    // The SIGTERM'd worker drains first (its records in flight), then says goodbye.
+    expect(afterTerm).toBeLessThan(20_000);
+    expect(afterKill).toBeGreaterThanOrEqual(3000);
+    expect(afterKill).toBeLessThan(10_000);
+    expect(sum).toBeCloseTo(1, 1);
+  }, 420_000);
+});
