@@ -81,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
+      .option('--batch', 'send the LLM calls through the OpenAI Batch API (half price, results within 24 h; config llm.batch)')
+      .option('--batch-state <file>', 'with --batch: where the batch ids are kept across restarts (default <output>.batches.jsonl)')
       .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });

@@ -18,6 +18,7 @@ import { LLM_STAGES } from '../core/records.js';
 import { probeStages } from '../llm/probe.js';
 import { createLlmRouter } from '../llm/router.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
+import { checkBatchMode, openBatchMode, type BatchMode } from '../llm/batch/run-mode.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
 import { meterRouter } from '../runtime/metered.js';
@@ -33,6 +34,10 @@ export interface RunFlags extends CommonFlags {
   rejections?: string;
   summary?: string;
   progress?: boolean;
+  /** Send the LLM calls through the OpenAI Batch API (`llm.batch.enabled`). */
+  batch?: boolean;
+  /** The batch state file (default `<output>.batches.jsonl`). */
+  batchState?: string;
 }
 
 /** Exit code of a run in which more than `pipeline.maxLlmFailedShare` of the documents ended in `llm.failed`. */
@@ -59,18 +64,25 @@ export function outputsLine(output: string, rejections: string | null, summary: 
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
+  const batchOn = flags.batch === true || config.llm.batch.enabled;
+  // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
+  const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
+  const batchStatePath = batchOn ? checkBatchMode(config, stages, flags.output, flags.batchState) : undefined;
   const input = await openInput(flags.input, inputOptionsFrom(config.input));
   const fewshot = await loadFewshotLibrary(config.pipeline.fewshotDir);
   const decontaminator = await loadDecontaminator(config.decontamination);
 
   const router = await createLlmRouter(config, { logger });
+  let batch: BatchMode | undefined;
+  let finished = false;
   try {
-    // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
-    const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
+    const online = limitRouter(router, limiter);
+    // Batch mode: the calls wait for OpenAI batches; lines a batch does not answer go `online`.
+    batch = batchStatePath === undefined ? undefined : await openBatchMode(config, { stages, statePath: batchStatePath, online, logger });
+    const llm = meterRouter(batch?.router ?? online, (stage, usage) => stats.recordCall(stage, usage));
 
     // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
     const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
@@ -102,6 +114,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         stopIntake: stopIntake.signal,
         abort: abort.signal,
         stats,
+        ...(batch === undefined ? {} : { documentsInFlight: batch.documentsInFlight }),
       });
     } finally {
       progress.stop();
@@ -114,9 +127,19 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const maxShare = config.pipeline.maxLlmFailedShare;
     const code = runExitCode(stats, maxShare, result.interrupted);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted }) + '\n');
+    if (batch !== undefined) process.stderr.write(batch.stats.summaryLine() + '\n');
     process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
+    finished = !result.interrupted;
+    if (batch !== undefined && !finished) process.stderr.write(`batch ids kept in ${batch.state.path}: run the same command again to collect them\n`);
     if (flags.summary) {
-      const summary = { ...stats.toJSON(), llm_utilisation: util, llm_failed_share: stats.llmFailedShare(), interrupted: result.interrupted, exit_code: code };
+      const summary = {
+        ...stats.toJSON(),
+        llm_utilisation: util,
+        llm_failed_share: stats.llmFailedShare(),
+        interrupted: result.interrupted,
+        exit_code: code,
+        ...(batch === undefined ? {} : { batch: batch.stats.toJSON() }),
+      };
       await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');
     }
     if (code === EXIT_LLM_FAILED) {
@@ -128,6 +151,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     }
     return code;
   } finally {
+    await batch?.close(finished);
     await router.close();
     logger.flush();
   }
