@@ -92,14 +92,21 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const abort = new AbortController();
     const onSignal = (): void => {
       if (!stopIntake.signal.aborted) {
-        process.stderr.write('\nstopping intake; finishing documents in flight (Ctrl-C again to abort)\n');
+        process.stderr.write(
+          batch === undefined
+            ? '\nstopping intake; finishing documents in flight (Ctrl-C again to abort)\n'
+            : `\nstopping intake; finishing documents in flight, which wait for their batches (Ctrl-C again to stop now: the next run collects the batches in ${batch.state.path})\n`,
+        );
         stopIntake.abort();
       } else abort.abort();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    const progress = new ProgressDisplay(process.stderr, () => progressLine(stats, input.totalBytes, limiter.inFlight));
+    const progress = new ProgressDisplay(process.stderr, () => {
+      const line = progressLine(stats, input.totalBytes, limiter.inFlight);
+      return batch === undefined ? line : `${line} | ${batch.router.waiting()} waiting for a batch`;
+    });
     if (flags.progress !== false) progress.start();
     let result;
     try {

@@ -14,7 +14,7 @@ import { OUTPUT_JSON_SCHEMAS } from '../../src/llm/contract.js';
 import { acquireAgent, type AgentLease } from '../../src/llm/http.js';
 import { OpenAiClient } from '../../src/llm/openai.js';
 import { BatchApi } from '../../src/llm/batch/api.js';
-import { BatchingClient, customIdFor } from '../../src/llm/batch/client.js';
+import { BatchingClient, customIdFor, readResultLine } from '../../src/llm/batch/client.js';
 import { chatBody } from '../../src/llm/wire.js';
 import { BatchStateLog } from '../../src/llm/batch/state.js';
 import { BatchStats } from '../../src/llm/batch/stats.js';
@@ -217,5 +217,55 @@ describe('BatchingClient against the stand-in Batch API', () => {
     expect(texts).toEqual(await onlineTexts(all));
     expect(second.stats.toJSON()).toMatchObject({ batches: { submitted: 1, adopted: 1 }, lines: { answered: 4, retried_online: 0 } });
     expect(await readFile(statePath, 'utf8')).toMatch(/"event":"submitted","file_id":"file-standin-\d+","batch_id":"batch_standin_\d+"/);
+  });
+});
+
+describe('batch result lines and the state file', () => {
+  const context = { url: 'http://x/v1', batch: 'b' };
+
+  it('reads answers, failed lines, expired and cancelled lines, and ignores what is not a result line', () => {
+    const body = { choices: [{ message: { content: '{"a":1}' }, finish_reason: 'stop' }], usage: { prompt_tokens: 7, completion_tokens: 3 }, model: 'm' };
+    expect(readResultLine(JSON.stringify({ id: 'r1', custom_id: 'c1', response: { status_code: 200, request_id: 'q', body }, error: null }), 'fallback', context)).toEqual({
+      customId: 'c1',
+      outcome: { kind: 'answer', completion: { text: '{"a":1}', model: 'm', usage: { prompt_tokens: 7, completion_tokens: 3 }, finishReason: 'stop' } },
+    });
+    const failed = readResultLine(JSON.stringify({ custom_id: 'c2', response: { status_code: 400, body: { error: { message: 'bad schema' } } }, error: null }), 'f', context);
+    expect(failed).toEqual({ customId: 'c2', outcome: { kind: 'retry', reason: 'failed', detail: 'status 400: bad schema' } });
+    expect(readResultLine(JSON.stringify({ custom_id: 'c3', response: null, error: { code: 'batch_expired', message: 'late' } }), 'f', context)?.outcome).toMatchObject({ reason: 'expired' });
+    expect(readResultLine(JSON.stringify({ custom_id: 'c4', response: null, error: { code: 'batch_cancelled', message: 'x' } }), 'f', context)?.outcome).toMatchObject({ reason: 'cancelled' });
+    // A 200 whose body is not a chat completion is retried online, not trusted.
+    expect(readResultLine(JSON.stringify({ custom_id: 'c5', response: { status_code: 200, body: { nope: true } } }), 'f', context)?.outcome).toMatchObject({ kind: 'retry', reason: 'failed' });
+    expect(readResultLine('{"custom_id": ', 'f', context)).toBeUndefined();
+    expect(readResultLine(JSON.stringify({ response: {} }), 'f', context)).toBeUndefined();
+  });
+
+  it('custom ids are stable, differ by endpoint and body, and fit OpenAI\'s 64 characters', () => {
+    const a = customIdFor('http://a/v1', '{"x":1}');
+    expect(customIdFor('http://a/v1', '{"x":1}')).toBe(a);
+    expect(customIdFor('http://b/v1', '{"x":1}')).not.toBe(a);
+    expect(customIdFor('http://a/v1', '{"x":2}')).not.toBe(a);
+    expect(a.length).toBeLessThanOrEqual(64);
+  });
+
+  it('the state file survives a torn last line and keeps what earlier runs recorded', async () => {
+    const path = join(dir, 'torn.jsonl');
+    const good = [
+      JSON.stringify({ event: 'submitting', file_id: 'f1', custom_ids: ['a', 'b'], at: 1 }),
+      JSON.stringify({ event: 'submitted', file_id: 'f1', batch_id: 'b1', at: 2 }),
+      JSON.stringify({ event: 'submitting', file_id: 'f2', custom_ids: ['c'], at: 3 }),
+      JSON.stringify({ event: 'collected', batch_id: 'b1', status: 'completed', at: 4 }),
+    ];
+    await writeFile(path, good.join('\n') + '\n{"event":"submitted","file_id":"f2","bat');
+    const state = await BatchStateLog.open(path);
+    expect(state.earlierBatches()).toEqual([
+      { fileId: 'f1', batchId: 'b1', customIds: ['a', 'b'], collected: true },
+      { fileId: 'f2', batchId: undefined, customIds: ['c'], collected: false },
+    ]);
+    expect(state.earlierBatchOf('c')?.fileId).toBe('f2');
+    await state.submitted('f2', 'b2');
+    await state.close();
+    const reread = await BatchStateLog.open(path);
+    expect(reread.earlierBatchOf('c')?.batchId).toBe('b2');
+    await reread.close({ remove: true });
   });
 });
