@@ -23,6 +23,7 @@ import { createKafka, createProducer, readToEnd, topicName } from '../kafka/inde
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
 import { probeStages } from '../llm/probe.js';
+import { openWorkerBatchMode, type WorkerBatchMode } from '../llm/batch/worker-mode.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
 import { StageWorker } from '../runtime/stage-worker.js';
@@ -73,6 +74,8 @@ export async function setup(
 export interface StageFlags extends CommonFlags {
   metricsPort?: number;
   instanceId?: string;
+  /** generate and check: call the LLM through the OpenAI Batch API. */
+  batch?: boolean;
 }
 
 export async function stageCommand(stageName: string, flags: StageFlags): Promise<number> {
@@ -94,6 +97,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   const metrics = createMetrics({ stage });
   const recorder = metrics.forStage();
   const router = createLlmRouter(config, { logger, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
+  const batch: WorkerBatchMode | undefined = flags.batch === true ? await openWorkerBatchMode(config, stage, kafka, logger) : undefined;
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
   // Dedup makes no LLM call either.
   const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
@@ -110,7 +114,15 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     // A worker whose LLM cannot serve stays out of its group (unready, consuming nothing) until a
     // real request with the stage's schema succeeds: a wrong URL, key or model never empties the
     // input into the DLQ.
-    ...(needsLlm ? { probeLlm: (signal: AbortSignal) => probeStages(router, [stage], { signal, config, logger }) } : {}),
+    ...(needsLlm
+      ? {
+          probeLlm: async (signal: AbortSignal) => {
+            await probeStages(router, [stage], { signal, config, logger });
+            await batch?.probe(signal);
+          },
+        }
+      : {}),
+    ...(batch === undefined ? {} : { batch: batch.worker }),
   });
   const health =
     flags.metricsPort === undefined
@@ -148,6 +160,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
     await health?.close();
+    await batch?.close();
     await router.close();
     logger.flush();
   }

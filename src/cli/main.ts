@@ -96,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
         .description('run one stage as a member of consumer group <prefix><stage>')
         .argument('<stage>', 'dedup | filter | identify | generate | check')
         .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
-        .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID'),
+        .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID')
+        .option('--batch', 'generate and check: call the LLM through the OpenAI Batch API; batch ids kept in <prefix>llm.batches (config llm.batch)'),
     ),
   ).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);

@@ -72,6 +72,13 @@ export interface StageWorkerOptions {
    * join its group (consumes nothing, reports unready) and retries it with backoff.
    */
   probeLlm?: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Batch mode (`stage generate|check --batch`, `src/llm/batch/`): `wrap` turns the worker's
+   * online router (capped at `concurrency`, observed for metrics) into the batching router the
+   * stage calls; intake pauses at `inFlight` records in flight instead of 3 x concurrency, and
+   * the record age limit is at least `minRecordAgeMs` (a record waits for its batch for hours).
+   */
+  batch?: { wrap: (online: LlmRouter) => LlmRouter; inFlight: number; minRecordAgeMs: number };
 }
 
 
@@ -115,10 +122,10 @@ export class StageWorker {
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
     // while a full slot's worth is still queued keeps the LLM busy across the next fetch.
-    this.limits = intakeLimits(opts.highWater ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
+    this.limits = intakeLimits(opts.highWater ?? opts.batch?.inFlight ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
     const policy: RecordFailurePolicy = {
       maxRecordAttempts: config.kafka.maxRecordAttempts,
-      maxRecordAgeMs: config.kafka.maxRecordAge,
+      maxRecordAgeMs: Math.max(config.kafka.maxRecordAge, opts.batch?.minRecordAgeMs ?? 0),
       outageThreshold: opts.outageThreshold ?? 3,
       backoff: RECORD_BACKOFF,
     };
@@ -156,7 +163,7 @@ export class StageWorker {
           })
         : null;
     const ctx: StageContext = {
-      llm,
+      llm: opts.batch === undefined ? llm : opts.batch.wrap(llm),
       logger: this.log,
       signal: this.abort.signal,
       config,

@@ -28,7 +28,7 @@ import { abortedError, safeUrl } from '../retry.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from '../types.js';
 import { chatBody, parseChatCompletion, type ResponseFormatShape } from '../wire.js';
 import { CHAT_ENDPOINT, TERMINAL_STATUSES, type BatchApi, type BatchObject } from './api.js';
-import type { BatchStateLog, PersistedBatch } from './state.js';
+import type { BatchStateStore, PersistedBatch } from './state.js';
 import type { BatchStats } from './stats.js';
 
 export interface BatchingClientOptions {
@@ -39,7 +39,7 @@ export interface BatchingClientOptions {
   model: string | undefined;
   responseFormat: ResponseFormatShape;
   config: BatchConfig;
-  state: BatchStateLog;
+  state: BatchStateStore;
   stats: BatchStats;
   logger?: Logger | undefined;
 }

@@ -17,7 +17,7 @@ import type { LlmClient, LlmRouter } from '../types.js';
 import type { ResponseFormatShape } from '../wire.js';
 import { BatchApi } from './api.js';
 import { BatchingClient } from './client.js';
-import type { BatchStateLog } from './state.js';
+import type { BatchStateStore } from './state.js';
 import type { BatchStats } from './stats.js';
 
 export interface BatchRouterOptions {
@@ -25,7 +25,7 @@ export interface BatchRouterOptions {
   online: LlmRouter;
   /** Connections for the Files and Batches calls. */
   dispatcher: Dispatcher;
-  state: BatchStateLog;
+  state: BatchStateStore;
   stats: BatchStats;
   logger?: Logger | undefined;
 }

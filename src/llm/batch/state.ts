@@ -25,12 +25,12 @@ export interface PersistedBatch {
   collected: boolean;
 }
 
-type StateEvent =
+export type StateEvent =
   | { event: 'submitting'; file_id: string; custom_ids: string[]; at: number }
   | { event: 'submitted'; file_id: string; batch_id: string; at: number }
   | { event: 'collected'; batch_id: string; status: string; at: number };
 
-function parseEvent(line: string): StateEvent | undefined {
+export function parseEvent(line: string): StateEvent | undefined {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -58,51 +58,29 @@ function parseEvent(line: string): StateEvent | undefined {
   }
 }
 
-export class BatchStateLog {
-  /** Batches of earlier runs of this output, by input file id, in submission order. */
+/**
+ * Where the batch ids of a run are kept: a file beside the output (`run --batch`) or a compacted
+ * topic (`stage <generate|check> --batch`, `kafka-state.ts`). Both replay the same events into the
+ * same index; only where an event is written differs.
+ */
+export abstract class BatchStateStore {
+  /** Batches of earlier runs (or other workers), by input file id, in submission order. */
   private readonly earlier = new Map<string, PersistedBatch>();
   /** custom_id -> input file id of the earlier batch that holds it. */
   private readonly earlierIndex = new Map<string, string>();
-  private chain: Promise<void> = Promise.resolve();
 
-  private constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-  ) {}
+  /** Where the state is kept, for messages (a file path, or `topic <name>`). */
+  abstract readonly path: string;
+  protected abstract append(event: StateEvent): Promise<void>;
+  abstract close(options?: { remove?: boolean }): Promise<void>;
 
-  /** Open (creating when missing) the state file and read what earlier runs left in it. */
-  static async open(path: string): Promise<BatchStateLog> {
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new WebscaleError('CONFIG_INVALID', `cannot read the batch state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-      }
-    }
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'a');
-    } catch (err) {
-      throw new WebscaleError('CONFIG_INVALID', `cannot write the batch state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; name a writable file with --batch-state`, {
-        cause: err,
-      });
-    }
-    const log = new BatchStateLog(path, handle);
-    // A torn last line (no newline) is dropped, and the next append starts on a line of its own.
-    if (text !== '' && !text.endsWith('\n')) await handle.write('\n');
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      const event = parseEvent(line);
-      if (event !== undefined) log.replay(event);
-    }
-    return log;
-  }
-
-  private replay(event: StateEvent): void {
+  /** Apply an event read back from storage; a `submitting` split into chunks adds up. */
+  protected replay(event: StateEvent): void {
     switch (event.event) {
       case 'submitting': {
-        this.earlier.set(event.file_id, { fileId: event.file_id, batchId: undefined, customIds: event.custom_ids, collected: false });
+        const known = this.earlier.get(event.file_id);
+        if (known !== undefined) known.customIds.push(...event.custom_ids);
+        else this.earlier.set(event.file_id, { fileId: event.file_id, batchId: undefined, customIds: [...event.custom_ids], collected: false });
         for (const id of event.custom_ids) this.earlierIndex.set(id, event.file_id);
         return;
       }
@@ -154,8 +132,49 @@ export class BatchStateLog {
   collected(batchId: string, status: string): Promise<void> {
     return this.append({ event: 'collected', batch_id: batchId, status, at: Date.now() });
   }
+}
 
-  private append(event: StateEvent): Promise<void> {
+/** The state of `run --batch`: append-only JSON lines in a file beside the output. */
+export class BatchStateLog extends BatchStateStore {
+  private chain: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+  ) {
+    super();
+  }
+
+  /** Open (creating when missing) the state file and read what earlier runs left in it. */
+  static async open(path: string): Promise<BatchStateLog> {
+    let text = '';
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new WebscaleError('CONFIG_INVALID', `cannot read the batch state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      }
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'a');
+    } catch (err) {
+      throw new WebscaleError('CONFIG_INVALID', `cannot write the batch state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; name a writable file with --batch-state`, {
+        cause: err,
+      });
+    }
+    const log = new BatchStateLog(path, handle);
+    // A torn last line (no newline) is dropped, and the next append starts on a line of its own.
+    if (text !== '' && !text.endsWith('\n')) await handle.write('\n');
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      const event = parseEvent(line);
+      if (event !== undefined) log.replay(event);
+    }
+    return log;
+  }
+
+  protected append(event: StateEvent): Promise<void> {
     const line = JSON.stringify(event) + '\n';
     const next = this.chain.then(async () => {
       await this.handle.write(line);
