@@ -163,7 +163,8 @@ export class StageWorker {
           })
         : null;
     const ctx: StageContext = {
-      llm: opts.batch === undefined ? llm : opts.batch.wrap(llm),
+      // A batch's answer proves the LLM serves as much as an online one (ends an outage).
+      llm: opts.batch === undefined ? llm : observeRouter(opts.batch.wrap(llm), { onSuccess: () => this.health.success() }),
       logger: this.log,
       signal: this.abort.signal,
       config,
