@@ -142,6 +142,21 @@ describe('run --batch', () => {
     expect(existsSync(state)).toBe(false);
   });
 
+  it('refuses a server without the Batch API before reading any input', async () => {
+    const plain = await startStandInLlm({ model: 'stand-in', noBatchApi: true });
+    try {
+      const out = join(dir, 'nobatch.jsonl');
+      const res = await runCli(['run', '--batch', '--input', input, '--output', out, '--llm-url', plain.url, '--llm-model', 'stand-in', '--no-progress']);
+      expect(res.code).toBe(2);
+      expect(res.stderr.trim().split('\n')).toHaveLength(1);
+      expect(res.stderr).toMatch(/has no Batch API \(GET \/batches: LLM server answered 404.*\); run without --batch/);
+      expect(existsSync(out)).toBe(false);
+      expect(existsSync(`${out}.batches.jsonl`)).toBe(false);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('refuses --batch without an OpenAI-compatible endpoint, and with --output - without --batch-state', async () => {
     const local = await runCli(['run', '--batch', '--input', input, '--output', join(dir, 'x.jsonl'), '--llm', 'local', '--no-progress']);
     expect(local.code).toBe(2);

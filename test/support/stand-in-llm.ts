@@ -85,6 +85,8 @@ export interface StandInOptions {
   failAll?: StandInFailAll;
   /** Refuse chat requests for any model but `model`, as vLLM does (404 NotFoundError). */
   strictModel?: boolean;
+  /** No Files and Batch endpoints (404), like a self-hosted server without the Batch API. */
+  noBatchApi?: boolean;
 }
 
 export interface StandInLlm {
@@ -594,7 +596,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
       });
       return;
     }
-    if (mode === 'openai' && batchEndpoints.handle(req, res, path, rawBytes, (status, payload) => sendJson(res, status, payload))) return;
+    if (mode === 'openai' && options.noBatchApi !== true && batchEndpoints.handle(req, res, path, rawBytes, (status, payload) => sendJson(res, status, payload))) return;
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) {
       if (typeof body !== 'object' || body === null || !Array.isArray((body as Record<string, unknown>)['messages'])) {
         sendError(res, mode === 'tgi' ? 422 : 400, 'request body must be a JSON object with messages');

@@ -53,7 +53,8 @@ export async function openBatchMode(
     for (const stage of opts.stages) router.forStage(stage);
     for (const api of router.apis()) await api.probe(opts.signal);
   } catch (err) {
-    await state.close();
+    // A state file this run created holds nothing yet: do not leave it behind.
+    await state.close({ remove: state.earlierBatches().length === 0 });
     await lease.release();
     throw err;
   }
