@@ -159,6 +159,21 @@ describe('BatchingClient against the stand-in Batch API', () => {
     expect(stats.toJSON()).toMatchObject({ batches: { by_status: { failed: 1 } }, lines: { answered: 0, retried_by_reason: { batch_failed: 3 } } });
   });
 
+  it('a batch refused for a full queue (token_limit_exceeded) is submitted again later, not sent online', async () => {
+    const { client, stats } = await batching();
+    server.batches.script({ failValidation: true, errorCode: 'token_limit_exceeded' });
+    const requests = [35, 36, 37].map((n) => request(n));
+    const created = server.batches.created().length;
+    const chats = server.stats().total;
+    const texts = (await Promise.all(requests.map((r) => client.complete(r)))).map((c) => c.text);
+    expect(server.stats().total).toBe(chats);
+    const batches = server.batches.created().slice(created);
+    expect(batches.map((b) => b.status)).toEqual(['failed', 'completed']);
+    expect(batches[1]?.customIds.sort()).toEqual(batches[0]?.customIds.sort());
+    expect(texts).toEqual(await onlineTexts(requests));
+    expect(stats.toJSON()).toMatchObject({ batches: { submitted: 2, by_status: { failed: 1, completed: 1 } }, lines: { submitted: 6, resubmitted: 3, answered: 3, retried_online: 0 } });
+  });
+
   it('a restart over the same state file collects the submitted batch and submits nothing again', async () => {
     const statePath = join(dir, 'restart.jsonl');
     const first = await batching(statePath);

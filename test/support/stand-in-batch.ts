@@ -12,7 +12,8 @@
  * would. Switches, one script per created batch (`script(...)`): `expireAfter: n` (the batch
  * expires with only its first n lines answered; the rest are `batch_expired` lines in the error
  * file), `failLines: n` (its first n lines fail with a 500 in the error file), `failValidation`
- * (status failed with a validation error, no files). A line whose request holds `[[batchfail]]`
+ * (status failed with a validation error, no files; `errorCode: 'token_limit_exceeded'` makes it
+ * the refusal of a full batch queue). A line whose request holds `[[batchfail]]`
  * fails with a 500 in every batch (and is answered normally online).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +22,8 @@ export interface StandInBatchScript {
   expireAfter?: number;
   failLines?: number;
   failValidation?: boolean;
+  /** With failValidation: the error code (default `invalid_request`; `token_limit_exceeded` = the model's batch queue is full). */
+  errorCode?: string;
 }
 
 export interface StandInBatchRecord {
@@ -151,7 +154,9 @@ export function createBatchEndpoints(answer: LineAnswer): {
       case 'validating':
         if (b.script.failValidation === true) {
           b.record.status = 'failed';
-          b.errors = { object: 'list', data: [{ code: 'invalid_request', message: 'stand-in: this batch failed validation', param: null, line: 1 }] };
+          const code = b.script.errorCode ?? 'invalid_request';
+          const message = code === 'token_limit_exceeded' ? 'Enqueued token limit reached for stand-in in organization org-standin.' : 'stand-in: this batch failed validation';
+          b.errors = { object: 'list', data: [{ code, message, param: null, line: code === 'token_limit_exceeded' ? null : 1 }] };
         } else b.record.status = 'in_progress';
         return;
       case 'in_progress':

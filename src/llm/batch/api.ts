@@ -32,6 +32,8 @@ export interface BatchObject {
   requestCounts: { total: number; completed: number; failed: number } | null;
   /** Validation errors of a `failed` batch (`errors.data[].message`), first few. */
   errors: string[];
+  /** Their codes (`errors.data[].code`), e.g. `token_limit_exceeded`. */
+  errorCodes: string[];
 }
 
 export interface BatchApiOptions {
@@ -87,6 +89,7 @@ export function parseBatchObject(json: unknown, url: string): BatchObject {
             return typeof m === 'string' ? m : JSON.stringify(e);
           })
       : [],
+    errorCodes: Array.isArray(errors) ? errors.map((e) => (e as Record<string, unknown> | null)?.['code']).filter((c): c is string => typeof c === 'string') : [],
   };
 }
 

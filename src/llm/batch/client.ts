@@ -13,6 +13,11 @@
  * waits for that batch instead of submitting the request again. The same request made twice at
  * once is one line with two waiters.
  *
+ * A batch refused because the provider's queue for the model is full (`failed` with
+ * `token_limit_exceeded`: OpenAI caps the tokens of a model's batches in progress) costs nothing
+ * and says "later", not "never": its requests are queued again after a wait that doubles from
+ * `pollInterval` up to 10 minutes while refusals continue, instead of going online at full price.
+ *
  * Lines a batch did not answer go to the online client (retries, backoff and the process's
  * concurrency cap included): lines that failed (a non-200 status in the error file), lines left
  * when a batch expired (`batch_expired`) or was cancelled, the lines of a batch that failed
@@ -70,6 +75,10 @@ interface Tracked {
   /** Submitted by an earlier run of the same output. */
   earlier: boolean;
 }
+
+/** The error code of a batch refused because the model's batch queue is full. */
+const QUEUE_FULL = 'token_limit_exceeded';
+const MAX_REQUEUE_WAIT_MS = 10 * 60_000;
 
 /** A custom_id: stable for the same endpoint and request body, at most 64 characters as OpenAI requires. */
 export function customIdFor(url: string, body: string): string {
@@ -131,6 +140,9 @@ export class BatchingClient implements LlmClient {
   private readonly submissions = new Set<Promise<void>>();
   private readonly stopped = new AbortController();
   private closed = false;
+  /** Batches refused for a full queue since the last batch that completed (sets the wait). */
+  private queueRefusals = 0;
+  private readonly requeueTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: BatchingClientOptions) {
     this.backend = options.online.backend;
@@ -361,9 +373,38 @@ export class BatchingClient implements LlmClient {
     stats.recordOutcome(batch.status);
     if (entry.earlier) stats.adopted++;
     await state.collected(batch.id, batch.status);
+    if (batch.status === 'failed' && batch.errorCodes.includes(QUEUE_FULL)) {
+      this.resubmitLater(entry, batch);
+      return;
+    }
+    if (batch.status === 'completed') this.queueRefusals = 0;
     for (const id of entry.customIds) {
       this.deliver(id, seen.get(id) ?? { kind: 'retry', reason: missingReason, detail: missingDetail }, entry.earlier);
     }
+  }
+
+  /** Queue the waiting lines of a batch refused for a full queue again, after a growing wait. */
+  private resubmitLater(entry: Tracked, batch: BatchObject): void {
+    const { config, stats, logger } = this.options;
+    const delayMs = Math.min(MAX_REQUEUE_WAIT_MS, config.pollInterval * 2 ** Math.min(this.queueRefusals, 20));
+    this.queueRefusals++;
+    const lines: Line[] = [];
+    for (const id of entry.customIds) {
+      const line = this.lines.get(id);
+      if (line !== undefined && line.state === 'submitted') lines.push(line);
+    }
+    stats.resubmitted += lines.length;
+    logger?.warn({ batch: batch.id, requests: lines.length, delayMs, errors: batch.errors }, 'batch refused: the provider\'s batch queue for this model is full; submitting its requests again later');
+    const timer = setTimeout(() => {
+      this.requeueTimers.delete(timer);
+      if (this.closed) return;
+      for (const line of lines) {
+        if (line.waiters.size === 0 || this.lines.get(line.customId) !== line) continue;
+        line.state = 'queued';
+        this.enqueue(line, config);
+      }
+    }, delayMs);
+    this.requeueTimers.add(timer);
   }
 
   /** Hand a line's outcome to its waiters; an earlier run's answer nobody asked for yet is kept. */
@@ -404,6 +445,8 @@ export class BatchingClient implements LlmClient {
     this.stopped.abort();
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    for (const timer of this.requeueTimers) clearTimeout(timer);
+    this.requeueTimers.clear();
     await Promise.allSettled([...this.submissions]);
     for (const line of this.lines.values()) {
       for (const waiter of line.waiters) {

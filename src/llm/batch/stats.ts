@@ -12,8 +12,10 @@ export class BatchStats {
   adopted = 0;
   /** Terminal statuses seen, by status. */
   readonly outcomes = new Map<string, number>();
-  /** Request lines uploaded by this run. */
+  /** Request lines uploaded by this run (a line submitted again counts again). */
   linesSubmitted = 0;
+  /** Lines queued again because their batch was refused for a full queue (`token_limit_exceeded`). */
+  resubmitted = 0;
   /** Requests answered from a batch's output file. */
   linesAnswered = 0;
   /** Requests sent online after their line failed, expired, was cancelled or was missing, by reason. */
@@ -58,7 +60,7 @@ export class BatchStats {
     const sorted = (m: Map<string, number>): Record<string, number> => Object.fromEntries([...m.entries()].sort(([a], [b]) => a.localeCompare(b)));
     return {
       batches: { submitted: this.submitted, adopted: this.adopted, by_status: sorted(this.outcomes) },
-      lines: { submitted: this.linesSubmitted, answered: this.linesAnswered, retried_online: this.retriedTotal(), retried_by_reason: sorted(this.retriedOnline) },
+      lines: { submitted: this.linesSubmitted, resubmitted: this.resubmitted, answered: this.linesAnswered, retried_online: this.retriedTotal(), retried_by_reason: sorted(this.retriedOnline) },
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
     };
   }
