@@ -62,6 +62,45 @@ describe('generate and check in batch mode (real broker)', () => {
     expect(online).toHaveLength(0);
   }, 300_000);
 
+  it('a live worker that takes over a killed worker\'s partitions collects its batches, submitted after it started', async () => {
+    const prefix = freshPrefix('batchmove');
+    await createTestTopics(prefix, undefined, { partitions: 4 });
+    const input = await s.h.writeInput('batchmove', 30);
+    const expected = await s.h.embeddedExpectation(input);
+    const cfg = join(s.h.dir, 'batchmove.yaml');
+    await writeFile(cfg, 'kafka:\n  commitInterval: 250ms\n  sessionTimeout: 6s\nllm:\n  batch:\n    window: 300ms\n    pollInterval: 100ms\n');
+    const before = s.llm.batches.created().length;
+    s.llm.batches.hold(true);
+    for (const stage of ['dedup', 'filter', 'identify']) s.h.startWorker(stage, prefix, { args: ['--config', cfg, '--concurrency', '4'] });
+    // Both generate workers start (and read the empty state) before any batch exists.
+    const info = { WEBSCALE_LOG_LEVEL: 'info' };
+    const a = s.h.startWorker('generate', prefix, { args: ['--config', cfg, '--concurrency', '4', '--batch'], instance: 'generate-a', env: info });
+    const b = s.h.startWorker('generate', prefix, { args: ['--config', cfg, '--concurrency', '4', '--batch'], instance: 'generate-b', env: info });
+    s.h.startWorker('check', prefix, { args: ['--config', cfg, '--concurrency', '4', '--batch'], instance: 'check-1' });
+    await sleep(8000);
+    await s.h.ingest(prefix, input);
+    const deadline = Date.now() + 90_000;
+    while (s.llm.batches.created().length - before < 2) {
+      if (Date.now() > deadline) throw new Error(`fewer than two batches: ${a.stderr()} ${b.stderr()}`);
+      await sleep(100);
+    }
+    await sleep(3000);
+    const held = s.llm.batches.created().slice(before);
+    // Both workers own partitions and have batches in progress.
+    expect(a.stderr()).toContain('"msg":"batch submitted"');
+    expect(b.stderr()).toContain('"msg":"batch submitted"');
+    a.proc.kill('SIGKILL');
+    await a.exited;
+    // generate-b takes generate-a's partitions after the session timeout and re-reads its records.
+    await sleep(9000);
+    s.llm.batches.hold(false);
+    await s.h.waitForCompletion(prefix, expected, 120_000);
+    await s.h.assertExactlyOnce(prefix, expected);
+    const ids = s.llm.batches.created().slice(before).flatMap((x) => x.customIds);
+    expect(new Set(ids).size, `a request was submitted twice; generate-b said: ${b.stderr()}`).toBe(ids.length);
+    for (const x of held) expect(s.llm.batches.created().find((c) => c.id === x.id)?.status).toBe('completed');
+  }, 300_000);
+
   it('refuses --batch for a stage other than generate and check', async () => {
     const prefix = freshPrefix('batchusage');
     await createTestTopics(prefix, undefined, { partitions: 1 });

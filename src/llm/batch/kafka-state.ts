@@ -2,9 +2,10 @@
  * The batch state of the Kafka stage workers (`stage <generate|check> --batch`): the same events
  * as the file of `run --batch` (`state.ts`), kept in a compacted topic, `<prefix>llm.batches`
  * (created when missing: one partition, `cleanup.policy` compact,delete, kept 7 days, longer than
- * any batch lives). A worker reads it to the end before it joins its group, so a worker started
- * again after kill -9, or the worker that takes over its partitions, finds the batches submitted
- * for the records it re-reads and collects them instead of submitting them again.
+ * any batch lives). A worker reads it to the end before it joins its group and then keeps
+ * following it, so a worker started again after kill -9, or a live worker that takes over
+ * partitions after a rebalance, finds the batches submitted for the records it re-reads and
+ * collects them instead of submitting them again. Its own events are not indexed: it knows them.
  *
  * Each event is its own record (key: event, file and chunk), written with acks=all by an
  * idempotent producer before the step it records goes further. A `submitting` event's custom_ids
@@ -12,9 +13,10 @@
  * All stage workers that run in batch mode share the topic; an event of another stage's
  * endpoint is indexed too and simply never asked for.
  */
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { WebscaleError } from '../../core/errors.js';
-import { createProducer, readToEnd } from '../../kafka/index.js';
+import { createProducer } from '../../kafka/index.js';
 import { BatchStateStore, parseEvent, type StateEvent } from './state.js';
 
 /** custom_ids per `submitting` record. */
@@ -51,13 +53,71 @@ export async function ensureBatchStateTopic(admin: Admin, topic: string): Promis
 
 export class KafkaBatchState extends BatchStateStore {
   readonly path: string;
+  /** Input files this worker uploaded: its own events, not indexed when they come back. */
+  private readonly own = new Set<string>();
+  private consumer: Consumer | undefined;
+  private groupId = '';
 
   private constructor(
+    private readonly kafka: Kafka,
     private readonly topic: string,
     private readonly producer: Producer,
   ) {
     super();
     this.path = `topic ${topic}`;
+  }
+
+  private take(value: Buffer | null): void {
+    const event = value === null ? undefined : parseEvent(value.toString('utf8'));
+    if (event === undefined) return;
+    if (event.event !== 'collected' && this.own.has(event.file_id)) return;
+    this.replay(event);
+  }
+
+  /**
+   * Follow the topic with a consumer of its own (a throwaway group, no commits: every start reads
+   * from the beginning); resolves once it has read up to the end offsets seen at the start.
+   */
+  private async follow(groupPrefix: string): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const remaining = new Map<number, bigint>();
+    try {
+      for (const o of await admin.fetchTopicOffsets(this.topic)) if (BigInt(o.high) > BigInt(o.low)) remaining.set(o.partition, BigInt(o.high));
+    } finally {
+      await admin.disconnect();
+    }
+    this.groupId = `${groupPrefix}batch-state-${randomUUID()}`;
+    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const reached = (partition: number, lastOffset: bigint): void => {
+        const end = remaining.get(partition);
+        if (end === undefined || lastOffset + 1n < end) return;
+        remaining.delete(partition);
+        if (remaining.size === 0) resolve();
+      };
+      if (remaining.size === 0) resolve();
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (!e.payload.restart) reject(e.payload.error);
+      });
+      // A compacted topic's batch may hold no record at its end offsets (see read-to-end.ts).
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+        if (e.payload.lastOffset !== null) reached(e.payload.partition, BigInt(e.payload.lastOffset));
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) this.take(m.value);
+            reached(batch.partition, BigInt(batch.lastOffset()));
+            await Promise.resolve();
+          },
+        })
+        .catch(reject);
+    });
   }
 
   /** Create the topic when missing, read it to the end, and connect the producer. */
@@ -71,20 +131,18 @@ export class KafkaBatchState extends BatchStateStore {
     }
     const producer = createProducer(kafka, { allowAutoTopicCreation: false });
     await producer.connect();
-    const state = new KafkaBatchState(topic, producer);
-    await readToEnd(
-      kafka,
-      topic,
-      (m) => {
-        const event = m.value === null ? undefined : parseEvent(m.value.toString('utf8'));
-        if (event !== undefined) state.replay(event);
-      },
-      { groupPrefix },
-    );
+    const state = new KafkaBatchState(kafka, topic, producer);
+    try {
+      await state.follow(groupPrefix);
+    } catch (err) {
+      await state.close();
+      throw new WebscaleError('KAFKA', `cannot read the batch state topic ${topic}: ${(err as Error).message}`, { retryable: true, cause: err });
+    }
     return state;
   }
 
   protected async append(event: StateEvent): Promise<void> {
+    if (event.event !== 'collected') this.own.add(event.file_id);
     const records: { key: string; value: string }[] = [];
     if (event.event === 'submitting') {
       for (let i = 0, chunk = 0; i < Math.max(1, event.custom_ids.length); i += IDS_PER_RECORD, chunk++) {
@@ -101,6 +159,15 @@ export class KafkaBatchState extends BatchStateStore {
   }
 
   async close(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
     await this.producer.disconnect().catch(() => undefined);
+    if (this.groupId !== '') {
+      const admin = this.kafka.admin();
+      await admin
+        .connect()
+        .then(() => admin.deleteGroups([this.groupId]))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect().catch(() => undefined));
+    }
   }
 }

@@ -78,10 +78,17 @@ export abstract class BatchStateStore {
   protected replay(event: StateEvent): void {
     switch (event.event) {
       case 'submitting': {
-        const known = this.earlier.get(event.file_id);
-        if (known !== undefined) known.customIds.push(...event.custom_ids);
-        else this.earlier.set(event.file_id, { fileId: event.file_id, batchId: undefined, customIds: [...event.custom_ids], collected: false });
-        for (const id of event.custom_ids) this.earlierIndex.set(id, event.file_id);
+        let batch = this.earlier.get(event.file_id);
+        if (batch === undefined) {
+          batch = { fileId: event.file_id, batchId: undefined, customIds: [], collected: false };
+          this.earlier.set(event.file_id, batch);
+        }
+        // Read twice (a reader that starts over), a chunk adds nothing.
+        for (const id of event.custom_ids) {
+          if (this.earlierIndex.get(id) === event.file_id) continue;
+          batch.customIds.push(id);
+          this.earlierIndex.set(id, event.file_id);
+        }
         return;
       }
       case 'submitted': {
