@@ -23,7 +23,7 @@ import { createKafka, createProducer, readToEnd, topicName } from '../kafka/inde
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
 import { probeStages } from '../llm/probe.js';
-import { openWorkerBatchMode, type WorkerBatchMode } from '../llm/batch/worker-mode.js';
+import { openWorkerBatchMode, type WorkerBatchMode } from '../llm/batch/index.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
 import { StageWorker } from '../runtime/stage-worker.js';

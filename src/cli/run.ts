@@ -18,7 +18,7 @@ import { LLM_STAGES } from '../core/records.js';
 import { probeStages } from '../llm/probe.js';
 import { createLlmRouter } from '../llm/router.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
-import { checkBatchMode, openBatchMode, type BatchMode } from '../llm/batch/run-mode.js';
+import { checkBatchMode, openBatchMode, type BatchMode } from '../llm/batch/index.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
 import { meterRouter } from '../runtime/metered.js';
