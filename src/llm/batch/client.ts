@@ -23,7 +23,6 @@
  * when a batch expired (`batch_expired`) or was cancelled, the lines of a batch that failed
  * validation, lines missing from both files, and the lines of a wave that could not be submitted.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BatchConfig } from '../../config/schema.js';
 import { WebscaleError } from '../../core/errors.js';
@@ -31,8 +30,9 @@ import type { LlmStage } from '../../core/records.js';
 import type { ContextWindow } from '../context.js';
 import { abortedError, safeUrl } from '../retry.js';
 import type { LlmClient, LlmCompletion, LlmRequest } from '../types.js';
-import { chatBody, parseChatCompletion, type ResponseFormatShape } from '../wire.js';
+import { chatBody, type ResponseFormatShape } from '../wire.js';
 import { CHAT_ENDPOINT, TERMINAL_STATUSES, type BatchApi, type BatchObject } from './api.js';
+import { customIdFor, readResultLine, type LineOutcome } from './lines.js';
 import type { BatchStateStore, PersistedBatch } from './state.js';
 import type { BatchStats } from './stats.js';
 
@@ -48,9 +48,6 @@ export interface BatchingClientOptions {
   stats: BatchStats;
   logger?: Logger | undefined;
 }
-
-/** What a batch said about one request. */
-export type LineOutcome = { kind: 'answer'; completion: LlmCompletion } | { kind: 'retry'; reason: string; detail: string };
 
 interface Waiter {
   request: LlmRequest;
@@ -79,50 +76,6 @@ interface Tracked {
 /** The error code of a batch refused because the model's batch queue is full. */
 const QUEUE_FULL = 'token_limit_exceeded';
 const MAX_REQUEUE_WAIT_MS = 10 * 60_000;
-
-/** A custom_id: stable for the same endpoint and request body, at most 64 characters as OpenAI requires. */
-export function customIdFor(url: string, body: string): string {
-  return 'wsrl-' + createHash('sha256').update(url).update('\n').update(body).digest('hex').slice(0, 48);
-}
-
-/**
- * Read one line of an output or error file. Output lines carry `response.status_code` 200 and a
- * chat completion body; error lines carry a non-200 status with the error body, or `error.code`
- * (`batch_expired`, `batch_cancelled`, `request_timeout`) and no response.
- */
-export function readResultLine(line: string, fallbackModel: string, context: Record<string, unknown>): { customId: string; outcome: LineOutcome } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  const customId = v['custom_id'];
-  if (typeof customId !== 'string') return undefined;
-  const error = v['error'] as Record<string, unknown> | null | undefined;
-  const response = v['response'] as Record<string, unknown> | null | undefined;
-  if (typeof error === 'object' && error !== null) {
-    const code = typeof error['code'] === 'string' ? error['code'] : 'error';
-    const reason = code === 'batch_expired' ? 'expired' : code === 'batch_cancelled' ? 'cancelled' : 'failed';
-    return { customId, outcome: { kind: 'retry', reason, detail: `${code}: ${typeof error['message'] === 'string' ? error['message'] : ''}` } };
-  }
-  if (typeof response !== 'object' || response === null) {
-    return { customId, outcome: { kind: 'retry', reason: 'failed', detail: 'line without a response' } };
-  }
-  const status = response['status_code'];
-  if (status !== 200) {
-    const body = response['body'] as Record<string, unknown> | undefined;
-    const message = (body?.['error'] as Record<string, unknown> | undefined)?.['message'];
-    return { customId, outcome: { kind: 'retry', reason: 'failed', detail: `status ${String(status)}${typeof message === 'string' ? `: ${message.slice(0, 200)}` : ''}` } };
-  }
-  try {
-    return { customId, outcome: { kind: 'answer', completion: parseChatCompletion(response['body'], fallbackModel, context) } };
-  } catch (err) {
-    return { customId, outcome: { kind: 'retry', reason: 'failed', detail: WebscaleError.from(err).message } };
-  }
-}
 
 export class BatchingClient implements LlmClient {
   readonly backend: string;

@@ -1,8 +1,9 @@
 /** Batch mode: LLM calls through the OpenAI Batch API (`run --batch`). */
 export { BatchApi, BATCH_STATUSES, TERMINAL_STATUSES, CHAT_ENDPOINT } from './api.js';
 export type { BatchObject, BatchStatus } from './api.js';
-export { BatchingClient, customIdFor, readResultLine } from './client.js';
-export type { LineOutcome } from './client.js';
+export { BatchingClient } from './client.js';
+export { customIdFor, readResultLine } from './lines.js';
+export type { LineOutcome } from './lines.js';
 export { createBatchRouter, checkBatchable } from './router.js';
 export type { BatchRouter } from './router.js';
 export { BatchStateLog, BatchStateStore } from './state.js';
