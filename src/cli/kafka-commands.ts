@@ -27,6 +27,7 @@ import { QuotaBoard } from '../llm/rate-limit/quota-board.js';
 import { RateLimitRegistry } from '../llm/rate-limit/registry.js';
 import { registerQuotaMetrics } from '../metrics/quota-metrics.js';
 import { probeStages } from '../llm/probe.js';
+import { openWorkerBatchMode, type WorkerBatchMode } from '../llm/batch/index.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
 import { StageWorker } from '../runtime/stage-worker.js';
@@ -80,6 +81,8 @@ export async function setup(
 export interface StageFlags extends CommonFlags {
   metricsPort?: number;
   instanceId?: string;
+  /** generate and check: call the LLM through the OpenAI Batch API. */
+  batch?: boolean;
 }
 
 export async function stageCommand(stageName: string, flags: StageFlags): Promise<number> {
@@ -103,6 +106,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   let onRateLimited: (endpoint: string) => void = () => undefined;
   const rateLimits = new RateLimitRegistry(config, { onRateLimited: (endpoint) => onRateLimited(endpoint) });
   const router = createLlmRouter(config, { logger, rateLimits, events: { onRetry: (_s, code) => recorder.llmRetry(code) } });
+  const batch: WorkerBatchMode | undefined = flags.batch === true ? await openWorkerBatchMode(config, stage, kafka, logger) : undefined;
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
   // Dedup makes no LLM call either.
   const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
@@ -149,7 +153,15 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     // A worker whose LLM cannot serve stays out of its group (unready, consuming nothing) until a
     // real request with the stage's schema succeeds: a wrong URL, key or model never empties the
     // input into the DLQ.
-    ...(needsLlm ? { probeLlm: (signal: AbortSignal) => probeStages(router, [stage], { signal, config, logger }) } : {}),
+    ...(needsLlm
+      ? {
+          probeLlm: async (signal: AbortSignal) => {
+            await probeStages(router, [stage], { signal, config, logger });
+            await batch?.probe(signal);
+          },
+        }
+      : {}),
+    ...(batch === undefined ? {} : { batch: batch.worker }),
   });
   const health =
     flags.metricsPort === undefined
@@ -195,6 +207,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     await board?.stop().catch((err: unknown) => logger.warn({ err }, 'LLM quota board did not stop cleanly'));
     rateLimits.close();
     await health?.close();
+    await batch?.close();
     await router.close();
     logger.flush();
   }

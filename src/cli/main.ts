@@ -83,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
+      .option('--batch', 'send the LLM calls through the OpenAI Batch API (half price, results within 24 h; config llm.batch)')
+      .option('--batch-state <file>', 'with --batch: where the batch ids are kept across restarts (default <output>.batches.jsonl)')
       .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });
@@ -96,7 +98,8 @@ async function main(argv: string[]): Promise<number> {
         .description('run one stage as a member of consumer group <prefix><stage>')
         .argument('<stage>', 'dedup | filter | identify | generate | check')
         .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
-        .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID'),
+        .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID')
+        .option('--batch', 'generate and check: call the LLM through the OpenAI Batch API; batch ids kept in <prefix>llm.batches (config llm.batch)'),
     ),
   ).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);

@@ -21,6 +21,7 @@ import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { RateLimitRegistry } from '../llm/rate-limit/registry.js';
 import { budgetFromConfig } from '../llm/budget.js';
 import { budgetLine, costSummary } from './cost-summary.js';
+import { checkBatchMode, openBatchMode, type BatchMode } from '../llm/batch/index.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
 import { observeRouter } from '../runtime/metered.js';
@@ -36,6 +37,10 @@ export interface RunFlags extends CommonFlags {
   rejections?: string;
   summary?: string;
   progress?: boolean;
+  /** Send the LLM calls through the OpenAI Batch API (`llm.batch.enabled`). */
+  batch?: boolean;
+  /** The batch state file (default `<output>.batches.jsonl`). */
+  batchState?: string;
 }
 
 /** Exit code of a run that stopped taking documents because its budget was reached. */
@@ -65,15 +70,19 @@ export function outputsLine(output: string, rejections: string | null, summary: 
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
+  const batchOn = flags.batch === true || config.llm.batch.enabled;
+  // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
+  const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
+  const batchStatePath = batchOn ? checkBatchMode(config, stages, flags.output, flags.batchState) : undefined;
   const input = await openInput(flags.input, inputOptionsFrom(config.input));
   const fewshot = await loadFewshotLibrary(config.pipeline.fewshotDir);
   const decontaminator = await loadDecontaminator(config.decontamination);
 
   const rateLimits = new RateLimitRegistry(config);
   const router = await createLlmRouter(config, { logger, rateLimits });
+  let batch: BatchMode | undefined;
+  let finished = false;
   try {
-    // Only the stages that will call the LLM: the filter's call is skipped with llmFilter off.
-    const stages = LLM_STAGES.filter((stage) => stage !== 'filter' || config.pipeline.llmFilter);
     const budget = budgetFromConfig(
       config,
       stages.map((stage) => ({ model: router.forStage(stage).model, free: router.forStage(stage).backend === 'local' })),
@@ -81,9 +90,13 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const llm = observeRouter(limitRouter(router, limiter), {
+    const online = limitRouter(router, limiter);
+    // Batch mode: the calls wait for OpenAI batches; lines a batch does not answer go `online`.
+    batch = batchStatePath === undefined ? undefined : await openBatchMode(config, { stages, statePath: batchStatePath, online, logger });
+    const llm = observeRouter(batch?.router ?? online, {
       onSuccess: (stage, completion, _ms, client) => {
         stats.recordCall(stage, completion.usage, client.model);
+        // Batch answers are charged at the full price too: the budget errs on the safe side.
         budget.record(client.model, completion.usage);
       },
     });
@@ -102,14 +115,21 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const abort = new AbortController();
     const onSignal = (): void => {
       if (!stopIntake.signal.aborted) {
-        process.stderr.write('\nstopping intake; finishing documents in flight (Ctrl-C again to abort)\n');
+        process.stderr.write(
+          batch === undefined
+            ? '\nstopping intake; finishing documents in flight (Ctrl-C again to abort)\n'
+            : `\nstopping intake; finishing documents in flight, which wait for their batches (Ctrl-C again to stop now: the next run collects the batches in ${batch.state.path})\n`,
+        );
         stopIntake.abort();
       } else abort.abort();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    const progress = new ProgressDisplay(process.stderr, () => progressLine(stats, input.totalBytes, limiter.inFlight));
+    const progress = new ProgressDisplay(process.stderr, () => {
+      const line = progressLine(stats, input.totalBytes, limiter.inFlight);
+      return batch === undefined ? line : `${line} | ${batch.router.waiting()} waiting for a batch`;
+    });
     if (flags.progress !== false) progress.start();
     let result;
     try {
@@ -124,6 +144,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         stopIntake: AbortSignal.any([stopIntake.signal, budgetStop.signal]),
         abort: abort.signal,
         stats,
+        ...(batch === undefined ? {} : { documentsInFlight: batch.documentsInFlight }),
       });
     } finally {
       progress.stop();
@@ -139,7 +160,10 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const cost = costSummary(budget.status(), stats.qaKept, byBudget, Object.keys(config.llm.prices).length > 0);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted && !byBudget }) + '\n');
     process.stderr.write(cost.line + '\n');
+    if (batch !== undefined) process.stderr.write(batch.stats.summaryLine() + '\n');
     process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
+    finished = !result.interrupted;
+    if (batch !== undefined && !finished) process.stderr.write(`batch ids kept in ${batch.state.path}: run the same command again to collect them\n`);
     if (flags.summary) {
       const summary = {
         ...stats.toJSON(),
@@ -148,6 +172,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         interrupted: result.interrupted,
         cost: cost.json,
         exit_code: code,
+        ...(batch === undefined ? {} : { batch: batch.stats.toJSON() }),
       };
       await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');
     }
@@ -161,6 +186,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     return code;
   } finally {
     rateLimits.close();
+    await batch?.close(finished);
     await router.close();
     logger.flush();
   }

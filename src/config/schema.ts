@@ -100,6 +100,32 @@ const localSchema = z
   })
   .strict();
 
+/**
+ * The OpenAI Batch API (`run --batch`, see src/llm/batch/): requests are collected into waves,
+ * uploaded as a JSONL file, run by the provider within its completion window at its batch price,
+ * and their results fed back to the waiting stage code.
+ */
+export const batchSchema = z
+  .object({
+    /** Send the LLM calls through the Batch API (`run --batch`). */
+    enabled: z.boolean().default(false),
+    /** Lines per batch at most (OpenAI's limit is 50,000). */
+    maxRequests: z.number().int().positive().max(50_000).default(50_000),
+    /** Bytes of one batch input file at most (OpenAI's limit is 200 MB; the default leaves a margin). */
+    maxBytes: z.number().int().positive().max(200 * 1024 * 1024).default(190 * 1024 * 1024),
+    /** A wave is submitted this long after its first request was queued (or sooner, once full). */
+    window: duration.default(5000),
+    /** How often a submitted batch's status is asked for. */
+    pollInterval: duration.default(30_000),
+    /** Documents in flight in batch mode (each waits for a batch per stage; memory holds their texts). */
+    documents: z.number().int().positive().default(5000),
+    /** The provider's completion window (OpenAI accepts only 24h). */
+    completionWindow: z.string().min(1).default('24h'),
+    /** The persisted batch ids of a run; default `<output>.batches.jsonl` (`--batch-state`). */
+    stateFile: z.string().min(1).optional(),
+  })
+  .strict();
+
 const llmSchema = z
   .object({
     backend: z.enum(BACKENDS).default('auto'),
@@ -144,6 +170,7 @@ const llmSchema = z
     rateLimit: rateLimitSchema.default(rateLimitSchema.parse({})),
     /** Prices by model name (as configured, or `default` for any other), USD per million tokens. */
     prices: z.record(z.string().min(1), priceSchema).default({}),
+    batch: batchSchema.default(batchSchema.parse({})),
   })
   .strict();
 
@@ -471,6 +498,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The compiled form: defaults applied, durations in ms. */
 export type Config = z.output<typeof configSchema>;
 export type LlmConfig = Config['llm'];
+export type BatchConfig = Config['llm']['batch'];
 export type PipelineConfig = Config['pipeline'];
 export type InputConfig = Config['input'];
 export type DedupConfig = Config['pipeline']['dedup'];

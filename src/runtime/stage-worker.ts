@@ -75,6 +75,13 @@ export interface StageWorkerOptions {
   probeLlm?: (signal: AbortSignal) => Promise<void>;
   /** The spending budget (shared through the quota board): once reached, intake pauses for good. */
   budget?: Budget;
+  /**
+   * Batch mode (`stage generate|check --batch`, `src/llm/batch/`): `wrap` turns the worker's
+   * online router (capped at `concurrency`, observed for metrics) into the batching router the
+   * stage calls; intake pauses at `inFlight` records in flight instead of 3 x concurrency, and
+   * the record age limit is at least `minRecordAgeMs` (a record waits for its batch for hours).
+   */
+  batch?: { wrap: (online: LlmRouter) => LlmRouter; inFlight: number; minRecordAgeMs: number };
 }
 
 
@@ -126,10 +133,10 @@ export class StageWorker {
     setMaxListeners(0, this.abort.signal);
     // Records in flight count both those in an LLM call and those queued for a slot; resuming
     // while a full slot's worth is still queued keeps the LLM busy across the next fetch.
-    this.limits = intakeLimits(opts.highWater ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
+    this.limits = intakeLimits(opts.highWater ?? opts.batch?.inFlight ?? Math.max(3, config.concurrency * 3), config.kafka.maxUncommittedBytes);
     const policy: RecordFailurePolicy = {
       maxRecordAttempts: config.kafka.maxRecordAttempts,
-      maxRecordAgeMs: config.kafka.maxRecordAge,
+      maxRecordAgeMs: Math.max(config.kafka.maxRecordAge, opts.batch?.minRecordAgeMs ?? 0),
       outageThreshold: opts.outageThreshold ?? 3,
       backoff: RECORD_BACKOFF,
     };
@@ -168,7 +175,8 @@ export class StageWorker {
           })
         : null;
     const ctx: StageContext = {
-      llm,
+      // A batch's answer proves the LLM serves as much as an online one (ends an outage).
+      llm: opts.batch === undefined ? llm : observeRouter(opts.batch.wrap(llm), { onSuccess: () => this.health.success() }),
       logger: this.log,
       signal: this.abort.signal,
       config,

@@ -31,10 +31,14 @@
  * Found"}`, as FastAPI servers say it), 405, 501, or `model_not_found` (chat requests get OpenAI's
  * 404 `code: "model_not_found"` body; the model list still answers). With `strictModel`, a chat
  * request naming a model other than `model` gets vLLM's 404 "The model `x` does not exist.".
+ *
+ * In OpenAI mode it also serves the Files and Batch endpoints (`stand-in-batch.ts`), answering
+ * batch lines as it answers online requests; `batches` scripts expiring batches and failing lines.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROBE_MARKER } from '../../src/llm/probe.js';
+import { createBatchEndpoints, type StandInBatches } from './stand-in-batch.js';
 
 export type StandInMode = 'openai' | 'tgi';
 
@@ -87,6 +91,8 @@ export interface StandInOptions {
   failAll?: StandInFailAll;
   /** Refuse chat requests for any model but `model`, as vLLM does (404 NotFoundError). */
   strictModel?: boolean;
+  /** No Files and Batch endpoints (404), like a self-hosted server without the Batch API. */
+  noBatchApi?: boolean;
   /**
    * Answer every pipeline request whose messages contain `marker` with `status` (probes are
    * answered normally): poison records whose cause can be removed at run time
@@ -132,6 +138,8 @@ export interface StandInLlm {
   /** The rate-limit mode's log (empty without `rateLimit`). */
   rateStats(): StandInRateStats;
   resetStats(): void;
+  /** The Batch API side: scripts, hold, what was created (see `stand-in-batch.ts`). */
+  batches: StandInBatches;
   close(): Promise<void>;
 }
 
@@ -610,7 +618,19 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     }
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, raw: string): void => {
+  /** A batch line gets what the same request gets online, minus the scripted faults and latency. */
+  const batchEndpoints = createBatchEndpoints((body) => {
+    const problem = formatProblem(body);
+    if (problem !== undefined) return { status: 400, body: { error: { message: problem, type: 'invalid_request_error', param: null, code: null } } };
+    const text = JSON.stringify(body);
+    const failWith = /\[\[fail:(\d{3})\]\]/.exec(text)?.[1];
+    const status = JSON.stringify(body['messages'] ?? '').includes('[[fail500]]') ? 500 : failWith !== undefined ? Number(failWith) : 200;
+    if (status !== 200) return { status, body: { error: { message: `stand-in error ${status}`, type: OPENAI_ERROR_TYPES[status] ?? 'server_error', param: null, code: null } } };
+    return { status: 200, body: completion(body, answerFor(body)) };
+  });
+
+  const handle = (req: IncomingMessage, res: ServerResponse, rawBytes: Buffer): void => {
+    const raw = rawBytes.toString('utf8');
     let body: unknown;
     if (raw !== '') {
       try {
@@ -681,6 +701,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
       });
       return;
     }
+    if (mode === 'openai' && options.noBatchApi !== true && batchEndpoints.handle(req, res, path, rawBytes, (status, payload) => sendJson(res, status, payload))) return;
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) {
       if (typeof body !== 'object' || body === null || !Array.isArray((body as Record<string, unknown>)['messages'])) {
         sendError(res, mode === 'tgi' ? 422 : 400, 'request body must be a JSON object with messages');
@@ -695,7 +716,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks)));
     req.on('error', () => res.destroy());
   });
   server.keepAliveTimeout = 60_000;
@@ -731,6 +752,7 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
     },
     stats: () => ({ total, inFlight, maxInFlight, contextRejections }),
     rateStats: () => rateStats,
+    batches: batchEndpoints.control,
     resetStats() {
       total = 0;
       contextRejections = 0;
