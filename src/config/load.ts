@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { WebscaleError } from '../core/errors.js';
 import { registerSecret } from '../core/redact.js';
+import { kafkaSecurityEnv } from './kafka-security.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Settings that flags or the environment can override, in config-file shape. */
@@ -73,6 +74,7 @@ function envLayer(env: Env): Record<string, unknown> {
   if (env['KAFKA_BROKERS']) kafka['brokers'] = splitList(env['KAFKA_BROKERS']);
   if (env['WEBSCALE_TOPIC_PREFIX'] !== undefined) kafka['topicPrefix'] = env['WEBSCALE_TOPIC_PREFIX'];
   if (env['WEBSCALE_SCHEMA_REGISTRY_URL']) kafka['schemaRegistryUrl'] = env['WEBSCALE_SCHEMA_REGISTRY_URL'];
+  Object.assign(kafka, kafkaSecurityEnv(env));
   const layer: Record<string, unknown> = { llm, kafka };
   if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
   // A string the schema's boolean refuses is left as it is, so the config error names it.
@@ -173,6 +175,8 @@ export async function loadConfig(options: { file?: string | undefined; overrides
 export function registerConfigSecrets(config: Config): void {
   registerSecret(config.llm.token);
   registerSecret(config.llm.apiKey);
+  registerSecret(config.kafka.sasl.password);
+  registerSecret(config.kafka.ssl.keyPassword);
   for (const stage of Object.values(config.llm.stages)) registerSecret(stage?.apiKey);
   for (const url of [config.kafka.schemaRegistryUrl, config.llm.url, ...Object.values(config.llm.stages).map((s) => s?.url)]) {
     if (url === undefined) continue;
