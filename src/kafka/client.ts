@@ -45,6 +45,14 @@ const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: { 
  */
 const RETRIED_BROKER_ERRORS = new Set(errorCodes.filter((e) => e.retriable).map((e) => e.message));
 
+/**
+ * Messages of the broker's ACL refusals (TOPIC_AUTHORIZATION_FAILED and the like): kafkajs logs
+ * each at ERROR where it meets it, and the refusal then reaches the command, which reports it in
+ * one line naming the principal and what to ask for (`security-errors.ts`); the raw line is for
+ * debugging.
+ */
+const REPORTED_BY_COMMAND = new Set(errorCodes.filter((e) => e.type.endsWith('_AUTHORIZATION_FAILED')).map((e) => e.message));
+
 /** kafkajs messages of normal operation, with the level they deserve. */
 const NORMAL_OPERATION: ReadonlyMap<string, 'info' | 'debug'> = new Map([
   ['The group is rebalancing, re-joining', 'info'],
@@ -66,6 +74,7 @@ export function kafkaLineLevel(level: kafkajs.logLevel, message: string, fields:
   if ((level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) && (RETRIED_BROKER_ERRORS.has(message) || (error !== undefined && RETRIED_BROKER_ERRORS.has(error)))) {
     return 'debug';
   }
+  if (REPORTED_BY_COMMAND.has(message) || (error !== undefined && REPORTED_BY_COMMAND.has(error))) return 'debug';
   if (level === KafkaLogLevel.ERROR) return 'error';
   if (level === KafkaLogLevel.WARN) return 'warn';
   return level === KafkaLogLevel.INFO ? 'info' : 'debug';

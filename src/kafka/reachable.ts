@@ -64,7 +64,7 @@ export interface ReachableOptions {
 }
 
 /** Uncertain security symptoms (a closed connection) seen this many times in a row are believed. */
-const UNCERTAIN_ATTEMPTS = 3;
+const UNCERTAIN_ATTEMPTS = 2;
 
 /**
  * Of the topics the cluster did not list, the first that exists but that an ACL hides from us:
