@@ -115,7 +115,7 @@ function runTokenCommand(command: string, timeoutMs: number): Promise<OAuthToken
     execFile('/bin/sh', ['-c', command], { timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
         const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
-        const why = e.killed ? `did not finish within ${Math.round(timeoutMs / 1000)} s` : `failed (exit ${String(e.code ?? '?')})${stderr.trim() ? `: ${firstLine(stderr)}` : ''}`;
+        const why = e.killed ? `did not finish within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}` : `failed (exit ${String(e.code ?? '?')})${stderr.trim() ? `: ${firstLine(stderr)}` : ''}`;
         reject(new WebscaleError('KAFKA_AUTH', `OAUTHBEARER token command ${why}; check kafka.sasl.oauthbearer.tokenCommand (KAFKA_SASL_OAUTHBEARER_TOKEN_COMMAND)`, { cause: err }));
         return;
       }
