@@ -5,7 +5,7 @@
 export { createKafka, createProducer, kafkaLogLevel } from './client.js';
 export type { CreateKafkaOptions, LogLevelName } from './client.js';
 export { kafkaError } from './errors.js';
-export { explainKafkaError } from './security-errors.js';
+export { explainKafkaError, isAuthorizationFailure } from './security-errors.js';
 export { readToEnd } from './read-to-end.js';
 export { TOPIC_SUFFIXES, groupName, topicName } from './topic-names.js';
 export type { TopicSuffix } from './topic-names.js';

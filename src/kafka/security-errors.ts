@@ -188,3 +188,8 @@ export function explainKafkaError(err: unknown): WebscaleError | null {
   const security = securityFailure(err, id);
   return deniedFailure(err, id) ?? (security?.certain ? security.error : null);
 }
+
+/** Whether an error is a broker's ACL refusal: retrying, or restarting a consumer, cannot help. */
+export function isAuthorizationFailure(err: unknown): boolean {
+  return chain(err).some((l) => l.type !== undefined && l.type in DENIED_TYPES);
+}

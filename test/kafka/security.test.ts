@@ -28,7 +28,7 @@ let doc: string;
 let otherCa: string;
 /** Topics of every pipeline suffix, made over PLAINTEXT, for the commands that only need them to exist. */
 let shared: string;
-const acls: { topic: string; principal: string; operation: number }[] = [];
+const acls: { resourceType: number; name: string; principal: string; operation: number }[] = [];
 
 /** The same harness, with every CLI process and worker on the SASL_SSL listener. */
 class SecureHarness extends PipelineHarness {
@@ -53,35 +53,37 @@ async function timed(args: string[], env: Record<string, string>, stdin?: string
   return { ...res, ms: Date.now() - started };
 }
 
-async function addAcl(topic: string, principal: string, operation: number): Promise<void> {
+/** Lets `principal` do `operation` on the topic (or group) `name`, as the super user; undone in afterAll. */
+async function addAcl(name: string, principal: string, operation: number, resourceType: number = AclResourceTypes.TOPIC): Promise<void> {
   const admin = secureKafka('admin').admin();
   await admin.connect();
   try {
     await admin.createAcls({
-      acl: [{ resourceType: AclResourceTypes.TOPIC, resourceName: topic, resourcePatternType: ResourcePatternTypes.LITERAL, principal, host: '*', operation, permissionType: AclPermissionTypes.ALLOW }],
+      acl: [{ resourceType, resourceName: name, resourcePatternType: ResourcePatternTypes.LITERAL, principal, host: '*', operation, permissionType: AclPermissionTypes.ALLOW }],
     });
-    acls.push({ topic, principal, operation });
+    acls.push({ resourceType, name, principal, operation });
   } finally {
     await admin.disconnect();
   }
 }
 
-/** Waits until user webscale's view of `topic` is refused (the broker applies ACLs asynchronously). */
-async function waitUntilDenied(topic: string, check: 'describe' | 'write'): Promise<void> {
+/** Waits until user webscale is refused (the broker applies ACLs asynchronously). */
+async function waitUntilDenied(name: string, check: 'describe' | 'write' | 'group'): Promise<void> {
   const kafka = secureKafka('webscale');
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const client = check === 'describe' ? kafka.admin() : kafka.producer({ idempotent: false, retry: { retries: 0 } });
+    const client = check === 'write' ? kafka.producer({ idempotent: false, retry: { retries: 0 } }) : kafka.admin({ retry: { retries: 0 } });
     await client.connect();
     try {
-      if (check === 'describe') await (client as ReturnType<typeof kafka.admin>).fetchTopicMetadata({ topics: [topic] });
-      else await (client as ReturnType<typeof kafka.producer>).send({ topic, messages: [{ key: 'probe', value: 'not a document' }], acks: 1 });
+      if (check === 'describe') await (client as ReturnType<typeof kafka.admin>).fetchTopicMetadata({ topics: [name] });
+      else if (check === 'group') await (client as ReturnType<typeof kafka.admin>).describeGroups([name]);
+      else await (client as ReturnType<typeof kafka.producer>).send({ topic: name, messages: [{ key: 'probe', value: 'not a document' }], acks: 1 });
     } catch (err) {
       if (/AUTHORIZATION_FAILED|Not authorized/i.test(`${(err as { type?: string }).type ?? ''} ${(err as Error).message}`)) return;
     } finally {
       await client.disconnect();
     }
-    if (Date.now() > deadline) throw new Error(`the ACL on ${topic} did not take effect within 20 s`);
+    if (Date.now() > deadline) throw new Error(`the ACL on ${name} did not take effect within 20 s`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -102,7 +104,7 @@ afterAll(async () => {
   await admin.connect();
   try {
     await admin.deleteAcls({
-      filters: acls.map((a) => ({ resourceType: AclResourceTypes.TOPIC, resourceName: a.topic, resourcePatternType: ResourcePatternTypes.LITERAL, principal: a.principal, host: '*', operation: a.operation, permissionType: AclPermissionTypes.ALLOW })),
+      filters: acls.map((a) => ({ resourceType: a.resourceType, resourceName: a.name, resourcePatternType: ResourcePatternTypes.LITERAL, principal: a.principal, host: '*', operation: a.operation, permissionType: AclPermissionTypes.ALLOW })),
     });
   } finally {
     await admin.disconnect();
@@ -244,6 +246,21 @@ describe('security failures: exit 1 and one line naming the cause, within 10 s',
     const res = await timed(['ingest', '-'], { ...saslSslEnv(), WEBSCALE_TOPIC_PREFIX: prefix }, doc);
     expectOneLineFailure(res, /denies user "webscale" access to a topic \(TOPIC_AUTHORIZATION_FAILED: an ACL\)/);
     expect(res.ms, 'milliseconds to the exit').toBeLessThan(10_000);
+  });
+
+
+  it('a missing ACL met after start: a stage worker stops instead of restarting its consumer for ever', async () => {
+    const prefix = freshPrefix('sec-acl-read');
+    await createTestTopics(prefix, undefined, { partitions: 1 });
+    await addAcl(`${prefix}docs.raw`, 'User:webscale', AclOperationTypes.DESCRIBE);
+    await waitUntilDenied(`${prefix}docs.raw`, 'write');
+    const res = await timed(['stage', 'dedup'], { ...saslSslEnv(), WEBSCALE_TOPIC_PREFIX: prefix });
+    expect(res.code, res.stderr).toBe(1);
+    // Beside the worker's own log lines (JSON), one line for people.
+    const human = res.stderr.split('\n').filter((l) => l.startsWith('webscale-rl: '));
+    expect(human, res.stderr).toHaveLength(1);
+    expect(human[0]).toMatch(/^webscale-rl: Kafka at .* denies user "webscale" access to a topic \(TOPIC_AUTHORIZATION_FAILED: an ACL\)/);
+    expect(res.ms, 'milliseconds to the exit').toBeLessThan(30_000);
   });
 });
 
