@@ -11,7 +11,19 @@
 # (kept across restarts; `reset` wipes it), config in config/, logs in logs/.
 #
 # Settings by environment: KAFKA_VERSION (default below), KAFKA_PORT (19092),
-# KAFKA_CONTROLLER_PORT (19093), KAFKA_HEAP_OPTS (-Xmx512m -Xms128m), KAFKA_START_TIMEOUT (s, 120).
+# KAFKA_CONTROLLER_PORT (19093), KAFKA_SASL_PORT (19094), KAFKA_HEAP_OPTS (-Xmx512m -Xms128m),
+# KAFKA_START_TIMEOUT (s, 120).
+#
+# Two client listeners: PLAINTEXT on KAFKA_PORT (no authentication; its anonymous principal is a
+# super user, so nothing there is ever refused) and SASL_SSL on KAFKA_SASL_PORT (TLS with a
+# certificate of a development CA, SASL PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and unsecured
+# OAUTHBEARER: unsigned JWTs whose `sub` is the user, for testing clients, never for production).
+# The CA, the certificates and the users' random passwords are made with openssl on the first
+# start, in $WEBSCALE_KAFKA_HOME/security/ (never in the repo; without a working openssl the broker
+# starts with the PLAINTEXT listener alone, and says so); `client.env` and `client.json`
+# there hold what a client needs (brokers, CA file, users) and are what the security tests read.
+# Users: `webscale` (an ordinary user) and `admin` (a super user); ACLs are enforced
+# (StandardAuthorizer) only on resources that have some, so with none every user may do anything.
 #
 # Why Maven and not a release tarball: only package registries are reachable from our machines
 # and CI, and Maven Central serves the broker as ordinary jars.
@@ -20,6 +32,7 @@ set -euo pipefail
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-19094}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 
@@ -30,6 +43,7 @@ DATA_DIR="$HOME_DIR/data"
 CONF_DIR="$HOME_DIR/config"
 LOG_DIR="$HOME_DIR/logs"
 PID_FILE="$HOME_DIR/kafka.pid"
+SEC_DIR="$HOME_DIR/security"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 
@@ -72,18 +86,150 @@ fetch_jars() {
   touch "$LIB_DIR/.complete"
 }
 
+# The development CA, the broker's and a client's certificate, and the users' passwords: made once
+# per broker home with openssl (kept across restarts so clients' CA files stay valid; `reset`
+# keeps them too). Keys are PKCS#8 and encrypted, as Kafka's PEM key store wants them (the
+# broker's with PBE-SHA1-3DES: Java 17 cannot read a PBES2-encrypted key).
+make_security() {
+  if [[ -f "$SEC_DIR/.complete" ]]; then return 0; fi
+  # Without openssl the broker still starts, PLAINTEXT only: the security tests then fail, saying so.
+  command -v openssl >/dev/null || { log "openssl not found: starting without the SASL_SSL listener (apt-get install openssl)"; return 1; }
+  log "making a development CA, certificates and SASL users in $SEC_DIR"
+  rm -rf "$SEC_DIR"
+  mkdir -p "$SEC_DIR"
+  chmod 700 "$SEC_DIR"
+  local broker_key_pw client_key_pw
+  broker_key_pw="$(openssl rand -hex 16)"
+  client_key_pw="$(openssl rand -hex 16)"
+  (
+    cd "$SEC_DIR"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -noenc -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=webscale-rl development CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign"
+    for who in broker client; do
+      openssl req -newkey rsa:2048 -noenc -keyout "$who.raw.key" -out "$who.csr" -subj "/CN=webscale-rl-$who"
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=%s\n' \
+        "$([[ $who == broker ]] && echo serverAuth,clientAuth || echo clientAuth)" >"$who.ext"
+      openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile "$who.ext" -out "$who.pem"
+    done
+    openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in broker.raw.key -passout "pass:$broker_key_pw" -out broker.key
+    openssl pkcs8 -topk8 -v2 aes-256-cbc -in client.raw.key -passout "pass:$client_key_pw" -out client.key
+    cat broker.key broker.pem ca.pem >broker-keystore.pem
+    rm -f ./*.raw.key ./*.csr ./*.ext ca.srl
+    cat >secrets.env <<EOF
+BROKER_KEY_PASSWORD=$broker_key_pw
+CLIENT_KEY_PASSWORD=$client_key_pw
+WEBSCALE_PASSWORD=$(openssl rand -hex 16)
+ADMIN_PASSWORD=$(openssl rand -hex 16)
+EOF
+    # errexit does not hold inside a subshell on the left of ||: check what was made instead.
+    [[ -n "$broker_key_pw" && -n "$client_key_pw" ]] && ! grep -q '=$' secrets.env &&
+      openssl x509 -in ca.pem -noout && openssl x509 -in broker.pem -noout && openssl x509 -in client.pem -noout &&
+      openssl pkey -in broker.key -passin "pass:$broker_key_pw" -noout &&
+      openssl pkey -in client.key -passin "pass:$client_key_pw" -noout && [[ -s broker-keystore.pem ]]
+  ) >>"$LOG_DIR/security.log" 2>&1 || { log "making certificates failed, see $LOG_DIR/security.log; starting without the SASL_SSL listener"; tail -n 20 "$LOG_DIR/security.log" >&2; rm -rf "$SEC_DIR"; return 1; }
+  touch "$SEC_DIR/.complete"
+}
+
+# What a client needs to reach the SASL_SSL listener, for people (client.env, to source) and the
+# tests (client.json). Rewritten on every start, since the ports may differ.
+write_client_settings() {
+  # shellcheck disable=SC1091
+  . "$SEC_DIR/secrets.env"
+  (
+    umask 077
+    cat >"$SEC_DIR/client.env" <<EOF
+# Generated by scripts/kafka.sh: settings for the development broker's SASL_SSL listener.
+# Use with: set -a; . $SEC_DIR/client.env; set +a
+KAFKA_BROKERS=127.0.0.1:$KAFKA_SASL_PORT
+KAFKA_SECURITY_PROTOCOL=SASL_SSL
+KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+KAFKA_SASL_USERNAME=webscale
+KAFKA_SASL_PASSWORD=$WEBSCALE_PASSWORD
+KAFKA_TLS_CA=$SEC_DIR/ca.pem
+EOF
+    cat >"$SEC_DIR/client.json" <<EOF
+{
+  "plaintextBrokers": ["127.0.0.1:$KAFKA_PORT"],
+  "saslSslBrokers": ["127.0.0.1:$KAFKA_SASL_PORT"],
+  "mechanisms": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
+  "caFile": "$SEC_DIR/ca.pem",
+  "clientCertFile": "$SEC_DIR/client.pem",
+  "clientKeyFile": "$SEC_DIR/client.key",
+  "clientKeyPassword": "$CLIENT_KEY_PASSWORD",
+  "users": { "webscale": "$WEBSCALE_PASSWORD", "admin": "$ADMIN_PASSWORD" },
+  "superUsers": ["admin"]
+}
+EOF
+  )
+}
+
+# SCRAM credentials live in the cluster metadata, so they are set through the running broker (on
+# the PLAINTEXT listener, whose principal is a super user). Idempotent.
+create_scram_users() {
+  [[ -f "$SEC_DIR/.complete" ]] || return 0
+  # shellcheck disable=SC1091
+  . "$SEC_DIR/secrets.env"
+  local opts
+  mapfile -t opts < <(java_opts)
+  # A failure here leaves the PLAINTEXT listener as it is: only SCRAM logins will be refused.
+  if ! java "${opts[@]}" -cp "$LIB_DIR/*" "$REPO_DIR/scripts/KafkaScramUsers.java" "127.0.0.1:$KAFKA_PORT" \
+      "webscale=$WEBSCALE_PASSWORD" "admin=$ADMIN_PASSWORD" >>"$LOG_DIR/security.log" 2>&1; then
+    log "creating the SCRAM users failed (SCRAM logins will be refused), see $LOG_DIR/security.log"; tail -n 20 "$LOG_DIR/security.log" >&2
+  fi
+}
+
+# The broker settings of the SASL_SSL listener, ACLs included (printed into server.properties).
+sasl_ssl_config() {
+  # shellcheck disable=SC1091
+  . "$SEC_DIR/secrets.env"
+  cat <<EOF
+# The SASL_SSL listener (see the top of scripts/kafka.sh). PLAIN users are listed here, SCRAM
+# users are created in the cluster metadata after start, OAUTHBEARER takes unsigned tokens.
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_webscale="$WEBSCALE_PASSWORD" user_admin="$ADMIN_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$SEC_DIR/broker-keystore.pem
+listener.name.sasl_ssl.ssl.key.password=$BROKER_KEY_PASSWORD
+listener.name.sasl_ssl.ssl.truststore.type=PEM
+listener.name.sasl_ssl.ssl.truststore.location=$SEC_DIR/ca.pem
+# A client certificate is checked when one is sent (it must be signed by the development CA), not required.
+listener.name.sasl_ssl.ssl.client.auth=requested
+# ACLs restrict only the resources that have some. The PLAINTEXT listener's anonymous principal
+# and admin are super users, so the PLAINTEXT listener works exactly as it would without them.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+super.users=User:ANONYMOUS;User:admin
+EOF
+}
+
 write_config() {
   mkdir -p "$CONF_DIR" "$DATA_DIR" "$LOG_DIR"
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" protocols="PLAINTEXT:PLAINTEXT" sasl_conf=""
+  if make_security; then
+    write_client_settings
+    listeners="$listeners,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+    sasl_conf="$(sasl_ssl_config)"
+  else
+    rm -f "$SEC_DIR/client.env" "$SEC_DIR/client.json"
+  fi
   cat >"$CONF_DIR/server.properties" <<EOF
 # Generated by scripts/kafka.sh; edits are overwritten on start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols,CONTROLLER:PLAINTEXT
+$sasl_conf
 log.dirs=$DATA_DIR
 # One node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -175,7 +321,11 @@ cmd_start() {
       exit 1
     fi
     if port_open "$KAFKA_PORT" && broker_answers; then
+      create_scram_users
       log "ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_FILE")); logs in $LOG_DIR, data in $DATA_DIR"
+      if [[ -f "$SEC_DIR/client.env" ]]; then
+        log "SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) on 127.0.0.1:$KAFKA_SASL_PORT; client settings in $SEC_DIR/client.env"
+      fi
       return 0
     fi
   done

@@ -19,7 +19,7 @@ import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
 import { inputOptionsFrom, openInput } from '../input/index.js';
-import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
+import { createKafka, createProducer, explainKafkaError, readToEnd, topicName } from '../kafka/index.js';
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter, resolveStageSettings } from '../llm/router.js';
 import { budgetFromConfig } from '../llm/budget.js';
@@ -69,6 +69,7 @@ export async function setup(
   const logger = createLogger(config.logLevel);
   // A stopped broker, a wrong address, a forgotten `topics apply` or a wrong prefix: one line
   // within kafka.connectTimeout that says what to do, not minutes of retries and a stack trace.
+  // So do a refused login, an untrusted certificate and an ACL that hides a needed topic.
   await ensureBrokersReachable(config, { topics: typeof topics === 'function' ? topics(config) : topics });
   const kafka = createKafka(config, {
     logger,
@@ -192,6 +193,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   // Check workers produce the verified pairs: their count feeds the cost per pair of every worker.
   if (stage === 'check') verifiedPairs = () => worker.producedTo(topicName(config.kafka.topicPrefix, binding.outputSuffix));
   let code = 0;
+  let explained: WebscaleError | null = null;
   try {
     // Before joining the group: the budget must know what was spent already, and the shares who is here.
     await board?.start(boardAbort.signal);
@@ -199,6 +201,9 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     await Promise.race([stopped, worker.failed()]);
   } catch (err) {
     logger.error({ err }, 'stage worker failed');
+    // An ACL refusal met after start (an input topic it may see but not read, a transactional
+    // id it may not use) also gets the one line that says what to ask for, after the log.
+    explained = explainKafkaError(err);
     code = 1;
     await worker.stop(0).catch(() => undefined);
   } finally {
@@ -210,6 +215,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     await batch?.close();
     await router.close();
     logger.flush();
+    if (explained) process.stderr.write(`webscale-rl: ${redactString(explained.message)}\n`);
   }
   return code;
 }

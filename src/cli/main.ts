@@ -9,6 +9,7 @@
 import { Command } from 'commander';
 import { WebscaleError } from '../core/errors.js';
 import { redactString } from '../core/redact.js';
+import { explainKafkaError } from '../kafka/index.js';
 import { PIPELINE_VERSION } from '../stages/paths.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { dlqReplayCommand, dlqStatsCommand, type DlqReplayFlags, type DlqStatsFlags } from './dlq-commands.js';
@@ -221,7 +222,8 @@ async function main(argv: string[]): Promise<number> {
       // commander already printed its message (help, version or a bad flag)
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
     }
-    const we = WebscaleError.from(err);
+    // A Kafka login, certificate or ACL failure says which, and what to do, in its one line.
+    const we = explainKafkaError(err) ?? WebscaleError.from(err);
     process.stderr.write(`webscale-rl: ${redactString(we.message)}\n`);
     return exitCodeFor(we);
   }

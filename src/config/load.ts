@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { WebscaleError } from '../core/errors.js';
 import { registerSecret } from '../core/redact.js';
+import { kafkaSecurityEnv } from './kafka-security.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Settings that flags or the environment can override, in config-file shape. */
@@ -89,6 +90,7 @@ function envLayer(env: Env): Record<string, unknown> {
   }
   if (Object.keys(registry).length > 0) kafka['schemaRegistry'] = registry;
   if (env['WEBSCALE_SCHEMA_DIR']) kafka['schemaDir'] = env['WEBSCALE_SCHEMA_DIR'];
+  Object.assign(kafka, kafkaSecurityEnv(env));
   const layer: Record<string, unknown> = { llm, kafka };
   if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
   // A string the schema's boolean refuses is left as it is, so the config error names it.
@@ -190,6 +192,8 @@ export async function loadConfig(options: { file?: string | undefined; overrides
 export function registerConfigSecrets(config: Config): void {
   registerSecret(config.llm.token);
   registerSecret(config.llm.apiKey);
+  registerSecret(config.kafka.sasl.password);
+  registerSecret(config.kafka.ssl.keyPassword);
   for (const stage of Object.values(config.llm.stages)) registerSecret(stage?.apiKey);
   registerSecret(config.kafka.schemaRegistry.password);
   registerSecret(config.kafka.schemaRegistry.bearerToken);

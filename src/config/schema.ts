@@ -5,22 +5,11 @@
  */
 import { z } from 'zod';
 import { LLM_STAGES } from '../core/records.js';
+import { duration } from './duration.js';
+import { kafkaSecurityIssues, kafkaSecurityShape } from './kafka-security.js';
 import { qualityRulesSchema } from './quality-rules.js';
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration: a number of milliseconds, or a string such as "250ms", "30s", "5m". */
-export const duration = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'expected a duration such as "500ms", "30s" or "5m"')
-    .transform((s) => {
-      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s);
-      // The regex above guarantees a match; the fallback only satisfies the type checker.
-      return match ? Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1)) : 0;
-    }),
-]);
+export { duration };
 
 export const BACKENDS = ['auto', 'openai', 'hf', 'local'] as const;
 
@@ -370,8 +359,13 @@ const kafkaSchema = z
     quotaHeartbeat: duration.default(1000),
     /** A member not heard from for this long no longer holds a share of any rate limit. */
     quotaMemberTtl: duration.default(5000),
+    /** TLS and SASL: `securityProtocol`, `ssl`, `sasl` (see kafka-security.ts). */
+    ...kafkaSecurityShape,
   })
-  .strict();
+  .strict()
+  .superRefine((kafka, ctx) => {
+    for (const issue of kafkaSecurityIssues(kafka)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
 
 const inputSchema = z
   .object({

@@ -42,6 +42,12 @@ export const ERROR_CODES = [
   /** No configured broker answered within kafka.connectTimeout at start-up. */
   'KAFKA_UNREACHABLE',
   'KAFKA_FENCED',
+  /** The broker refused our SASL login (wrong user or password, a bad token), or the mechanism or listener does not match. */
+  'KAFKA_AUTH',
+  /** TLS failed: the broker's certificate is not trusted or not for this host, or one side does not speak TLS. */
+  'KAFKA_TLS',
+  /** The broker authenticated us but an ACL denies the operation (topic, group, transactional id, cluster). */
+  'KAFKA_DENIED',
   /** The user interrupted (Ctrl-C) before the command got going. */
   'INTERRUPTED',
   'INTERNAL',

@@ -1,8 +1,8 @@
 /**
  * The one place kafkajs clients are made, so every producer, consumer and admin of the pipeline
- * gets the same brokers, client id, timeouts and logging. kafkajs logs go to the pino logger
- * passed in (at the configured level) or nowhere: kafkajs' own console logger would interleave
- * JSON with our output.
+ * gets the same brokers, client id, timeouts, TLS and SASL settings (`security.ts`) and logging.
+ * kafkajs logs go to the pino logger passed in (at the configured level) or nowhere: kafkajs' own
+ * console logger would interleave JSON with our output.
  */
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
@@ -10,6 +10,7 @@ import type { Kafka, KafkaConfig, LogEntry, Producer, ProducerConfig } from 'kaf
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { installTransactionCoordinatorCache } from './coordinator-cache.js';
+import { kafkaIdentity, kafkaSecurityOptions, noteKafkaIdentity } from './security.js';
 
 const { Kafka: KafkaClass, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
@@ -44,6 +45,14 @@ const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: { 
  */
 const RETRIED_BROKER_ERRORS = new Set(errorCodes.filter((e) => e.retriable).map((e) => e.message));
 
+/**
+ * Messages of the broker's ACL refusals (TOPIC_AUTHORIZATION_FAILED and the like): kafkajs logs
+ * each at ERROR where it meets it, and the refusal then reaches the command, which reports it in
+ * one line naming the principal and what to ask for (`security-errors.ts`); the raw line is for
+ * debugging.
+ */
+const REPORTED_BY_COMMAND = new Set(errorCodes.filter((e) => e.type.endsWith('_AUTHORIZATION_FAILED')).map((e) => e.message));
+
 /** kafkajs messages of normal operation, with the level they deserve. */
 const NORMAL_OPERATION: ReadonlyMap<string, 'info' | 'debug'> = new Map([
   ['The group is rebalancing, re-joining', 'info'],
@@ -69,6 +78,7 @@ export function kafkaLineLevel(level: kafkajs.logLevel, message: string, fields:
   if ((level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) && (RETRIED_BROKER_ERRORS.has(bare) || (error !== undefined && RETRIED_BROKER_ERRORS.has(error)))) {
     return 'debug';
   }
+  if (REPORTED_BY_COMMAND.has(message) || (error !== undefined && REPORTED_BY_COMMAND.has(error))) return 'debug';
   if (level === KafkaLogLevel.ERROR) return 'error';
   if (level === KafkaLogLevel.WARN) return 'warn';
   return level === KafkaLogLevel.INFO ? 'info' : 'debug';
@@ -94,7 +104,9 @@ export interface CreateKafkaOptions {
   overrides?: Partial<KafkaConfig>;
 }
 
-/** A kafkajs client for the configured cluster. */
+const warnedUnverified = new WeakSet<object>();
+
+/** A kafkajs client for the configured cluster, with its TLS and SASL settings. */
 export function createKafka(config: Pick<Config, 'kafka' | 'logLevel'>, opts: CreateKafkaOptions = {}): Kafka {
   const clientId = opts.clientIdSuffix ? `${config.kafka.clientId}-${opts.clientIdSuffix}` : config.kafka.clientId;
   const settings: KafkaConfig = {
@@ -105,6 +117,15 @@ export function createKafka(config: Pick<Config, 'kafka' | 'logLevel'>, opts: Cr
     logLevel: opts.logger ? kafkaLogLevel(config.logLevel) : KafkaLogLevel.NOTHING,
     ...(opts.logger ? { logCreator: pinoLogCreator(opts.logger) } : {}),
   };
+  // TLS and SASL from kafka.securityProtocol, kafka.ssl and kafka.sasl (files read once, here).
+  const security = kafkaSecurityOptions(config.kafka);
+  if (security.ssl) settings.ssl = security.ssl;
+  if (security.sasl) settings.sasl = security.sasl;
+  noteKafkaIdentity(kafkaIdentity(config.kafka, settings.brokers as string[]));
+  if (opts.logger && security.ssl?.rejectUnauthorized === false && !warnedUnverified.has(config.kafka)) {
+    warnedUnverified.add(config.kafka);
+    opts.logger.warn({ brokers: settings.brokers }, 'kafka.ssl.rejectUnauthorized is false: the brokers\' certificates are not checked, so anyone on the path can read and change the traffic');
+  }
   // Partial<KafkaConfig> allows explicit undefined values; drop them rather than override with them.
   for (const [key, value] of Object.entries(opts.overrides ?? {})) {
     if (value !== undefined) (settings as unknown as Record<string, unknown>)[key] = value;

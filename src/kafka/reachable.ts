@@ -1,12 +1,16 @@
 /**
- * Start-up check of the Kafka commands: can any configured broker be reached? Without it a
- * command meets a stopped broker deep inside kafkajs, retries for minutes and ends on a bare
- * ECONNREFUSED. Here it fails within `kafka.connectTimeout`, naming the addresses it tried, what
- * went wrong, and what to do about it.
+ * Start-up check of the Kafka commands: can any configured broker be reached, and does it let us
+ * in? Without it a command meets a stopped broker deep inside kafkajs, retries for minutes and
+ * ends on a bare ECONNREFUSED. Here it fails within `kafka.connectTimeout`, naming the addresses
+ * it tried, what went wrong, and what to do about it; a refused login, an untrusted certificate,
+ * a TLS mismatch or an ACL hiding a needed topic fail at once (`security-errors.ts`).
  */
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
+import type { Admin } from 'kafkajs';
 import { createKafka } from './client.js';
+import { deniedFailure, securityFailure } from './security-errors.js';
+import { kafkaIdentity, type KafkaIdentity } from './security.js';
 
 const ATTEMPT_GAP_MS = 1000;
 
@@ -59,23 +63,62 @@ export interface ReachableOptions {
   signal?: AbortSignal;
 }
 
+/** Uncertain security symptoms (a closed connection) seen this many times in a row are believed. */
+const UNCERTAIN_ATTEMPTS = 2;
+
+/**
+ * Of the topics the cluster did not list, the first that exists but that an ACL hides from us:
+ * a metadata request for it by name answers TOPIC_AUTHORIZATION_FAILED rather than "unknown".
+ */
+async function deniedTopic(admin: Admin, names: readonly string[], id: KafkaIdentity): Promise<WebscaleError | null> {
+  for (const name of names) {
+    try {
+      await admin.fetchTopicMetadata({ topics: [name] });
+    } catch (err) {
+      const denied = deniedFailure(err, id, `access to topic ${name}`);
+      if (denied) return denied;
+    }
+  }
+  return null;
+}
+
 export async function ensureBrokersReachable(config: Pick<Config, 'kafka' | 'logLevel'>, opts: ReachableOptions = {}): Promise<void> {
   const { signal } = opts;
   const started = Date.now();
   const deadline = started + config.kafka.connectTimeout;
   const kafka = createKafka(config, { clientIdSuffix: 'probe', overrides: { retry: { retries: 0 }, connectionTimeout: Math.min(5000, config.kafka.connectTimeout) } });
+  const id = kafkaIdentity(config.kafka);
   let last: unknown;
+  let uncertain: { message: string; count: number } | undefined;
   for (;;) {
     const admin = kafka.admin({ retry: { retries: 0 } });
     try {
       await admin.connect();
       await admin.describeCluster();
-      const missing = opts.topics ? missingTopicsError(config.kafka.topicPrefix, opts.topics, await admin.listTopics()) : null;
-      if (missing) throw missing;
+      if (opts.topics) {
+        const prefix = config.kafka.topicPrefix;
+        const listed = await admin.listTopics();
+        const missing = missingTopicsError(prefix, opts.topics, listed);
+        if (missing) {
+          const names = opts.topics.map((s) => prefix + s).filter((t) => !listed.includes(t));
+          throw (await deniedTopic(admin, names, id)) ?? missing;
+        }
+      }
       return;
     } catch (err) {
       if (err instanceof WebscaleError) throw err;
-      last = err;
+      // A refused login, an untrusted certificate, a client and listener that disagree on TLS:
+      // waiting does not fix them, so say so now (a symptom a passing fault could also cause is
+      // believed once it repeats).
+      const security = securityFailure(err, id);
+      if (security?.certain) throw security.error;
+      if (security) {
+        uncertain = uncertain?.message === security.error.message ? { message: uncertain.message, count: uncertain.count + 1 } : { message: security.error.message, count: 1 };
+        if (uncertain.count >= UNCERTAIN_ATTEMPTS) throw security.error;
+      } else {
+        uncertain = undefined;
+      }
+      last = security?.error ?? err;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -83,5 +126,6 @@ export async function ensureBrokersReachable(config: Pick<Config, 'kafka' | 'log
     if (Date.now() + ATTEMPT_GAP_MS >= deadline) break;
     await new Promise((r) => setTimeout(r, ATTEMPT_GAP_MS));
   }
+  if (last instanceof WebscaleError) throw last;
   throw brokersUnreachable(config.kafka.brokers, describeConnectError(last), Date.now() - started);
 }

@@ -26,7 +26,7 @@ import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
 import type { WorkerStage } from '../core/records.js';
 import { TopicCodecs } from '../codec/index.js';
-import { groupName, topicName } from '../kafka/index.js';
+import { groupName, isAuthorizationFailure, topicName } from '../kafka/index.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { backoffDelay } from '../llm/retry.js';
 import type { Budget } from '../llm/budget.js';
@@ -194,8 +194,9 @@ export class StageWorker {
       maxBytesPerPartition: config.kafka.fetchMaxBytes,
       maxWaitTimeInMs: config.kafka.fetchMaxWait,
       // A broker restart or a coordinator move must not end the worker: kafkajs restarts the
-      // consumer after any crash, and the committed offsets make the restart lossless.
-      retry: { restartOnFailure: () => Promise.resolve(true) },
+      // consumer after any crash, and the committed offsets make the restart lossless. An ACL
+      // refusal is not passing: the worker fails and says so instead of crash-looping.
+      retry: { restartOnFailure: (err) => Promise.resolve(!isAuthorizationFailure(err)) },
     });
     this.admin = opts.kafka.admin();
     this.partitions = new OwnedPartitions({

@@ -111,12 +111,174 @@ the chart owns laid over it, so pods, the drain grace and the KEDA triggers agre
 {{- toYaml $config -}}
 {{- end -}}
 
-{{/* Kafka settings as env, shared by the stage pods and the topics hook Job. */}}
+{{/*
+Kafka settings as env, shared by the stage pods and the topics hook Job: brokers, prefix, and TLS
+and SASL (files from the volumes of "webscale-rl.kafkaVolumes", secrets by secretKeyRef).
+*/}}
 {{- define "webscale-rl.kafkaEnv" -}}
+{{- include "webscale-rl.requireKafkaSecurity" . -}}
+{{- $k := .Values.kafka -}}
+{{- $tls := $k.tls | default dict -}}
+{{- $sasl := $k.sasl | default dict -}}
+{{- $oauth := $sasl.oauthbearer | default dict -}}
+{{- $protocol := $k.securityProtocol | default "PLAINTEXT" -}}
 - name: KAFKA_BROKERS
   value: {{ include "webscale-rl.brokers" . | quote }}
 - name: WEBSCALE_TOPIC_PREFIX
   value: {{ .Values.kafka.topicPrefix | quote }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: {{ $protocol | quote }}
+{{- if (dig "ca" "existingSecret" "" $tls) }}
+- name: KAFKA_TLS_CA
+  value: {{ printf "%s/ca.crt" (include "webscale-rl.kafkaCaDir" .) | quote }}
+{{- end }}
+{{- with (dig "clientCert" "existingSecret" "" $tls) }}
+- name: KAFKA_TLS_CERT
+  value: {{ printf "%s/tls.crt" (include "webscale-rl.kafkaClientCertDir" $) | quote }}
+- name: KAFKA_TLS_KEY
+  value: {{ printf "%s/tls.key" (include "webscale-rl.kafkaClientCertDir" $) | quote }}
+{{- if $tls.clientCert.keyPasswordKey }}
+- name: KAFKA_TLS_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $tls.clientCert.keyPasswordKey }}
+{{- end }}
+{{- end }}
+{{- if $tls.serverName }}
+- name: KAFKA_TLS_SERVER_NAME
+  value: {{ $tls.serverName | quote }}
+{{- end }}
+{{- if $sasl.mechanism }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ $sasl.mechanism | quote }}
+{{- end }}
+{{- if $sasl.username }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $sasl.username | quote }}
+{{- else if and $sasl.existingSecret $sasl.usernameKey }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.existingSecret }}
+      key: {{ $sasl.usernameKey }}
+{{- end }}
+{{- if and $sasl.existingSecret (ne (upper ($sasl.mechanism | default "")) "OAUTHBEARER") }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.existingSecret }}
+      key: {{ $sasl.passwordKey | default "password" }}
+{{- end }}
+{{- if $oauth.tokenCommand }}
+- name: KAFKA_SASL_OAUTHBEARER_TOKEN_COMMAND
+  value: {{ $oauth.tokenCommand | quote }}
+{{- else if (dig "serviceAccountToken" "audience" "" $oauth) }}
+- name: KAFKA_SASL_OAUTHBEARER_TOKEN_FILE
+  value: {{ printf "%s/token" (include "webscale-rl.kafkaTokenDir" .) | quote }}
+{{- else if $oauth.tokenFile }}
+- name: KAFKA_SASL_OAUTHBEARER_TOKEN_FILE
+  value: {{ $oauth.tokenFile | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Where the Kafka certificate Secrets and the projected token are mounted (outside the config mount). */}}
+{{- define "webscale-rl.kafkaCaDir" -}}/etc/webscale-rl-kafka/ca{{- end -}}
+{{- define "webscale-rl.kafkaClientCertDir" -}}/etc/webscale-rl-kafka/client{{- end -}}
+{{- define "webscale-rl.kafkaTokenDir" -}}/var/run/secrets/webscale-rl/kafka{{- end -}}
+
+{{/* Volumes for the Kafka CA, client certificate and OAUTHBEARER token (a list, possibly empty). */}}
+{{- define "webscale-rl.kafkaVolumes" -}}
+{{- $tls := .Values.kafka.tls | default dict -}}
+{{- $sa := dig "oauthbearer" "serviceAccountToken" dict (.Values.kafka.sasl | default dict) -}}
+{{- with (dig "ca" "existingSecret" "" $tls) }}
+- name: kafka-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $tls.ca.key | default "ca.crt" }}
+        path: ca.crt
+{{- end }}
+{{- with (dig "clientCert" "existingSecret" "" $tls) }}
+- name: kafka-client-cert
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $tls.clientCert.certKey | default "tls.crt" }}
+        path: tls.crt
+      - key: {{ $tls.clientCert.keyKey | default "tls.key" }}
+        path: tls.key
+{{- end }}
+{{- if $sa.audience }}
+- name: kafka-token
+  projected:
+    defaultMode: 0440
+    sources:
+      - serviceAccountToken:
+          audience: {{ $sa.audience | quote }}
+          expirationSeconds: {{ $sa.expirationSeconds | default 3600 | int }}
+          path: token
+{{- end }}
+{{- end -}}
+
+{{/* Mounts of those volumes, read-only. */}}
+{{- define "webscale-rl.kafkaVolumeMounts" -}}
+{{- $tls := .Values.kafka.tls | default dict -}}
+{{- if (dig "ca" "existingSecret" "" $tls) }}
+- name: kafka-ca
+  mountPath: {{ include "webscale-rl.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- if (dig "clientCert" "existingSecret" "" $tls) }}
+- name: kafka-client-cert
+  mountPath: {{ include "webscale-rl.kafkaClientCertDir" . }}
+  readOnly: true
+{{- end }}
+{{- if (dig "oauthbearer" "serviceAccountToken" "audience" "" (.Values.kafka.sasl | default dict)) }}
+- name: kafka-token
+  mountPath: {{ include "webscale-rl.kafkaTokenDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+Refuse Kafka security values that cannot work, with the fix, before anything reaches the cluster
+(the worker would refuse them too, but only as a crash-looping pod).
+*/}}
+{{- define "webscale-rl.requireKafkaSecurity" -}}
+{{- $k := .Values.kafka -}}
+{{- $protocol := $k.securityProtocol | default "PLAINTEXT" -}}
+{{- $tls := $k.tls | default dict -}}
+{{- $sasl := $k.sasl | default dict -}}
+{{- $oauth := $sasl.oauthbearer | default dict -}}
+{{- $mechanism := upper ($sasl.mechanism | default "") -}}
+{{- $usesTls := or (eq $protocol "SSL") (eq $protocol "SASL_SSL") -}}
+{{- $usesSasl := or (eq $protocol "SASL_SSL") (eq $protocol "SASL_PLAINTEXT") -}}
+{{- if and (not $usesTls) (or (dig "ca" "existingSecret" "" $tls) (dig "clientCert" "existingSecret" "" $tls) $tls.serverName) -}}
+{{- fail (printf "kafka.tls is set but kafka.securityProtocol is %s, which uses no TLS: set kafka.securityProtocol to SSL or SASL_SSL" $protocol) -}}
+{{- end -}}
+{{- if and (not $usesSasl) $mechanism -}}
+{{- fail (printf "kafka.sasl.mechanism is %s but kafka.securityProtocol is %s: set kafka.securityProtocol to SASL_SSL (or SASL_PLAINTEXT)" $mechanism $protocol) -}}
+{{- end -}}
+{{- if $usesSasl -}}
+{{- if not $mechanism -}}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER" $protocol) -}}
+{{- end -}}
+{{- if eq $mechanism "OAUTHBEARER" -}}
+{{- if not (or $oauth.tokenCommand $oauth.tokenFile (dig "serviceAccountToken" "audience" "" $oauth)) -}}
+{{- fail "kafka.sasl.mechanism OAUTHBEARER needs a token: kafka.sasl.oauthbearer.tokenCommand, .tokenFile or .serviceAccountToken.audience" -}}
+{{- end -}}
+{{- else -}}
+{{- if not $sasl.existingSecret -}}
+{{- fail (printf "kafka.sasl.mechanism %s needs kafka.sasl.existingSecret: the Secret holding the password (key kafka.sasl.passwordKey)" $mechanism) -}}
+{{- end -}}
+{{- if not (or $sasl.username $sasl.usernameKey) -}}
+{{- fail (printf "kafka.sasl.mechanism %s needs a user name: kafka.sasl.username, or kafka.sasl.usernameKey in kafka.sasl.existingSecret" $mechanism) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
