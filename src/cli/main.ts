@@ -81,6 +81,9 @@ async function main(argv: string[]): Promise<number> {
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
       .option('--no-progress', 'no progress line on a TTY')
+      .option('--resume', 'continue the interrupted run of these outputs: finished documents are kept, the rest is processed and appended')
+      .option('--response-log <file>', 'LLM response log (default: <output>.responses.mdb; config llm.responseLog.path)')
+      .option('--no-response-log', 'neither read nor record LLM responses')
       .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });

@@ -14,13 +14,17 @@ import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../core/logger.js';
 import { inputOptionsFrom, openInput } from '../input/index.js';
-import { LLM_STAGES } from '../core/records.js';
+import { LLM_STAGES, type QaRecord, type Rejection } from '../core/records.js';
 import { probeStages } from '../llm/probe.js';
 import { createLlmRouter } from '../llm/router.js';
 import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
-import { meterRouter } from '../runtime/metered.js';
+import { observeRouter } from '../runtime/metered.js';
+import { defaultResponseLogPath, LmdbResponseStore } from '../llm/response-log/lmdb-store.js';
+import { logRouter } from '../llm/response-log/logged-router.js';
+import { WebscaleError } from '../core/errors.js';
+import { fingerprintInput, journalPathFor, outputSettings, RunJournal, JOURNAL_VERSION } from './run-journal.js';
 import { RunStats } from '../runtime/stats.js';
 import { openExportSink, defaultFormat } from '../export/index.js';
 import { JsonlWriter, defaultRejectionsPath } from './jsonl-writer.js';
@@ -33,6 +37,17 @@ export interface RunFlags extends CommonFlags {
   rejections?: string;
   summary?: string;
   progress?: boolean;
+  /** Continue the interrupted run whose outputs these are (`run-journal.ts`). */
+  resume?: boolean;
+  /** The response log's file; false (`--no-response-log`) turns it off. */
+  responseLog?: string | boolean;
+}
+
+/** Where the response log lives for this run, or null when it is off. */
+export function responseLogPath(flags: RunFlags, config: Config): string | null {
+  if (flags.responseLog === false || !config.llm.responseLog.enabled) return null;
+  if (typeof flags.responseLog === 'string') return flags.responseLog;
+  return config.llm.responseLog.path ?? defaultResponseLogPath(flags.output);
 }
 
 /** Exit code of a run in which more than `pipeline.maxLlmFailedShare` of the documents ended in `llm.failed`. */
@@ -49,16 +64,23 @@ function percent(share: number): string {
 }
 
 /** Where the run's results went, so nobody has to guess the default rejections file. */
-export function outputsLine(output: string, rejections: string | null, summary: string | undefined): string {
+export function outputsLine(output: string, rejections: string | null, summary: string | undefined, responseLog?: string | null): string {
   const parts = [`QA records -> ${output === '-' ? 'stdout' : output}`];
   parts.push(rejections === null ? 'rejections -> not written (name a file with --rejections)' : `rejections -> ${rejections}`);
   if (summary) parts.push(`summary -> ${summary}`);
+  if (responseLog) parts.push(`LLM response log -> ${responseLog}`);
   return `outputs: ${parts.join('; ')}`;
 }
 
 export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
+  // Only JSON lines written to a file can be appended to and cut back; the journal needs both.
+  const journaled = flags.output !== '-' && defaultFormat(flags.output) === 'jsonl';
+  if (flags.resume === true) {
+    if (!journaled) throw new WebscaleError('USAGE', '--resume needs --output to be a JSON-lines file (not stdout, not parquet): only those can be continued');
+    if (flags.input === '-') throw new WebscaleError('USAGE', '--resume cannot continue from stdin (nothing shows it is the same input); save the input to a file');
+  }
   const input = await openInput(flags.input, inputOptionsFrom(config.input));
   const fewshot = await loadFewshotLibrary(config.pipeline.fewshotDir);
   const decontaminator = await loadDecontaminator(config.decontamination);
@@ -70,12 +92,41 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const llm = meterRouter(limitRouter(router, limiter), (stage, usage) => stats.recordCall(stage, usage));
+    const logPath = responseLogPath(flags, config);
+    const store = logPath === null ? null : LmdbResponseStore.open({ path: logPath, sync: config.llm.responseLog.sync });
+    // Meter outside the log (an answer from the log is counted apart), limiter inside it (an
+    // answer from the log takes no LLM slot).
+    const limited = limitRouter(router, limiter);
+    const llm = observeRouter(store === null ? limited : logRouter(limited, store, config, logger), {
+      onSuccess: (stage, completion) => (completion.fromLog === true ? stats.recordFromLog(stage, completion.usage) : stats.recordCall(stage, completion.usage)),
+    });
 
-    // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
-    const qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
     const rejPath = flags.rejections ?? defaultRejectionsPath(flags.output);
-    const rejOut = rejPath === null ? null : await JsonlWriter.open(rejPath);
+    let journal: RunJournal | null = null;
+    let qaOut: { write(r: unknown): Promise<void>; close(): Promise<void> } | null = null;
+    let rejOut: JsonlWriter | null = null;
+    if (journaled) {
+      const paths = { output: flags.output, rejections: rejPath, journal: journalPathFor(flags.output) };
+      const header = { v: JOURNAL_VERSION, input: await fingerprintInput(flags.input), settings: outputSettings(config), started_at: Date.now() };
+      if (flags.resume === true) {
+        journal = await RunJournal.resume(paths, header);
+        if (journal === null) process.stderr.write(`--resume: no earlier run of ${flags.output} found; starting a new run\n`);
+        else process.stderr.write(`--resume: ${journal.done.size} documents already finished; continuing\n`);
+      }
+      journal ??= await RunJournal.start(paths, header);
+    } else {
+      // `.parquet` writes the QA records as parquet (row groups of config.export), else JSON lines.
+      qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
+      rejOut = rejPath === null ? null : await JsonlWriter.open(rejPath);
+    }
+    const open = journal;
+    const sinks = open
+      ? {
+          qa: (r: QaRecord, seq: number) => open.writeQa(seq, r),
+          rejection: (r: Rejection, seq: number) => open.writeRejection(seq, r),
+          documentDone: (seq: number) => open.finish(seq),
+        }
+      : { qa: (r: QaRecord) => qaOut?.write(r), rejection: (r: Rejection) => (rejOut ? rejOut.write(r) : Promise.resolve()) };
     const stopIntake = new AbortController();
     const abort = new AbortController();
     const onSignal = (): void => {
@@ -97,7 +148,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         fewshot,
         decontaminator,
         items: input.items,
-        sinks: { qa: (r) => qaOut.write(r), rejection: (r) => (rejOut ? rejOut.write(r) : Promise.resolve()) },
+        sinks,
+        ...(journal === null ? {} : { isDone: (seq: number) => open?.done.has(seq) === true }),
         logger,
         stopIntake: stopIntake.signal,
         abort: abort.signal,
@@ -107,14 +159,16 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       progress.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      await qaOut.close();
+      await qaOut?.close();
       await rejOut?.close();
+      await journal?.close();
+      await store?.close();
     }
     const util = utilisation(limiter.stats(), stats.elapsedMs());
     const maxShare = config.pipeline.maxLlmFailedShare;
     const code = runExitCode(stats, maxShare, result.interrupted);
     process.stderr.write(formatSummary(stats, { utilisation: util, interrupted: result.interrupted }) + '\n');
-    process.stderr.write(outputsLine(flags.output, rejPath, flags.summary) + '\n');
+    process.stderr.write(outputsLine(flags.output, rejPath, flags.summary, logPath) + '\n');
     if (flags.summary) {
       const summary = { ...stats.toJSON(), llm_utilisation: util, llm_failed_share: stats.llmFailedShare(), interrupted: result.interrupted, exit_code: code };
       await writeFile(flags.summary, JSON.stringify(summary, null, 2) + '\n');
