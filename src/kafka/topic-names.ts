@@ -12,6 +12,7 @@ export const TOPIC_SUFFIXES = [
   'dlq',
   'docs.unique',
   'dedup.claims',
+  'llm.responses',
 ] as const;
 export type TopicSuffix = (typeof TOPIC_SUFFIXES)[number];
 

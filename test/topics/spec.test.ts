@@ -24,6 +24,7 @@ describe('topics/ specs', () => {
       dlq: 'DeadLetter',
       'docs.unique': 'Document',
       'dedup.claims': 'DedupClaim',
+      'llm.responses': 'LlmResponse',
     });
   });
 
@@ -34,7 +35,11 @@ describe('topics/ specs', () => {
     expect(claims.partitions).toBe(1);
     expect(Number(claims.configs['retention.ms'])).toBeGreaterThan(0);
     expect(claims.configs['cleanup.policy']).toBe('delete');
-    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims')) {
+    // The response log is a key-value store: compacted, one value per request key, kept for ever.
+    const responses = specFor(specs, 'llm.responses');
+    expect(responses.configs['cleanup.policy']).toBe('compact');
+    expect(['producer', 'gzip']).toContain(responses.configs['compression.type']);
+    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims' && s.suffix !== 'llm.responses')) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.
