@@ -22,6 +22,8 @@ import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
+import { KafkaResponseStore } from '../llm/response-log/kafka-store.js';
+import { logRouter } from '../llm/response-log/logged-router.js';
 import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
 import { STAGE_BINDINGS, inputSuffixOf } from '../runtime/stage-bindings.js';
@@ -70,6 +72,14 @@ export async function setup(
   return { config, logger, kafka, codecs: new TopicCodecs(config.kafka.schemaRegistryUrl) };
 }
 
+const RESPONSES_SUFFIX = 'llm.responses';
+
+/** Stages that call an LLM keep its answers in `llm.responses` unless the log is turned off. */
+function usesResponseLog(stage: WorkerStage, config: Config): boolean {
+  if (!config.llm.responseLog.enabled || stage === 'dedup') return false;
+  return stage !== 'filter' || config.pipeline.llmFilter;
+}
+
 export interface StageFlags extends CommonFlags {
   metricsPort?: number;
   instanceId?: string;
@@ -87,6 +97,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     'rejections',
     'dlq',
     ...(stage === 'dedup' ? ['dedup.claims'] : []),
+    ...(usesResponseLog(stage, c) ? [RESPONSES_SUFFIX] : []),
   ]);
   if (stage === 'dedup' && !config.pipeline.dedup.enabled) {
     throw new WebscaleError('USAGE', 'pipeline.dedup.enabled is false: the filter reads docs.raw itself, so there is no dedup stage to run');
@@ -97,11 +108,22 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
   // Dedup makes no LLM call either.
   const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
+  const responses = usesResponseLog(stage, config)
+    ? new KafkaResponseStore({
+        kafka,
+        topic: topicName(config.kafka.topicPrefix, RESPONSES_SUFFIX),
+        codecs: new TopicCodecs(config.kafka.schemaRegistryUrl),
+        groupPrefix: config.kafka.topicPrefix,
+        log: logger,
+        fetchMaxWait: config.kafka.fetchMaxWait,
+        ...(config.llm.responseLog.cacheDir === undefined ? {} : { cacheDir: config.llm.responseLog.cacheDir }),
+      })
+    : null;
   const worker = new StageWorker({
     stage,
     config,
     kafka,
-    llm: router,
+    llm: responses === null ? router : logRouter(router, responses, config, logger),
     fewshot: await loadFewshotLibrary(config.pipeline.fewshotDir),
     decontaminator: await loadDecontaminator(config.decontamination),
     logger,
@@ -138,6 +160,8 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   process.on('SIGINT', stop);
   let code = 0;
   try {
+    // Every answer logged so far is known before the first record is taken.
+    await responses?.start();
     await worker.start();
     await Promise.race([stopped, worker.failed()]);
   } catch (err) {
@@ -148,6 +172,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
     await health?.close();
+    await responses?.close();
     await router.close();
     logger.flush();
   }
