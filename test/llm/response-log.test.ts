@@ -37,6 +37,7 @@ const request = (over: Partial<LlmRequest> = {}): LlmRequest => ({
 describe('response log key', () => {
   it('changes with every part that decides the answer, and not with key order or the stage name', () => {
     const base = responseKey('openai|m|auto', request());
+    const { seed: _seed, ...unseeded } = request();
     expect(base).toMatch(/^[0-9a-f]{64}$/);
     expect(responseKey('openai|m|auto', request())).toBe(base);
     expect(responseKey('openai|m|auto', request({ stage: 'filter' }))).toBe(base);
@@ -45,7 +46,7 @@ describe('response log key', () => {
     const variants = [
       responseKey('openai|other|auto', request()),
       responseKey('openai|m|auto', request({ seed: 8 })),
-      responseKey('openai|m|auto', request({ seed: undefined })),
+      responseKey('openai|m|auto', unseeded),
       responseKey('openai|m|auto', request({ temperature: 0.5 })),
       responseKey('openai|m|auto', request({ maxTokens: 101 })),
       responseKey('openai|m|auto', request({ messages: [{ role: 'system', content: 'judge!' }] })),
