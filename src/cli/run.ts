@@ -76,9 +76,9 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const config: Config = await loadConfig({ file: flags.config, overrides: overridesFrom(flags) });
   const logger = createLogger(config.logLevel);
   // Only JSON lines written to a file can be appended to and cut back; the journal needs both.
-  const journaled = flags.output !== '-' && defaultFormat(flags.output) === 'jsonl';
+  const journaled = flags.output !== '-' && defaultFormat(flags.output) === 'jsonl' && flags.rejections !== '-';
   if (flags.resume === true) {
-    if (!journaled) throw new WebscaleError('USAGE', '--resume needs --output to be a JSON-lines file (not stdout, not parquet): only those can be continued');
+    if (!journaled) throw new WebscaleError('USAGE', '--resume needs --output (and --rejections) to be JSON-lines files (not stdout, not parquet): only those can be continued');
     if (flags.input === '-') throw new WebscaleError('USAGE', '--resume cannot continue from stdin (nothing shows it is the same input); save the input to a file');
   }
   const input = await openInput(flags.input, inputOptionsFrom(config.input));

@@ -198,7 +198,9 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     }
     stats.documentsRead++;
     const task = processDocument(item.doc, seq)
-      .then(() => documentDone(seq))
+      // A document whose LLM calls a second Ctrl-C cut short is not finished: its llm.failed
+      // rejections say nothing about the document, so it is not reported done (resume redoes it).
+      .then(() => (abort.aborted ? undefined : documentDone(seq)))
       .catch((err: unknown) => {
         fatal ??= err;
         logger.error({ err, doc_id: item.doc.id }, 'document failed unexpectedly');

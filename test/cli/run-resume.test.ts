@@ -186,7 +186,7 @@ describe('run with the response log and --resume (stand-in LLM, real CLI process
 
     const toStdout = await runCli(args('-', '--resume'));
     expect(toStdout.code).toBe(2);
-    expect(toStdout.stderr).toContain('--resume needs --output to be a JSON-lines file');
+    expect(toStdout.stderr).toContain('--resume needs --output (and --rejections) to be JSON-lines files');
     const toParquet = await runCli(args(join(dir, 'p', 'qa.parquet'), '--resume'));
     expect(toParquet.code).toBe(2);
 
