@@ -22,7 +22,7 @@ import { inputOptionsFrom, openInput } from '../input/index.js';
 import { createKafka, createProducer, readToEnd, topicName } from '../kafka/index.js';
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter } from '../llm/router.js';
-import { KafkaResponseStore } from '../llm/response-log/kafka-store.js';
+import type { KafkaResponseStore } from '../llm/response-log/kafka-store.js';
 import { logRouter } from '../llm/response-log/logged-router.js';
 import { probeStages } from '../llm/probe.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
@@ -108,8 +108,9 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   // The filter stage with the LLM filter off makes no LLM call: nothing to prove.
   // Dedup makes no LLM call either.
   const needsLlm = stage !== 'dedup' && (stage !== 'filter' || config.pipeline.llmFilter);
-  const responses = usesResponseLog(stage, config)
-    ? new KafkaResponseStore({
+  // Loaded only when used (a native module: start-up time).
+  const responses: KafkaResponseStore | null = usesResponseLog(stage, config)
+    ? new (await import('../llm/response-log/kafka-store.js')).KafkaResponseStore({
         kafka,
         topic: topicName(config.kafka.topicPrefix, RESPONSES_SUFFIX),
         codecs: new TopicCodecs(config.kafka.schemaRegistryUrl),

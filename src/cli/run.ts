@@ -21,7 +21,7 @@ import { ConcurrencyLimiter, limitRouter } from '../llm/limiter.js';
 import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { runEmbedded } from '../runtime/embedded.js';
 import { observeRouter } from '../runtime/metered.js';
-import { defaultResponseLogPath, LmdbResponseStore } from '../llm/response-log/lmdb-store.js';
+import type { LmdbResponseStore } from '../llm/response-log/lmdb-store.js';
 import { logRouter } from '../llm/response-log/logged-router.js';
 import { WebscaleError } from '../core/errors.js';
 import { fingerprintInput, journalPathFor, outputSettings, RunJournal, JOURNAL_VERSION } from './run-journal.js';
@@ -47,7 +47,9 @@ export interface RunFlags extends CommonFlags {
 export function responseLogPath(flags: RunFlags, config: Config): string | null {
   if (flags.responseLog === false || !config.llm.responseLog.enabled) return null;
   if (typeof flags.responseLog === 'string') return flags.responseLog;
-  return config.llm.responseLog.path ?? defaultResponseLogPath(flags.output);
+  if (config.llm.responseLog.path !== undefined) return config.llm.responseLog.path;
+  // `out/qa.jsonl` -> `out/qa.responses.mdb`; none for stdout.
+  return flags.output === '-' ? null : flags.output.replace(/(\.jsonl|\.ndjson|\.json|\.parquet)?$/i, '.responses.mdb');
 }
 
 /** Exit code of a run in which more than `pipeline.maxLlmFailedShare` of the documents ended in `llm.failed`. */
@@ -93,7 +95,9 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
     const logPath = responseLogPath(flags, config);
-    const store = logPath === null ? null : LmdbResponseStore.open({ path: logPath, sync: config.llm.responseLog.sync });
+    // Loaded only when used: the native module costs start-up time every other command would pay.
+    const store: LmdbResponseStore | null =
+      logPath === null ? null : (await import('../llm/response-log/lmdb-store.js')).LmdbResponseStore.open({ path: logPath, sync: config.llm.responseLog.sync });
     // Meter outside the log (an answer from the log is counted apart), limiter inside it (an
     // answer from the log takes no LLM slot).
     const limited = limitRouter(router, limiter);

@@ -147,6 +147,28 @@ describe('run with the response log and --resume (stand-in LLM, real CLI process
     expect(entries.map((e) => e.s).sort((a, b) => a - b)).toEqual([...Array(TOPICS.length + 3).keys()]);
   }, 240_000);
 
+  it('Ctrl-C (SIGINT) stops intake and finishes what is in flight (exit 130); --resume completes it, each call paid once', async () => {
+    const out = join(dir, 'ctrlc', 'qa.jsonl');
+    const from = llm.requests.length;
+    const child = spawn(process.execPath, [CLI, ...args(out, '--no-response-log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until(() => callsSince(from).length >= fullCalls * 0.3, 120_000, 'the run to make 30% of its calls');
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    const firstCalls = callsSince(from).length;
+    const done = await journalEntries(join(dir, 'ctrlc', 'qa.progress.jsonl'));
+    expect(done.length).toBeLessThan(TOPICS.length + 3);
+    // Without the response log, resuming still pays nothing twice: the finished documents are passed over.
+    const resumeFrom = llm.requests.length;
+    const resumed = await runCli(args(out, '--resume', '--no-response-log'), { timeoutMs: 120_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(firstCalls + callsSince(resumeFrom).length).toBe(fullCalls);
+    expect(await normalised(out)).toEqual(await normalised(full()));
+    expect(await normalised(join(dir, 'ctrlc', 'qa.rejections.jsonl'))).toEqual(await normalised(join(dir, 'full', 'qa.rejections.jsonl')));
+  }, 240_000);
+
   it('repairs what a kill leaves: a torn journal line and half-written output lines are cut, their documents redone from the log', async () => {
     const out = join(dir, 'full', 'qa.jsonl');
     const journal = join(dir, 'full', 'qa.progress.jsonl');

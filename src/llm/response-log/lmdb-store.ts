@@ -22,12 +22,6 @@ export interface LmdbStoreOptions {
   sync?: boolean;
 }
 
-/** Where `run` keeps its log by default: `out/qa.jsonl` -> `out/qa.responses.mdb`. */
-export function defaultResponseLogPath(output: string): string | null {
-  if (output === '-') return null;
-  return output.replace(/(\.jsonl|\.ndjson|\.json|\.parquet)?$/i, '.responses.mdb');
-}
-
 export class LmdbResponseStore implements ResponseStore {
   readonly kind = 'lmdb';
   private constructor(
