@@ -17,10 +17,10 @@ describe('Kafka commands', () => {
     const env = { KAFKA_BROKERS: brokers().join(','), WEBSCALE_LOG_LEVEL: 'warn' };
     const apply = await runCli(['topics', 'apply', '--topic-prefix', prefix, '--partitions', '2'], { env });
     expect(apply.code, apply.stderr).toBe(0);
-    expect(apply.stdout).toContain('9 created');
+    expect(apply.stdout).toContain('10 created');
     const again = await runCli(['topics', 'apply', '--topic-prefix', prefix, '--partitions', '2', '--strict'], { env });
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('0 created, 9 unchanged');
+    expect(again.stdout).toContain('0 created, 10 unchanged');
 
     const stdin = [JSON.stringify({ id: 'a', text: 'first document' }), 'not json', JSON.stringify({ id: 'b', text: 'second', url: 'https://x/b' })].join('\n') + '\n';
     const ingest = await runCli(['ingest', '-', '--topic-prefix', prefix], { env, stdin });
