@@ -94,17 +94,6 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     await probeStages(router, stages, { config, logger });
     const stats = new RunStats();
     const limiter = new ConcurrencyLimiter(config.concurrency);
-    const logPath = responseLogPath(flags, config);
-    // Loaded only when used: the native module costs start-up time every other command would pay.
-    const store: LmdbResponseStore | null =
-      logPath === null ? null : (await import('../llm/response-log/lmdb-store.js')).LmdbResponseStore.open({ path: logPath, sync: config.llm.responseLog.sync });
-    // Meter outside the log (an answer from the log is counted apart), limiter inside it (an
-    // answer from the log takes no LLM slot).
-    const limited = limitRouter(router, limiter);
-    const llm = observeRouter(store === null ? limited : logRouter(limited, store, config, logger), {
-      onSuccess: (stage, completion) => (completion.fromLog === true ? stats.recordFromLog(stage, completion.usage) : stats.recordCall(stage, completion.usage)),
-    });
-
     const rejPath = flags.rejections ?? defaultRejectionsPath(flags.output);
     let journal: RunJournal | null = null;
     let qaOut: { write(r: unknown): Promise<void>; close(): Promise<void> } | null = null;
@@ -123,6 +112,17 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       qaOut = await openExportSink(defaultFormat(flags.output), flags.output, config.export);
       rejOut = rejPath === null ? null : await JsonlWriter.open(rejPath);
     }
+    // Opened once the outputs are settled: a refused --resume leaves no new file behind.
+    const logPath = responseLogPath(flags, config);
+    // Loaded only when used: the native module costs start-up time every other command would pay.
+    const store: LmdbResponseStore | null =
+      logPath === null ? null : (await import('../llm/response-log/lmdb-store.js')).LmdbResponseStore.open({ path: logPath, sync: config.llm.responseLog.sync });
+    // Meter outside the log (an answer from the log is counted apart), limiter inside it (an
+    // answer from the log takes no LLM slot).
+    const limited = limitRouter(router, limiter);
+    const llm = observeRouter(store === null ? limited : logRouter(limited, store, config, logger), {
+      onSuccess: (stage, completion) => (completion.fromLog === true ? stats.recordFromLog(stage, completion.usage) : stats.recordCall(stage, completion.usage)),
+    });
     const open = journal;
     const sinks = open
       ? {

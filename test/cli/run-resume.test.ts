@@ -4,6 +4,7 @@
  * own node process, sent SIGKILL.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,6 +206,8 @@ describe('run with the response log and --resume (stand-in LLM, real CLI process
     const noJournal = await runCli(args(orphan, '--resume'));
     expect(noJournal.code).toBe(2);
     expect(noJournal.stderr).toMatch(/exist but .*qa\.progress\.jsonl does not/);
+    // Refused: no file was created, not even the response log.
+    expect(existsSync(join(dir, 'orphan', 'qa.responses.mdb'))).toBe(false);
 
     const toStdout = await runCli(args('-', '--resume'));
     expect(toStdout.code).toBe(2);
