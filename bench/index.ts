@@ -14,11 +14,12 @@ import { kafkaMode } from './kafka.js';
 import { sourcesMode } from './sources.js';
 import { prefilterMode } from './prefilter.js';
 import { pyclientMode } from './pyclient.js';
+import { resplogMode } from './resplog.js';
 import type { BenchMode } from './modes.js';
 import { USAGE, parseBenchOptions } from './options.js';
 
 /** Every mode, in the order they run. Register new modes here. */
-export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, ingestMode, sourcesMode];
+export const MODES: readonly BenchMode[] = [embeddedMode, kafkaMode, prefilterMode, pyclientMode, exportMode, dedupMode, ingestMode, sourcesMode, resplogMode];
 
 async function main(): Promise<number> {
   const options = parseBenchOptions(process.argv.slice(2));

@@ -48,7 +48,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]   (every option also reads BENCH_<NAME>, e.g. BENCH_DOCS=1000)
-  --only <modes>             comma-separated: embedded, kafka, prefilter, pyclient, export, dedup, ingest, sources (default all, in that order)
+  --only <modes>             comma-separated: embedded, kafka, prefilter, pyclient, export, dedup, ingest, sources, resplog (default all, in that order)
   --docs <n>                 documents in the throughput run (default 1000; >= 500 for the issue's figure)
   --latency-ms <ms>          stand-in LLM latency in the throughput run (default 200)
   --concurrency <n>          --concurrency passed to webscale-rl (default 64; in kafka mode, per worker)

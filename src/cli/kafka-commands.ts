@@ -26,6 +26,8 @@ import { budgetFromConfig } from '../llm/budget.js';
 import { QuotaBoard } from '../llm/rate-limit/quota-board.js';
 import { RateLimitRegistry } from '../llm/rate-limit/registry.js';
 import { registerQuotaMetrics } from '../metrics/quota-metrics.js';
+import type { KafkaResponseStore } from '../llm/response-log/kafka-store.js';
+import { logRouter } from '../llm/response-log/logged-router.js';
 import { probeStages } from '../llm/probe.js';
 import { openWorkerBatchMode, type WorkerBatchMode } from '../llm/batch/index.js';
 import { createMetrics, startHealthServer } from '../metrics/index.js';
@@ -79,6 +81,14 @@ export async function setup(
   return { config, logger, kafka, codecs: TopicCodecs.fromConfig(config, { kafka, log: logger }) };
 }
 
+const RESPONSES_SUFFIX = 'llm.responses';
+
+/** Stages that call an LLM keep its answers in `llm.responses` unless the log is turned off. */
+function usesResponseLog(stage: WorkerStage, config: Config): boolean {
+  if (!config.llm.responseLog.enabled || stage === 'dedup') return false;
+  return stage !== 'filter' || config.pipeline.llmFilter;
+}
+
 export interface StageFlags extends CommonFlags {
   metricsPort?: number;
   instanceId?: string;
@@ -98,6 +108,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     'rejections',
     'dlq',
     ...(stage === 'dedup' ? ['dedup.claims'] : []),
+    ...(usesResponseLog(stage, c) ? [RESPONSES_SUFFIX] : []),
   ]);
   if (stage === 'dedup' && !config.pipeline.dedup.enabled) {
     throw new WebscaleError('USAGE', 'pipeline.dedup.enabled is false: the filter reads docs.raw itself, so there is no dedup stage to run');
@@ -140,11 +151,23 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     ...(board === null ? {} : { membersOf: (e: string) => board.membersOf(e), verifiedPairs: () => board.totalPairs() }),
   });
   onRateLimited = (endpoint) => quotaMetrics.rateLimited(endpoint);
+  // Loaded only when used (a native module: start-up time).
+  const responses: KafkaResponseStore | null = usesResponseLog(stage, config)
+    ? new (await import('../llm/response-log/kafka-store.js')).KafkaResponseStore({
+        kafka,
+        topic: topicName(config.kafka.topicPrefix, RESPONSES_SUFFIX),
+        codecs: TopicCodecs.fromConfig(config, { kafka, log: logger }),
+        groupPrefix: config.kafka.topicPrefix,
+        log: logger,
+        fetchMaxWait: config.kafka.fetchMaxWait,
+        ...(config.llm.responseLog.cacheDir === undefined ? {} : { cacheDir: config.llm.responseLog.cacheDir }),
+      })
+    : null;
   const worker = new StageWorker({
     stage,
     config,
     kafka,
-    llm: router,
+    llm: responses === null ? router : logRouter(router, responses, config, logger),
     fewshot: await loadFewshotLibrary(config.pipeline.fewshotDir),
     decontaminator: await loadDecontaminator(config.decontamination),
     logger,
@@ -197,6 +220,8 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
   try {
     // Before joining the group: the budget must know what was spent already, and the shares who is here.
     await board?.start(boardAbort.signal);
+    // Every answer logged so far is known before the first record is taken.
+    await responses?.start();
     await worker.start();
     await Promise.race([stopped, worker.failed()]);
   } catch (err) {
@@ -213,6 +238,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
     rateLimits.close();
     await health?.close();
     await batch?.close();
+    await responses?.close();
     await router.close();
     logger.flush();
     if (explained) process.stderr.write(`webscale-rl: ${redactString(explained.message)}\n`);

@@ -86,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
       .option('--no-progress', 'no progress line on a TTY')
       .option('--batch', 'send the LLM calls through the OpenAI Batch API (half price, results within 24 h; config llm.batch)')
       .option('--batch-state <file>', 'with --batch: where the batch ids are kept across restarts (default <output>.batches.jsonl)')
+      .option('--resume', 'continue the interrupted run of these outputs: finished documents are kept, the rest is processed and appended')
+      .option('--response-log <file>', 'LLM response log (default: <output>.responses.mdb; config llm.responseLog.path)')
+      .option('--no-response-log', 'neither read nor record LLM responses')
       .addHelpText('after', RUN_EXIT_CODES)),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });

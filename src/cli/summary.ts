@@ -84,6 +84,7 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
   const lines: string[] = [];
   const elapsed = stats.elapsedMs();
   lines.push(`webscale-rl run ${extra.interrupted ? 'INTERRUPTED' : 'finished'} in ${duration(elapsed)}`);
+  if (stats.documentsResumed > 0) lines.push(`resumed: ${fmt(stats.documentsResumed)} documents were already finished by the interrupted run (their lines are kept, not counted below)`);
   lines.push(
     `documents: ${fmt(stats.documentsRead)} read, ${fmt(stats.inputRejected)} rejected at input, ` +
       `${fmt(stats.documentsWithQa)} yielded QA; QA pairs kept: ${fmt(stats.qaKept)}`,
@@ -117,6 +118,14 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
   for (const s of LLM_STAGES) {
     const u = stats.tokens[s];
     if (u.calls > 0) lines.push(`  ${s.padEnd(10)} ${fmt(u.calls)} calls, ${fmt(u.prompt)} + ${fmt(u.completion)} tokens`);
+  }
+  const l = stats.totalFromLog();
+  if (l.calls > 0) {
+    lines.push(`from the response log (no call made): ${fmt(l.calls)} requests, ${fmt(l.prompt)} prompt + ${fmt(l.completion)} completion tokens not paid again`);
+    for (const s of LLM_STAGES) {
+      const u = stats.fromLog[s];
+      if (u.calls > 0) lines.push(`  ${s.padEnd(10)} ${fmt(u.calls)} requests, ${fmt(u.prompt)} + ${fmt(u.completion)} tokens`);
+    }
   }
   if (extra.utilisation !== null) lines.push(`LLM utilisation: ${(extra.utilisation * 100).toFixed(1)}% of the concurrency cap`);
   if (extra.interrupted) lines.push(`interrupted: ${fmt(stats.documentsRead - stats.documentsDone)} documents were not finished`);

@@ -6,6 +6,7 @@ import type {
   DeadLetter,
   DedupClaim,
   DocumentRecord,
+  LlmResponseRecord,
   FilteredDocument,
   GenerationTask,
   QaCandidate,
@@ -22,6 +23,7 @@ export interface RecordTypeMap {
   Rejection: Rejection;
   DeadLetter: DeadLetter;
   DedupClaim: DedupClaim;
+  LlmResponse: LlmResponseRecord;
 }
 export type RecordTypeName = keyof RecordTypeMap;
 
@@ -34,6 +36,7 @@ export const RECORD_TYPES = [
   'Rejection',
   'DeadLetter',
   'DedupClaim',
+  'LlmResponse',
 ] as const satisfies readonly RecordTypeName[];
 
 /** Namespace of the current schemas; a breaking change would need a new one (v2). */

@@ -115,6 +115,30 @@ export const batchSchema = z
   })
   .strict();
 
+/**
+ * The LLM response log (src/llm/response-log/): every completion kept under a hash of what decides
+ * it, so a repeat of the same request is answered without a call. `run` keeps it in a local store
+ * beside its output; the Kafka stage workers in the compacted topic `<prefix>llm.responses`.
+ */
+const responseLogSchema = z
+  .object({
+    /** Off: every request goes to the LLM, nothing is recorded (and `run --resume` re-pays). */
+    enabled: z.boolean().default(true),
+    /** `run`: the store's file; default beside the output (`out/qa.jsonl` -> `out/qa.responses.mdb`). */
+    path: z.string().min(1).optional(),
+    /**
+     * Flush every commit to disk (fsync). Off, a killed process loses nothing (the OS holds the
+     * pages) but a power loss may lose the last commits; on, each commit waits for the disk.
+     */
+    sync: z.boolean().default(false),
+    /**
+     * Kafka: the folder of the worker's local index of the topic (a copy that survives restarts,
+     * so a restarted worker reads only what is new); default a folder under the OS temp dir.
+     */
+    cacheDir: z.string().min(1).optional(),
+  })
+  .strict();
+
 const llmSchema = z
   .object({
     backend: z.enum(BACKENDS).default('auto'),
@@ -160,6 +184,7 @@ const llmSchema = z
     /** Prices by model name (as configured, or `default` for any other), USD per million tokens. */
     prices: z.record(z.string().min(1), priceSchema).default({}),
     batch: batchSchema.default(batchSchema.parse({})),
+    responseLog: responseLogSchema.default(responseLogSchema.parse({})),
   })
   .strict();
 

@@ -215,6 +215,19 @@ export interface Rejection {
  * A dedup worker's claim for one input document (topic `dedup.claims`, one partition): every
  * dedup worker replays the claims in log order and reaches the same decision for each.
  */
+/** One entry of the LLM response log on Kafka (topic `llm.responses`; see src/llm/response-log/). */
+export interface LlmResponseRecord {
+  /** Hex SHA-256 of what decides the completion; also the message key. */
+  key: string;
+  stage: string;
+  model: string;
+  text: string;
+  finish_reason: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  created_at: number;
+}
+
 export interface DedupClaim {
   doc_id: string;
   /** Where the document was read (docs.raw): a second claim for the same record gets the first one's decision. */

@@ -220,7 +220,7 @@ export interface InputSource {
 }
 
 /** Every regular file under `dir`, recursively, in name order; dot-files and dot-folders left out. */
-async function listFiles(dir: string): Promise<{ path: string; size: number }[]> {
+export async function listFiles(dir: string): Promise<{ path: string; size: number }[]> {
   const out: { path: string; size: number }[] = [];
   const names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
   for (const name of names) {

@@ -13,6 +13,7 @@ export const TOPIC_SUFFIXES = [
   'docs.unique',
   'dedup.claims',
   'schemas',
+  'llm.responses',
 ] as const;
 export type TopicSuffix = (typeof TOPIC_SUFFIXES)[number];
 

@@ -41,6 +41,8 @@ export interface LlmCompletion {
   model: string;
   usage: TokenUsage;
   finishReason: string | null;
+  /** Answered from the response log (`response-log/`), not by a call: meters count it apart. */
+  fromLog?: boolean;
 }
 
 export interface LlmClient {

@@ -66,6 +66,8 @@ export interface MetricHandles {
   readonly llmPromptTokens: Counter<'stage' | 'model'>;
   readonly llmCompletionTokens: Counter<'stage' | 'model'>;
   readonly llmRetries: Counter<'stage' | 'code'>;
+  readonly llmFromLog: Counter<'stage'>;
+  readonly llmTokensFromLog: Counter<'stage' | 'kind'>;
   readonly inFlight: Gauge<'stage'>;
   readonly oldestInFlightAge: Gauge<'stage'>;
   readonly committedLag: Gauge<'stage' | 'topic' | 'partition'>;
@@ -93,6 +95,8 @@ export interface StageRecorder {
   llmRequest(observation: LlmRequestObservation): void;
   /** One retry of an LLM request, labelled with the error code that caused it. */
   llmRetry(code: ErrorCode | string): void;
+  /** One request answered from the response log (no call), with the tokens its original call took. */
+  llmFromLog?(promptTokens: number, completionTokens: number): void;
   setInFlight(count: number): void;
   /** Committed-offset lag of one partition: log end offset minus committed offset. */
   setCommittedLag(topic: string, partition: number, lag: number): void;
@@ -185,6 +189,18 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WebscaleMetrics 
       labelNames: ['stage', 'code'] as const,
       registers,
     }),
+    llmFromLog: new Counter({
+      name: `${p}llm_responses_from_log_total`,
+      help: 'LLM requests answered from the response log instead of a call (not in llm_request_duration_seconds), by stage.',
+      labelNames: ['stage'] as const,
+      registers,
+    }),
+    llmTokensFromLog: new Counter({
+      name: `${p}llm_tokens_from_log_total`,
+      help: 'Tokens (kind: prompt or completion) of the calls whose answers the response log gave again: tokens not paid twice.',
+      labelNames: ['stage', 'kind'] as const,
+      registers,
+    }),
     inFlight: new Gauge({
       name: `${p}in_flight_records`,
       help: 'Records taken from the input topic and not yet finished, by stage.',
@@ -257,6 +273,11 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WebscaleMetrics 
         }
       },
       llmRetry: (code) => handles.llmRetries.inc({ stage, code }),
+      llmFromLog: (promptTokens, completionTokens) => {
+        handles.llmFromLog.inc({ stage });
+        handles.llmTokensFromLog.inc({ stage, kind: 'prompt' }, Math.max(0, promptTokens));
+        handles.llmTokensFromLog.inc({ stage, kind: 'completion' }, Math.max(0, completionTokens));
+      },
       setInFlight: (count) => handles.inFlight.set({ stage }, count),
       setCommittedLag: (topic, partition, lag) =>
         handles.committedLag.set({ stage, topic, partition: String(partition) }, Math.max(0, lag)),

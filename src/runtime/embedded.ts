@@ -22,9 +22,15 @@ import type { Decontaminator } from '../stages/decontaminate.js';
 import type { StageContext, StageFn, StageResult } from '../stages/types.js';
 import { RunStats } from './stats.js';
 
+/**
+ * Where results go. `seq` is the document's position in the input (documents and input
+ * rejections, counted from 0); `documentDone` is called once per position after its last record,
+ * so a sink can write a document's lines as one block (see `run --resume`).
+ */
 export interface EmbeddedSinks {
-  qa(record: QaRecord): Promise<void> | void;
-  rejection(rejection: Rejection): Promise<void> | void;
+  qa(record: QaRecord, seq: number): Promise<void> | void;
+  rejection(rejection: Rejection, seq: number): Promise<void> | void;
+  documentDone?(seq: number): Promise<void> | void;
 }
 
 export interface EmbeddedRunOptions {
@@ -43,6 +49,11 @@ export interface EmbeddedRunOptions {
   /** Documents processed at once; default 2 x concurrency. */
   documentsInFlight?: number;
   stats?: RunStats;
+  /**
+   * Input positions finished by an earlier run (`run --resume`): passed over, except that their
+   * text still enters the dedup index, in input order, as it did the first time.
+   */
+  isDone?: (seq: number) => boolean;
 }
 
 export interface EmbeddedRunResult {
@@ -60,6 +71,8 @@ interface DocumentOutcome {
 
 /** Who a stage step works for, and what a rejection of it should carry. */
 interface StepSubject {
+  /** The document's place in the input (the run journal's key). */
+  seq: number;
   docId: string;
   persona: string | null;
   trace: readonly StageTrace[];
@@ -108,9 +121,9 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
     sinkChain = sinkChain.then(fn);
     return sinkChain;
   };
-  const reject = (r: Rejection): Promise<void> => {
+  const reject = (r: Rejection, seq: number): Promise<void> => {
     stats.recordRejection(r);
-    return emit(() => sinks.rejection(r));
+    return emit(() => sinks.rejection(r, seq));
   };
 
   /**
@@ -135,29 +148,30 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       if (!e.code.startsWith('LLM_')) logger.error({ err, doc_id: who.docId, stage }, 'stage failed on a record');
       const rejection = stageFailure(stage, who, e);
       if (rejection.reason === 'llm.failed') who.outcome.llmFailed = true;
-      await reject(rejection);
+      await reject(rejection, who.seq);
       return [];
     }
     stats.recordStageTime(stage, performance.now() - started);
     if (result.language !== undefined) who.outcome.language = result.language;
     stats.stages[stage].out += result.outputs.length;
-    for (const r of result.rejections) await reject(r);
+    for (const r of result.rejections) await reject(r, who.seq);
     return result.outputs;
   }
 
-  async function processDocument(doc: DocumentRecord): Promise<void> {
+  async function processDocument(doc: DocumentRecord, seq: number): Promise<void> {
     let kept = 0;
     const outcome: DocumentOutcome = { llmFailed: false, language: doc.language ?? null };
     // Dedup decides synchronously when the document is taken (no await before it), in input order.
-    const unique = ctx.dedup ? await step('dedup', dedupStage, doc, { docId: doc.id, persona: null, trace: [], outcome }) : [doc];
-    const filtered = (await Promise.all(unique.map((d) => step('filter', filterStage, d, { docId: d.id, persona: null, trace: [], outcome })))).flat();
+    const unique = ctx.dedup ? await step('dedup', dedupStage, doc, { seq, docId: doc.id, persona: null, trace: [], outcome }) : [doc];
+    const filtered = (await Promise.all(unique.map((d) => step('filter', filterStage, d, { seq, docId: d.id, persona: null, trace: [], outcome })))).flat();
     for (const fd of filtered) {
-      const tasks = await step('identify', identifyStage, fd, { docId: doc.id, persona: null, trace: fd.trace, outcome });
+      const tasks = await step('identify', identifyStage, fd, { seq, docId: doc.id, persona: null, trace: fd.trace, outcome });
       await Promise.all(
         tasks.map(async (task) => {
-          const candidates = await step('generate', generateStage, task, { docId: doc.id, persona: task.persona, trace: task.trace, outcome, domain: task.domain });
+          const candidates = await step('generate', generateStage, task, { seq, docId: doc.id, persona: task.persona, trace: task.trace, outcome, domain: task.domain });
           for (const cand of candidates) {
             const records = await step('check', checkStage, cand, {
+              seq,
               docId: doc.id,
               persona: task.persona,
               trace: cand.trace,
@@ -169,7 +183,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
             for (const record of records) {
               kept++;
               stats.qaKept++;
-              await emit(() => sinks.qa(record));
+              await emit(() => sinks.qa(record, seq));
             }
           }
         }),
@@ -183,6 +197,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
   const inFlight = new Set<Promise<void>>();
   let interrupted = false;
   let fatal: unknown = null;
+  const documentDone = (seq: number): Promise<void> => emit(() => sinks.documentDone?.(seq));
+  let nextSeq = 0;
 
   for await (const item of options.items) {
     if (options.stopIntake?.aborted) {
@@ -193,15 +209,27 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       stats.recordSkip(item.reason, item.bytes);
       continue;
     }
+    const seq = nextSeq++;
+    if (options.isDone?.(seq) === true) {
+      stats.documentsResumed++;
+      stats.bytesDone += item.bytes;
+      // Synchronous for the local index, like the dedup step of a processed document.
+      if (item.kind === 'document' && ctx.dedup) await dedupStage(item.doc, ctx);
+      continue;
+    }
     if (item.kind === 'rejection') {
       stats.documentsRead++;
       stats.documentsDone++;
       stats.bytesDone += item.bytes;
-      await reject(item.rejection);
+      await reject(item.rejection, seq);
+      await documentDone(seq);
       continue;
     }
     stats.documentsRead++;
-    const task = processDocument(item.doc)
+    const task = processDocument(item.doc, seq)
+      // A document whose LLM calls a second Ctrl-C cut short is not finished: its llm.failed
+      // rejections say nothing about the document, so it is not reported done (resume redoes it).
+      .then(() => (abort.aborted ? undefined : documentDone(seq)))
       .catch((err: unknown) => {
         fatal ??= err;
         logger.error({ err, doc_id: item.doc.id }, 'document failed unexpectedly');

@@ -150,6 +150,11 @@ export class StageWorker {
     // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
     const llm = limitRouter(observeRouter(opts.llm, {
       onSuccess: (_stage, completion, ms, client) => {
+        // An answer from the response log is not a call: counted apart, and says nothing of the LLM's health.
+        if (completion.fromLog === true) {
+          metrics?.llmFromLog?.(completion.usage.prompt_tokens, completion.usage.completion_tokens);
+          return;
+        }
         this.health.success();
         opts.budget?.record(client.model, completion.usage);
         metrics?.llmRequest({

@@ -54,6 +54,17 @@ export class RunStats {
   /** The configured model of each stage that made a call (for pricing the run's tokens). */
   readonly models: Partial<Record<LlmStage, string>> = {};
 
+  /**
+   * Requests answered from the response log instead of an LLM call, per stage, with the tokens
+   * the original calls took (what this run did not pay for).
+   */
+  readonly fromLog: Record<LlmStage, { prompt: number; completion: number; calls: number }> = Object.fromEntries(
+    LLM_STAGES.map((s) => [s, { prompt: 0, completion: 0, calls: 0 }]),
+  ) as Record<LlmStage, { prompt: number; completion: number; calls: number }>;
+
+  /** Documents a resumed run found finished by the run it continues (not processed again). */
+  documentsResumed = 0;
+
   /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
   readonly inputSkipped = new Map<string, number>();
 
@@ -90,6 +101,26 @@ export class RunStats {
     t.prompt += usage.prompt_tokens;
     t.completion += usage.completion_tokens;
     t.calls++;
+  }
+
+  /** Account one request answered from the response log (not an LLM call). */
+  recordFromLog(stage: LlmStage, usage: TokenUsage): void {
+    const t = this.fromLog[stage];
+    t.prompt += usage.prompt_tokens;
+    t.completion += usage.completion_tokens;
+    t.calls++;
+  }
+
+  totalFromLog(): { prompt: number; completion: number; calls: number } {
+    let prompt = 0;
+    let completion = 0;
+    let calls = 0;
+    for (const s of LLM_STAGES) {
+      prompt += this.fromLog[s].prompt;
+      completion += this.fromLog[s].completion;
+      calls += this.fromLog[s].calls;
+    }
+    return { prompt, completion, calls };
   }
 
   totalTokens(): { prompt: number; completion: number; calls: number } {
@@ -139,6 +170,8 @@ export class RunStats {
       languages: Object.fromEntries([...this.languages.entries()].sort(([, a], [, b]) => b.documents - a.documents)),
       verification_rate: this.verificationRate(),
       tokens: { by_stage: this.tokens, total: this.totalTokens() },
+      from_log: { by_stage: this.fromLog, total: this.totalFromLog() },
+      resumed_documents: this.documentsResumed,
       elapsed_ms: this.elapsedMs(),
       models: { ...this.models },
       stage_time_ms: Object.fromEntries(

@@ -112,4 +112,14 @@ export const SAMPLES: { [K in RecordTypeName]: RecordTypeMap[K] } = {
     scheme: 'minhash-w5-b14r8-s0',
     created_at: 1_764_230_404_000,
   },
+  LlmResponse: {
+    key: 'a3f1c2e4b5d60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90',
+    stage: 'check',
+    model: 'Qwen/Qwen2.5-7B-Instruct',
+    text: '{"reasoning": "Die Antwort steht im Text — ✓", "has_context": true, "answer_correct": true, "info_leakage": false}',
+    finish_reason: null,
+    prompt_tokens: 3_000_000_000,
+    completion_tokens: 37,
+    created_at: 1_764_230_405_000,
+  },
 };

@@ -17,7 +17,7 @@ describe('Kafka commands', () => {
     const env = { KAFKA_BROKERS: brokers().join(','), WEBSCALE_LOG_LEVEL: 'warn' };
     const apply = await runCli(['topics', 'apply', '--topic-prefix', prefix, '--partitions', '2'], { env });
     expect(apply.code, apply.stderr).toBe(0);
-    expect(apply.stdout).toContain('10 created');
+    expect(apply.stdout).toContain('11 created');
     const again = await runCli(['topics', 'apply', '--topic-prefix', prefix, '--partitions', '2', '--strict'], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('0 created, 10 unchanged');

@@ -35,7 +35,7 @@ describe('topics apply', () => {
 
   it('creates all ten topics (the schemas topic among them) as specified, lowering replication to the one broker', async () => {
     const report = await runTopicsApply(testConfig(), { prefix });
-    expect(report.created).toBe(10);
+    expect(report.created).toBe(11);
     expect(report.topics.map((t) => t.topic)).toEqual(specs.map((s) => `${prefix}${s.suffix}`));
     expect(report.topics.every((t) => t.replicationFactor === 1)).toBe(true);
     expect(report.notes.join('\n')).toMatch(/replication factor lowered from 3 to 1/);
@@ -47,7 +47,7 @@ describe('topics apply', () => {
     expect(await topicConfig(`${prefix}schemas`, 'cleanup.policy')).toBe('compact');
     // min.insync.replicas follows the lowered replication factor, or acks=all writes would fail.
     expect(await topicConfig(`${prefix}docs.raw`, 'min.insync.replicas')).toBe('1');
-    expect(formatTopicsReport(report)).toMatch(/10 created, 0 unchanged, 0 updated, 0 with drift/);
+    expect(formatTopicsReport(report)).toMatch(/11 created, 0 unchanged, 0 updated, 0 with drift/);
   });
 
   it('a second apply finds nothing to do', async () => {

@@ -25,6 +25,7 @@ describe('topics/ specs', () => {
       'docs.unique': 'Document',
       'dedup.claims': 'DedupClaim',
       schemas: 'AvroSchema',
+      'llm.responses': 'LlmResponse',
     });
   });
 
@@ -39,7 +40,11 @@ describe('topics/ specs', () => {
     const schemas = specFor(specs, 'schemas');
     expect(schemas.configs['cleanup.policy']).toBe('compact');
     expect(schemas.configs['retention.ms']).toBe('-1');
-    for (const spec of specs.filter((s) => s.suffix !== 'dedup.claims' && s.suffix !== 'schemas')) {
+    // The response log is a key-value store: compacted, one value per request key, kept for ever.
+    const responses = specFor(specs, 'llm.responses');
+    expect(responses.configs['cleanup.policy']).toBe('compact');
+    expect(['producer', 'gzip']).toContain(responses.configs['compression.type']);
+    for (const spec of specs.filter((s) => !['dedup.claims', 'schemas', 'llm.responses'].includes(s.suffix))) {
       expect(Number(spec.configs['max.message.bytes'])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
       expect(spec.configs['cleanup.policy']).toBe('delete');
       // kafkajs consumers can only read gzip (or uncompressed) batches.

@@ -108,6 +108,8 @@ the chart owns laid over it, so pods, the drain grace and the KEDA triggers agre
 {{- /* The dedup Deployment and the filter's input topic must agree: stages.dedup.enabled decides. */ -}}
 {{- $dedup := dict "enabled" (eq (include "webscale-rl.dedupEnabled" .) "true") -}}
 {{- $config = mustMergeOverwrite $config (dict "pipeline" (dict "dedup" $dedup)) -}}
+{{- /* The response log's local index lives on its own emptyDir (deployment.yaml), not on /tmp. */ -}}
+{{- $config = mustMergeOverwrite $config (dict "llm" (dict "responseLog" (dict "cacheDir" "/var/cache/webscale-rl/responses"))) -}}
 {{- toYaml $config -}}
 {{- end -}}
 
