@@ -12,7 +12,7 @@ import { redactString } from '../core/redact.js';
 import { PIPELINE_VERSION } from '../stages/paths.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
-import { addInputOptions, addKafkaOptions, addLlmOptions, positiveInt } from './options.js';
+import { addInputOptions, addKafkaOptions, addLlmOptions, addProgressOption, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 
@@ -73,21 +73,21 @@ async function main(argv: string[]): Promise<number> {
 
   let code = 0;
   addLlmOptions(
-    addInputOptions(program
+    addInputOptions(addProgressOption(program
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
       .option('--input <path|->', '(required) a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
       .option('--output <file|->', '(required) QA records as JSON lines, or as parquet when the name ends in .parquet; - for stdout')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
-      .option('--no-progress', 'no progress line on a TTY')
-      .addHelpText('after', RUN_EXIT_CODES)),
+      .option('--no-progress', 'no progress at all: neither the line redrawn on a terminal nor the periodic lines otherwise')
+      .addHelpText('after', RUN_EXIT_CODES))),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });
     code = await runCommand(flags);
   });
 
-  addKafkaOptions(
+  const stageCmd = addKafkaOptions(
     addLlmOptions(
       program
         .command('stage')
@@ -96,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
         .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
         .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID'),
     ),
-  ).action(async (stage: string, flags: StageFlags) => {
+  );
+  addProgressOption(stageCmd).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);
     exitWhenDone = true;
   });
@@ -117,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   });
 
   addKafkaOptions(
-    addInputOptions(program
+    addProgressOption(addInputOptions(program
       .command('ingest')
       .description('send documents into the raw topic: files or folders read as by run --input (- for JSON lines on stdin); or bridge a crawler\'s topic (--from-topic), or follow a folder (--follow)')
       .argument('[files...]', 'input files or folders; none or - reads JSON lines from stdin')
@@ -128,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
       .option('--metrics-port <port>', 'with --from-topic or --follow: serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
       .option('--instance-id <id>', 'with --from-topic: name of this bridge in logs; env WEBSCALE_INSTANCE_ID')
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
-      .option('--log-level <level>', 'log level')),
+      .option('--log-level <level>', 'log level'))),
   ).action(async (files: string[], flags: IngestFlags) => {
     const mode = ingestMode(files, flags);
     if (mode === 'files') {

@@ -3,7 +3,7 @@
  * variables are read by `loadConfig`; flags win over them.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { splitList, type ConfigOverrides } from '../config/load.js';
+import { parseSecondsOrDuration, splitList, type ConfigOverrides } from '../config/load.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -21,6 +21,14 @@ export function addLlmOptions(cmd: Command): Command {
     .option('--model-path <gguf>', 'GGUF file for the local backend; env WEBSCALE_MODEL_PATH')
     .option('--fewshot-dir <dir>', 'few-shot library: *.jsonl in the reference format {original_material, question, answer, domain, persona}')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent');
+}
+
+/** `run`, `stage` and `ingest`: how often a progress line is written where no terminal shows one. */
+export function addProgressOption(cmd: Command): Command {
+  return cmd.option(
+    '--progress-interval <seconds>',
+    'write a progress line this often when stderr is not a terminal (run) or always (stage, ingest --from-topic/--follow): seconds or a duration such as 500ms or 2m; 0 = never (default 10; config progressInterval; env WEBSCALE_PROGRESS_INTERVAL)',
+  );
 }
 
 export function addKafkaOptions(cmd: Command): Command {
@@ -51,6 +59,7 @@ export interface CommonFlags {
   textField?: string;
   idField?: string;
   urlField?: string;
+  progressInterval?: string;
 }
 
 export function overridesFrom(flags: CommonFlags): ConfigOverrides {
@@ -67,5 +76,6 @@ export function overridesFrom(flags: CommonFlags): ConfigOverrides {
   if (flags.textField !== undefined) o.textField = flags.textField;
   if (flags.idField !== undefined) o.idField = flags.idField;
   if (flags.urlField !== undefined) o.urlField = flags.urlField;
+  if (flags.progressInterval !== undefined) o.progressInterval = parseSecondsOrDuration(flags.progressInterval);
   return o;
 }

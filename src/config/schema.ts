@@ -20,7 +20,7 @@ export const duration = z.union([
       // The regex above guarantees a match; the fallback only satisfies the type checker.
       return match ? Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1)) : 0;
     }),
-]);
+], { error: 'expected milliseconds or a duration such as "500ms", "30s" or "5m"' });
 
 export const BACKENDS = ['auto', 'openai', 'hf', 'local'] as const;
 
@@ -348,6 +348,12 @@ export const configSchema = z
     kafka: kafkaSchema.default(kafkaSchema.parse({})),
     ingest: ingestSchema.default(ingestSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * How often a progress line is written where nobody watches a terminal: `run` with stderr not
+     * a TTY (piped, CI, a pod), and every long-running Kafka command (stage workers, the crawl
+     * bridge, the folder follower) through the logger at info. 0 = never.
+     */
+    progressInterval: duration.default(10_000),
     input: inputSchema.default(inputSchema.parse({})),
     export: exportSchema.default(exportSchema.parse({})),
   })

@@ -38,6 +38,7 @@ import type { StageContext } from '../stages/types.js';
 import { intakeLimits, pauseReason, type IntakeLimits, type PauseReason } from './backpressure.js';
 import { observeRouter } from './metered.js';
 import { OwnedPartitions } from './owned-partitions.js';
+import { count, startProgressLog, type ProgressLog } from './progress-log.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
 import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
 import { LlmHealth, RecordRunner } from './record-runner.js';
@@ -45,6 +46,22 @@ import { DEDUP_CLAIMS_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding }
 import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** The counts of a worker's progress line (snake_case: they are log fields). */
+export interface WorkerProgress {
+  state: WorkerState;
+  consumed: number;
+  /** Committed to the output topic. */
+  produced: number;
+  rejected: number;
+  dead_letters: number;
+  records_in_flight: number;
+  llm_calls_in_flight: number;
+  partitions: number;
+  /** Records of the owned partitions not committed yet; null when the broker did not answer. */
+  lag: number | null;
+  paused: PauseReason | null;
+}
 
 export interface StageWorkerOptions {
   /** One of the worker stages, or the binding of a worker that is none of them (the crawl bridge). */
@@ -100,8 +117,14 @@ export class StageWorker {
   private idleWaiters: (() => void)[] = [];
   private fatal: Error | null = null;
   private lastCommitOk = true;
-  /** Totals, for tests and the shutdown log line. */
-  readonly counts = { consumed: 0, skipped: 0, produced: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
+  /**
+   * Totals, for tests, the progress line and the shutdown log line. `produced` counts every
+   * committed message (outputs, rejections, dead letters), `output` those on the output topic.
+   */
+  readonly counts = { consumed: 0, skipped: 0, produced: 0, output: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
+  private readonly outputTopic: string;
+  private readonly limiter: ConcurrencyLimiter;
+  private progress: ProgressLog | null = null;
 
   constructor(opts: StageWorkerOptions) {
     this.opts = opts;
@@ -124,6 +147,8 @@ export class StageWorker {
     };
     this.llmReady = opts.probeLlm === undefined;
     const limiter = new ConcurrencyLimiter(config.concurrency);
+    this.limiter = limiter;
+    this.outputTopic = topicName(config.kafka.topicPrefix, this.binding.outputSuffix);
     const metrics = opts.metrics;
     this.health = new LlmHealth((outage) => {
       if (!outage) this.log.warn('LLM answers again: resuming consumption');
@@ -224,6 +249,13 @@ export class StageWorker {
 
   async start(): Promise<void> {
     const { consumer } = this;
+    // From the start: a worker waiting for its LLM or its group says so every interval too.
+    this.progress = startProgressLog({
+      intervalMs: this.opts.config.progressInterval,
+      log: this.log,
+      snapshot: () => this.progressSnapshot(),
+      describe: (s) => this.describeProgress(s),
+    });
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
     });
@@ -275,6 +307,55 @@ export class StageWorker {
         lastMessage = e.message;
         await wait(backoffDelay(attempt, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
       }
+    }
+  }
+
+  /** What the periodic progress line reports (see `progress-log.ts`). */
+  async progressSnapshot(): Promise<WorkerProgress> {
+    const owners = [...this.partitions.values()].filter((o) => o.active);
+    return {
+      state: this.state,
+      consumed: this.counts.consumed,
+      produced: this.counts.output,
+      rejected: this.counts.rejected,
+      dead_letters: this.counts.deadLettered,
+      records_in_flight: this.inFlight,
+      llm_calls_in_flight: this.limiter.inFlight,
+      partitions: owners.length,
+      lag: owners.length === 0 ? 0 : await this.lagOf(owners),
+      paused: this.pausedFor,
+    };
+  }
+
+  private describeProgress(s: WorkerProgress): string {
+    const lag = s.lag === null ? 'lag unknown' : `lag ${count(s.lag)}`;
+    return (
+      `${this.binding.stage}${s.state === 'running' ? '' : ` (${s.state})`}: consumed ${count(s.consumed)}, ` +
+      `produced ${count(s.produced)} to ${this.outputTopic}, rejected ${count(s.rejected)}, dead letters ${count(s.dead_letters)}; ` +
+      `in flight ${count(s.records_in_flight)} records, ${count(s.llm_calls_in_flight)} LLM calls; ` +
+      `${lag} on ${s.partitions} partition${s.partitions === 1 ? '' : 's'}${s.paused ? `; intake paused (${s.paused})` : ''}`
+    );
+  }
+
+  /**
+   * Records of the owned partitions not committed yet: end offset less committed offset (the
+   * start of the partition when nothing is committed). Transaction markers count too, so it is
+   * a little high on a transactional input; null when the broker does not answer.
+   */
+  private async lagOf(owners: PartitionOwner[]): Promise<number | null> {
+    try {
+      const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
+      let lag = 0n;
+      for (const owner of owners) {
+        const end = ends.find((e) => e.partition === owner.partition);
+        if (!end) continue;
+        const from = owner.committedOffset ?? BigInt(end.low);
+        const behind = BigInt(end.high) - from;
+        if (behind > 0n) lag += behind;
+      }
+      return Number(lag);
+    } catch {
+      return null;
     }
   }
 
@@ -411,6 +492,7 @@ export class StageWorker {
         this.opts.metrics?.commit(r.seconds, 'ok');
         for (const [topic, n] of r.produced) {
           this.counts.produced += n;
+          if (topic === this.outputTopic) this.counts.output += n;
           this.opts.metrics?.produced(topic, n);
         }
         if (Date.now() - this.lastLagAt >= this.opts.config.kafka.commitInterval) {
@@ -487,6 +569,7 @@ export class StageWorker {
    */
   async stop(graceMs = this.opts.config.kafka.shutdownGrace): Promise<void> {
     if (this.state === 'stopped') return;
+    this.progress?.stop();
     const wasFailed = this.state === 'failed';
     const wasRunning = this.state === 'running';
     this.state = 'draining';

@@ -63,21 +63,29 @@ describe('progress line', () => {
     expect(line).toMatch(/eta \d+s$/);
   });
 
-  it('draws only on a TTY', async () => {
+  it('redraws one line on a TTY; elsewhere writes plain lines at the interval, none at 0', async () => {
     const plain = Object.assign(new PassThrough(), { isTTY: false });
     const chunks: string[] = [];
     plain.on('data', (d: Buffer) => chunks.push(d.toString()));
-    const display = new ProgressDisplay(plain, () => 'hello');
-    display.start(5);
+    const off = new ProgressDisplay(plain, () => 'hello');
+    off.start(0, 5);
     await new Promise((r) => setTimeout(r, 30));
-    display.stop();
+    off.stop();
     expect(chunks).toEqual([]);
+
+    const lines = new ProgressDisplay(plain, () => 'hello', () => 61_000);
+    lines.start(5);
+    await new Promise((r) => setTimeout(r, 40));
+    lines.stop();
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    for (const c of chunks) expect(c).toBe('progress 1m01s: hello\n');
 
     const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
     const drawn: string[] = [];
     tty.on('data', (d: Buffer) => drawn.push(d.toString()));
     const live = new ProgressDisplay(tty, () => 'hello');
-    live.start(5);
+    // On a TTY the line is redrawn whatever the interval of plain lines, 0 included.
+    live.start(0, 5);
     await new Promise((r) => setTimeout(r, 30));
     live.stop();
     expect(drawn.join('')).toContain('hello');
