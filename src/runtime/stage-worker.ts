@@ -47,6 +47,16 @@ import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
+/**
+ * Whether a consumer crash only says that no broker answered (a restart, a network cut): kafkajs
+ * marks some of these non-retriable, yet waiting is the whole cure.
+ */
+function brokerAway(err: Error): boolean {
+  const names = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError']);
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) if (names.has(e.name)) return true;
+  return false;
+}
+
 /** The counts of a worker's progress line (snake_case: they are log fields). */
 export interface WorkerProgress {
   state: WorkerState;
@@ -262,6 +272,14 @@ export class StageWorker {
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onGroupJoin(event.payload.memberAssignment[this.inputTopic] ?? []));
     consumer.on(consumer.events.CRASH, (event) => {
       const err = event.payload.error;
+      if (!event.payload.restart && brokerAway(err) && this.state === 'running') {
+        // kafkajs restarts the consumer only after errors it calls retriable. A group (re)join
+        // while the broker is down fails with "group coordinator not found", which it does not:
+        // the worker would exit in the middle of a broker restart. Restart it as kafkajs would.
+        this.log.warn({ err }, 'consumer stopped while no broker answered; restarting it');
+        void this.restartConsumer();
+        return;
+      }
       this.log.error({ err, restart: event.payload.restart }, 'consumer crashed');
       if (!event.payload.restart) this.fail(err);
     });
@@ -274,16 +292,38 @@ export class StageWorker {
     await consumer.connect();
     this.consumerStarted = true;
     await consumer.subscribe({ topic: this.inputTopic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      partitionsConsumedConcurrently: 1,
-      eachMessage: (payload) => this.onMessage(payload),
-    });
+    await this.runConsumer();
     // Each partition commits once per commitInterval, at its own phase: a worker owning many
     // partitions spreads its transactions over the interval instead of sending them in one burst.
     this.commitTimer = setInterval(() => this.commitDue(), Math.max(20, Math.floor(this.opts.config.kafka.commitInterval / 10)));
     this.state = 'running';
     this.log.info({ group: this.groupId, topic: this.inputTopic, concurrency: this.opts.config.concurrency }, 'stage worker running');
+  }
+
+  private runConsumer(): Promise<void> {
+    return this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachMessage: (payload) => this.onMessage(payload),
+    });
+  }
+
+  /** Consumer restarts since the last group join: the backoff grows while the broker stays away. */
+  private consumerRestarts = 0;
+
+  /**
+   * After a crash kafkajs gave up on: run the consumer again after a backoff. A join that fails
+   * again crashes again (kafkajs reports it through the same event), which comes back here.
+   */
+  private async restartConsumer(): Promise<void> {
+    await wait(backoffDelay(this.consumerRestarts++, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
+    if (this.state !== 'running') return;
+    try {
+      await this.runConsumer();
+    } catch (err) {
+      this.log.error({ err }, 'consumer restart failed');
+      this.fail(err as Error);
+    }
   }
 
   /**
@@ -363,6 +403,7 @@ export class StageWorker {
   private onGroupJoin(assigned: number[]): void {
     this.partitions.assign(assigned);
     this.joined = true;
+    this.consumerRestarts = 0;
     this.log.info({ partitions: assigned }, 'joined group');
     this.notifyIdle();
     // A consumer restarted by kafkajs forgets its paused partitions, one that merely rejoined

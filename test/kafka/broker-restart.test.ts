@@ -82,6 +82,7 @@ afterAll(async () => {
   h?.killAll();
   await llm?.close();
   if (started) {
+    const outageStart = Date.now();
     const stop = await kafkaSh('stop', brokerEnv, 120_000);
     expect(stop.code, stop.output).toBe(0);
   }
@@ -126,6 +127,7 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     expect(sink, 'the sink filled before the restart').toBeGreaterThanOrEqual(10);
     expect(sink, 'work was left for after the restart').toBeLessThan(expected.qa.size);
 
+    const outageStart = Date.now();
     const stop = await kafkaSh('stop', brokerEnv, 120_000);
     expect(stop.code, stop.output).toBe(0);
     expect(stop.output).toMatch(/stopping pid \d+/);
@@ -138,11 +140,12 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     expect(start.code, start.output).toBe(0);
     expect(start.output).toContain(`starting Kafka ${KAFKA_VERSION} on 127.0.0.1:${port}`);
     expect(start.output).not.toMatch(/REUSING/);
+    const outage = `broker away for ${Math.round((Date.now() - outageStart) / 1000)} s`;
 
     await h.waitForCompletion(prefix, expected, 240_000);
     await new Promise((r) => setTimeout(r, 3000));
     await h.assertExactlyOnce(prefix, expected);
     // The workers rode out the restart themselves: none of them exited.
-    for (const w of running) expect(w.proc.exitCode, w.stderr().split('\n').filter((l) => !l.includes('"component":"kafkajs"')).join('\n').slice(-4000)).toBeNull();
+    for (const w of running) expect(w.proc.exitCode, `${outage}; ${w.stderr().split('\n').filter((l) => !l.includes('"component":"kafkajs"')).join('\n').slice(-4000)}`).toBeNull();
   }, 600_000);
 });
