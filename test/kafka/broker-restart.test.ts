@@ -82,7 +82,6 @@ afterAll(async () => {
   h?.killAll();
   await llm?.close();
   if (started) {
-    const outageStart = Date.now();
     const stop = await kafkaSh('stop', brokerEnv, 120_000);
     expect(stop.code, stop.output).toBe(0);
   }
