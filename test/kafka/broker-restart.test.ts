@@ -48,6 +48,7 @@ let brokerEnv: Record<string, string> = {};
 let port = 0;
 let started = false;
 let llm: StandInLlm;
+let slow: StandInLlm;
 let h: PipelineHarness;
 
 beforeAll(async () => {
@@ -72,7 +73,10 @@ beforeAll(async () => {
   expect(start.output).not.toMatch(/REUSING/);
   // Every helper and worker process of this file talks to this broker only.
   process.env['KAFKA_BROKERS'] = `127.0.0.1:${port}`;
-  llm = await startStandInLlm({ latencyMs: 150, maxLog: 100 });
+  // Fast for the embedded run that says what to expect; slow for the workers, so that the broker
+  // goes away while every stage still has work (polling the sink through the CLI takes seconds).
+  llm = await startStandInLlm({ latencyMs: 20, maxLog: 100 });
+  slow = await startStandInLlm({ latencyMs: 600, maxLog: 100 });
   h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-restart-')), llm.url);
 }, 900_000);
 
@@ -81,6 +85,7 @@ afterEach(() => h?.killAll());
 afterAll(async () => {
   h?.killAll();
   await llm?.close();
+  await slow?.close();
   if (started) {
     const stop = await kafkaSh('stop', brokerEnv, 120_000);
     expect(stop.code, stop.output).toBe(0);
@@ -115,15 +120,15 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     const expected = await h.embeddedExpectation(input);
     await h.ingest(prefix, input);
     // Few slots and a slow LLM, so the broker goes away while every stage has work in flight.
-    const running = WORKER_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'] }));
+    const running = WORKER_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
     const deadline = Date.now() + 90_000;
     let sink: number;
     for (;;) {
       sink = (await h.exportJsonl(prefix, 'qa.verified')).length;
-      if (sink >= 10 || Date.now() > deadline) break;
+      if (sink >= 5 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    expect(sink, 'the sink filled before the restart').toBeGreaterThanOrEqual(10);
+    expect(sink, 'the sink filled before the restart').toBeGreaterThanOrEqual(5);
     expect(sink, 'work was left for after the restart').toBeLessThan(expected.qa.size);
 
     const outageStart = Date.now();
