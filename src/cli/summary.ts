@@ -7,7 +7,7 @@
 import { clearLine, cursorTo } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { LLM_STAGES, WORKER_STAGES } from '../core/records.js';
-import type { RunStats } from '../runtime/stats.js';
+import type { RunStats, StageCounts } from '../runtime/stats.js';
 
 function fmt(n: number): string {
   return n.toLocaleString('en-US');
@@ -89,22 +89,24 @@ export class ProgressDisplay {
   }
 }
 
+/** `1 document`, `2 documents`. */
+function counted(n: number, unit: string): string {
+  return `${fmt(n)} ${unit}${n === 1 ? '' : 's'}`;
+}
+
 /** What one unit of a stage's in and out is, for the summary's sentences. */
-const STAGE_WORDS: Record<(typeof WORKER_STAGES)[number], (c: { in: string; out: string; rejected: string }) => string> = {
-  dedup: (c) => `dedup: ${c.in} documents in, ${c.out} kept as unique, ${c.rejected} rejected as copies`,
-  filter: (c) => `filter: ${c.in} documents in, ${c.out} passed, ${c.rejected} rejected`,
+const STAGE_WORDS: Record<(typeof WORKER_STAGES)[number], (c: StageCounts) => string> = {
+  dedup: (c) => `dedup: ${counted(c.in, 'document')} in, ${fmt(c.out)} kept as unique, ${fmt(c.rejected)} rejected as copies`,
+  filter: (c) => `filter: ${counted(c.in, 'document')} in, ${fmt(c.out)} passed, ${fmt(c.rejected)} rejected`,
   identify: (c) =>
-    `identify: ${c.in} documents in, ${c.out} persona tasks out (one task per persona identified for a document, so out can exceed in), ${c.rejected} documents rejected`,
-  generate: (c) => `generate: ${c.in} persona tasks in, ${c.out} question-answer candidates out, ${c.rejected} rejected`,
-  check: (c) => `check: ${c.in} candidates in, ${c.out} QA pairs kept, ${c.rejected} rejected`,
+    `identify: ${counted(c.in, 'document')} in, ${counted(c.out, 'persona task')} out (one task per persona identified for a document, so out can exceed in), ${counted(c.rejected, 'document')} rejected`,
+  generate: (c) => `generate: ${counted(c.in, 'persona task')} in, ${counted(c.out, 'question-answer candidate')} out, ${fmt(c.rejected)} rejected`,
+  check: (c) => `check: ${counted(c.in, 'candidate')} in, ${counted(c.out, 'QA pair')} kept, ${fmt(c.rejected)} rejected`,
 };
 
 /** The per-stage counts in words: "identify 6 in, 11 out" means 6 documents became 11 persona tasks. */
 export function stageSentences(stats: RunStats): string[] {
-  return WORKER_STAGES.map((s) => {
-    const c = stats.stages[s];
-    return STAGE_WORDS[s]({ in: fmt(c.in), out: fmt(c.out), rejected: fmt(c.rejected) });
-  });
+  return WORKER_STAGES.map((s) => STAGE_WORDS[s](stats.stages[s]));
 }
 
 export function formatSummary(stats: RunStats, extra: { utilisation: number | null; interrupted: boolean }): string {

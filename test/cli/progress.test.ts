@@ -72,7 +72,7 @@ describe('run with stderr piped', () => {
     const [genIn, genOut] = row('generate');
     expect(res.stderr).toContain(`generate: ${genIn} persona tasks in, ${genOut} question-answer candidates out`);
     const [chkIn, chkOut] = row('check');
-    expect(res.stderr).toContain(`check: ${chkIn} candidates in, ${chkOut} QA pairs kept`);
+    expect(res.stderr).toContain(`check: ${chkIn} candidates in, ${chkOut} QA pair${chkOut === 1 ? '' : 's'} kept`);
     expect(res.stderr).toMatch(/dedup: 4 documents in, 4 kept as unique, 0 rejected as copies/);
     expect(res.stderr).toMatch(/filter: 4 documents in, 4 passed, 0 rejected/);
   }, 60_000);

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProgressDisplay, formatSummary, progressLine, utilisation } from '../../src/cli/summary.js';
+import { ProgressDisplay, formatSummary, progressLine, stageSentences, utilisation } from '../../src/cli/summary.js';
 import { RunStats } from '../../src/runtime/stats.js';
 import type { Rejection } from '../../src/core/records.js';
 
@@ -25,6 +25,24 @@ function sampleStats(): RunStats {
 }
 
 describe('run summary', () => {
+  it('says each stage's in and out in words, in the units that stage counts', () => {
+    const s = new RunStats();
+    s.stages.dedup = { in: 7, out: 6, rejected: 1, llm_failed: 0 };
+    s.stages.filter = { in: 6, out: 1, rejected: 5, llm_failed: 0 };
+    s.stages.identify = { in: 1, out: 3, rejected: 0, llm_failed: 0 };
+    s.stages.generate = { in: 3, out: 2, rejected: 1, llm_failed: 1 };
+    s.stages.check = { in: 2, out: 1, rejected: 1, llm_failed: 0 };
+    expect(stageSentences(s)).toEqual([
+      'dedup: 7 documents in, 6 kept as unique, 1 rejected as copies',
+      'filter: 6 documents in, 1 passed, 5 rejected',
+      'identify: 1 document in, 3 persona tasks out (one task per persona identified for a document, so out can exceed in), 0 documents rejected',
+      'generate: 3 persona tasks in, 2 question-answer candidates out, 1 rejected',
+      'check: 2 candidates in, 1 QA pair kept, 1 rejected',
+    ]);
+    const text = formatSummary(s, { utilisation: null, interrupted: false });
+    expect(text).toContain('in words:\n  dedup: 7 documents in');
+  });
+
   it('reports counts per stage, reasons by frequency, verification rate and tokens', () => {
     const text = formatSummary(sampleStats(), { utilisation: 0.5, interrupted: false });
     expect(text).toContain('documents: 10 read, 1 rejected at input, 3 yielded QA; QA pairs kept: 5');
