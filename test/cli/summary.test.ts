@@ -25,7 +25,7 @@ function sampleStats(): RunStats {
 }
 
 describe('run summary', () => {
-  it('says each stage's in and out in words, in the units that stage counts', () => {
+  it('says the in and out of each stage in words, in the units that stage counts', () => {
     const s = new RunStats();
     s.stages.dedup = { in: 7, out: 6, rejected: 1, llm_failed: 0 };
     s.stages.filter = { in: 6, out: 1, rejected: 5, llm_failed: 0 };
