@@ -146,7 +146,15 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     expect(start.output).not.toMatch(/REUSING/);
     const outage = `broker away for ${Math.round((Date.now() - outageStart) / 1000)} s`;
 
-    await h.waitForCompletion(prefix, expected, 240_000);
+    const said = (): string =>
+      running
+        .map((w, i) => `${WORKER_STAGES[i]} (exit ${w.proc.exitCode}): ${w.stderr().split('\n').filter((l) => l && !l.includes('"component":"kafkajs"')).join('\n').slice(-1500)}`)
+        .join('\n');
+    try {
+      await h.waitForCompletion(prefix, expected, 360_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${outage}; the workers said:\n${said()}`, { cause: err });
+    }
     await new Promise((r) => setTimeout(r, 3000));
     await h.assertExactlyOnce(prefix, expected);
     // For the record (not asserted: it depends on when each worker rejoined): which workers'
@@ -154,6 +162,6 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     const rerun = running.filter((w) => w.stderr().includes('consumer stopped while no broker answered')).length;
     console.info(`broker restart test: ${outage}; ${rerun} of ${running.length} workers ran their consumer again themselves`);
     // The workers rode out the restart themselves: none of them exited.
-    for (const w of running) expect(w.proc.exitCode, `${outage}; ${w.stderr().split('\n').filter((l) => !l.includes('"component":"kafkajs"')).join('\n').slice(-4000)}`).toBeNull();
-  }, 600_000);
+    for (const w of running) expect(w.proc.exitCode, `${outage}; the workers said:\n${said()}`).toBeNull();
+  }, 900_000);
 });
