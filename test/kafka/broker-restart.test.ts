@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_STAGES } from '../../src/core/records.js';
 import { createTestTopics, freshPrefix } from '../support/kafka.js';
-import { PipelineHarness } from '../support/pipeline.js';
+import { PipelineHarness, rejectionKey } from '../support/pipeline.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
 import { freePort } from '../support/worker-metrics.js';
 
@@ -156,7 +156,13 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
       throw new Error(`${(err as Error).message}; ${outage}; the workers said:\n${said()}`, { cause: err });
     }
     await new Promise((r) => setTimeout(r, 3000));
-    await h.assertExactlyOnce(prefix, expected);
+    try {
+      await h.assertExactlyOnce(prefix, expected);
+    } catch (err) {
+      const keys = [...(await h.exportJsonl(prefix, 'rejections')).map(rejectionKey), ...(await h.exportJsonl(prefix, 'qa.verified')).map((q) => `qa ${String(q['id'])}`)];
+      const twice = keys.filter((k, i) => keys.indexOf(k) !== i);
+      throw new Error(`${(err as Error).message}; ${outage}; twice: ${twice.join(', ')}; the workers said:\n${said()}`, { cause: err });
+    }
     // For the record (not asserted: it depends on when each worker rejoined): which workers'
     // consumers kafkajs gave up on while the broker was away, so the worker ran them again.
     const rerun = running.filter((w) => w.stderr().includes('consumer stopped while no broker answered')).length;
