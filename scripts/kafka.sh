@@ -2,7 +2,10 @@
 # A single-node Apache Kafka (KRaft, broker + controller in one JVM) for development and tests.
 #
 #   scripts/kafka.sh start    fetch Kafka with Maven if needed, format storage once, start, wait
-#   scripts/kafka.sh stop     stop the broker started by `start` (success when none runs)
+#                             (a broker that already answers on the port without our pid file is
+#                             reused, and the output says so)
+#   scripts/kafka.sh stop     stop the broker started by `start` (success when none runs; exit 1,
+#                             stopping nothing, when a broker this script did not start answers)
 #   scripts/kafka.sh reset    stop and wipe the data dir (topics, offsets, transactions)
 #   scripts/kafka.sh status   exit 0 when the broker answers, 1 otherwise
 #
@@ -296,7 +299,12 @@ cmd_start() {
   if pid_alive; then
     if broker_answers; then log "already running (pid $(cat "$PID_FILE")) on 127.0.0.1:$KAFKA_PORT"; return 0; fi
   elif port_open "$KAFKA_PORT"; then
-    if broker_answers; then log "a broker already answers on 127.0.0.1:$KAFKA_PORT (not started by this script); using it"; return 0; fi
+    if broker_answers; then
+      # Say it loudly: this broker's settings may not be ours, and `stop` will leave it running.
+      log "REUSING a broker this script did not start: one already answers on 127.0.0.1:$KAFKA_PORT and $PID_FILE names no live broker of ours"
+      log "'npm run kafka:stop' will not stop it; stop it where it was started, or run ours on other ports (KAFKA_PORT, KAFKA_CONTROLLER_PORT)"
+      return 0
+    fi
     log "port $KAFKA_PORT is taken by something that is not a Kafka broker"; exit 1
   fi
   fetch_jars
@@ -336,6 +344,10 @@ cmd_start() {
 cmd_stop() {
   if ! pid_alive; then
     rm -f "$PID_FILE"
+    if port_open "$KAFKA_PORT" && broker_answers; then
+      log "did NOT stop the broker on 127.0.0.1:$KAFKA_PORT: this script did not start it ($PID_FILE names no live broker of ours); stop it where it was started"
+      exit 1
+    fi
     log "not running"
     return 0
   fi

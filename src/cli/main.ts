@@ -14,7 +14,7 @@ import { PIPELINE_VERSION } from '../stages/paths.js';
 import { exportCommand, ingestCommand, stageCommand, tailCommand, type ExportFlags, type StageFlags, type TailFlags } from './kafka-commands.js';
 import { dlqReplayCommand, dlqStatsCommand, type DlqReplayFlags, type DlqStatsFlags } from './dlq-commands.js';
 import { bridgeCommand, followCommand, ingestMode, type IngestFlags } from './ingest-commands.js';
-import { addInputOptions, addKafkaOptions, addLlmOptions, nonNegativeInt, positiveInt } from './options.js';
+import { addInputOptions, addKafkaOptions, addLlmOptions, addProgressOption, nonNegativeInt, positiveInt } from './options.js';
 import { topicsApplyCommand, type TopicsApplyFlags } from './topics-command.js';
 import { runCommand, type RunFlags } from './run.js';
 import { reportCommand, type ReportFlags } from './report-command.js';
@@ -76,26 +76,26 @@ async function main(argv: string[]): Promise<number> {
 
   let code = 0;
   addLlmOptions(
-    addInputOptions(program
+    addInputOptions(addProgressOption(program
       .command('run')
       .description('run the whole pipeline in one process, without Kafka')
       .option('--input <path|->', '(required) a file or folder of JSON lines (.jsonl[.gz|.zst]), WARC/WET (.warc[.gz], .warc.wet.gz), HTML, parquet or plain text; - for JSON lines on stdin')
       .option('--output <file|->', '(required) QA records as JSON lines, or as parquet when the name ends in .parquet; - for stdout')
       .option('--rejections <file>', 'rejections as JSON lines (default: <output>.rejections.jsonl; with --output - none are written unless named here)')
       .option('--summary <file>', 'also write the run summary as JSON')
-      .option('--no-progress', 'no progress line on a TTY')
+      .option('--no-progress', 'no progress at all: neither the line redrawn on a terminal nor the periodic lines otherwise')
       .option('--batch', 'send the LLM calls through the OpenAI Batch API (half price, results within 24 h; config llm.batch)')
       .option('--batch-state <file>', 'with --batch: where the batch ids are kept across restarts (default <output>.batches.jsonl)')
       .option('--resume', 'continue the interrupted run of these outputs: finished documents are kept, the rest is processed and appended')
       .option('--response-log <file>', 'LLM response log (default: <output>.responses.mdb; config llm.responseLog.path)')
       .option('--no-response-log', 'neither read nor record LLM responses')
-      .addHelpText('after', RUN_EXIT_CODES)),
+      .addHelpText('after', RUN_EXIT_CODES))),
   ).action(async (flags: RunFlags) => {
     requireFlags(flags, { input: '--input', output: '--output' });
     code = await runCommand(flags);
   });
 
-  addKafkaOptions(
+  const stageCmd = addKafkaOptions(
     addLlmOptions(
       program
         .command('stage')
@@ -105,7 +105,8 @@ async function main(argv: string[]): Promise<number> {
         .option('--instance-id <id>', 'name of this worker in logs (fencing is per partition, not per instance); env WEBSCALE_INSTANCE_ID')
         .option('--batch', 'generate and check: call the LLM through the OpenAI Batch API; batch ids kept in <prefix>llm.batches (config llm.batch)'),
     ),
-  ).action(async (stage: string, flags: StageFlags) => {
+  );
+  addProgressOption(stageCmd).action(async (stage: string, flags: StageFlags) => {
     code = await stageCommand(stage, flags);
     exitWhenDone = true;
   });
@@ -126,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
   });
 
   addKafkaOptions(
-    addInputOptions(program
+    addProgressOption(addInputOptions(program
       .command('ingest')
       .description('send documents into the raw topic: files or folders read as by run --input (- for JSON lines on stdin); or bridge a crawler\'s topic (--from-topic), or follow a folder (--follow)')
       .argument('[files...]', 'input files or folders; none or - reads JSON lines from stdin')
@@ -137,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       .option('--metrics-port <port>', 'with --from-topic or --follow: serve /metrics, /healthz and /readyz on this port', (v) => Number(v))
       .option('--instance-id <id>', 'with --from-topic: name of this bridge in logs; env WEBSCALE_INSTANCE_ID')
       .option('--config <file>', 'config file (YAML or JSON); env WEBSCALE_CONFIG')
-      .option('--log-level <level>', 'log level')),
+      .option('--log-level <level>', 'log level'))),
   ).action(async (files: string[], flags: IngestFlags) => {
     const mode = ingestMode(files, flags);
     if (mode === 'files') {

@@ -3,7 +3,7 @@
  * variables are read by `loadConfig`; flags win over them.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { splitList, type ConfigOverrides } from '../config/load.js';
+import { parseSecondsOrDuration, splitList, type ConfigOverrides } from '../config/load.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -37,6 +37,14 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+/** `run`, `stage` and `ingest`: how often a progress line is written where no terminal shows one. */
+export function addProgressOption(cmd: Command): Command {
+  return cmd.option(
+    '--progress-interval <seconds>',
+    'write a progress line this often when stderr is not a terminal (run) or always (stage, ingest --from-topic/--follow): seconds or a duration such as 500ms or 2m; 0 = never (default 10; config progressInterval; env WEBSCALE_PROGRESS_INTERVAL)',
+  );
+}
+
 export function addKafkaOptions(cmd: Command): Command {
   return cmd
     .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated; env KAFKA_BROKERS (default 127.0.0.1:19092)')
@@ -67,6 +75,7 @@ export interface CommonFlags {
   urlField?: string;
   budgetUsd?: number;
   budgetTokens?: number;
+  progressInterval?: string;
 }
 
 export function overridesFrom(flags: CommonFlags): ConfigOverrides {
@@ -85,5 +94,6 @@ export function overridesFrom(flags: CommonFlags): ConfigOverrides {
   if (flags.urlField !== undefined) o.urlField = flags.urlField;
   if (flags.budgetUsd !== undefined) o.budgetUsd = flags.budgetUsd;
   if (flags.budgetTokens !== undefined) o.budgetTokens = flags.budgetTokens;
+  if (flags.progressInterval !== undefined) o.progressInterval = parseSecondsOrDuration(flags.progressInterval);
   return o;
 }

@@ -1,7 +1,8 @@
 /**
  * `webscale-rl run`: the whole pipeline in one process, no Kafka. Streams the input, writes QA
  * records (JSON lines, or parquet for an output named *.parquet) and rejection JSON lines as
- * they are decided, shows progress on a TTY and prints the summary.
+ * they are decided, shows progress (a redrawn line on a TTY, a plain line every
+ * `progressInterval` otherwise) and prints the summary.
  * Ctrl-C once stops intake and finishes the documents in flight; twice aborts the LLM calls.
  *
  * Before reading any input it probes the LLM of every stage that will call one (`probeStages`):
@@ -185,11 +186,15 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    const progress = new ProgressDisplay(process.stderr, () => {
-      const line = progressLine(stats, input.totalBytes, limiter.inFlight);
-      return batch === undefined ? line : `${line} | ${batch.router.waiting()} waiting for a batch`;
-    });
-    if (flags.progress !== false) progress.start();
+    const progress = new ProgressDisplay(
+      process.stderr,
+      () => {
+        const line = progressLine(stats, input.totalBytes, limiter.inFlight);
+        return batch === undefined ? line : `${line} | ${batch.router.waiting()} waiting for a batch`;
+      },
+      () => stats.elapsedMs(),
+    );
+    if (flags.progress !== false) progress.start(config.progressInterval);
     let result;
     try {
       result = await runEmbedded({

@@ -7,7 +7,7 @@
 import { clearLine, cursorTo } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { LLM_STAGES, WORKER_STAGES } from '../core/records.js';
-import type { RunStats } from '../runtime/stats.js';
+import type { RunStats, StageCounts } from '../runtime/stats.js';
 
 function fmt(n: number): string {
   return n.toLocaleString('en-US');
@@ -51,17 +51,25 @@ export function progressLine(stats: RunStats, totalBytes: number | null, inFligh
   );
 }
 
+/**
+ * Progress of `run` on stderr: on a terminal one line redrawn four times a second; otherwise
+ * (piped, CI, a pod's log) a plain line every `lineIntervalMs` (config `progressInterval`), so a
+ * long run is never silent for minutes. 0 = no plain lines.
+ */
 export class ProgressDisplay {
   private timer: NodeJS.Timeout | null = null;
+  private tty = false;
   constructor(
     private readonly out: Writable & { isTTY?: boolean; columns?: number },
     private readonly render: () => string,
+    private readonly elapsedMs: () => number = () => 0,
   ) {}
 
-  start(intervalMs = 250): void {
-    if (!this.out.isTTY) return;
-    this.timer = setInterval(() => this.draw(), intervalMs);
-    this.timer.unref();
+  start(lineIntervalMs: number, redrawMs = 250): void {
+    this.tty = this.out.isTTY === true;
+    if (this.tty) this.timer = setInterval(() => this.draw(), redrawMs);
+    else if (lineIntervalMs > 0) this.timer = setInterval(() => this.out.write(`progress ${duration(this.elapsedMs())}: ${this.render()}\n`), lineIntervalMs);
+    this.timer?.unref();
   }
 
   private draw(): void {
@@ -75,9 +83,30 @@ export class ProgressDisplay {
     if (!this.timer) return;
     clearInterval(this.timer);
     this.timer = null;
+    if (!this.tty) return;
     cursorTo(this.out, 0);
     clearLine(this.out, 0);
   }
+}
+
+/** `1 document`, `2 documents`. */
+function counted(n: number, unit: string): string {
+  return `${fmt(n)} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/** What one unit of a stage's in and out is, for the summary's sentences. */
+const STAGE_WORDS: Record<(typeof WORKER_STAGES)[number], (c: StageCounts) => string> = {
+  dedup: (c) => `dedup: ${counted(c.in, 'document')} in, ${fmt(c.out)} kept as unique, ${fmt(c.rejected)} rejected as copies`,
+  filter: (c) => `filter: ${counted(c.in, 'document')} in, ${fmt(c.out)} passed, ${fmt(c.rejected)} rejected`,
+  identify: (c) =>
+    `identify: ${counted(c.in, 'document')} in, ${counted(c.out, 'persona task')} out (one task per persona identified for a document, so out can exceed in), ${counted(c.rejected, 'document')} rejected`,
+  generate: (c) => `generate: ${counted(c.in, 'persona task')} in, ${counted(c.out, 'question-answer candidate')} out, ${fmt(c.rejected)} rejected`,
+  check: (c) => `check: ${counted(c.in, 'candidate')} in, ${counted(c.out, 'QA pair')} kept, ${fmt(c.rejected)} rejected`,
+};
+
+/** The per-stage counts in words: "identify 6 in, 11 out" means 6 documents became 11 persona tasks. */
+export function stageSentences(stats: RunStats): string[] {
+  return WORKER_STAGES.map((s) => STAGE_WORDS[s](stats.stages[s]));
 }
 
 export function formatSummary(stats: RunStats, extra: { utilisation: number | null; interrupted: boolean }): string {
@@ -102,6 +131,8 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     const c = stats.stages[s];
     lines.push(`${s.padEnd(10)}  ${fmt(c.in).padEnd(8)}  ${fmt(c.out).padEnd(8)}  ${fmt(c.rejected).padEnd(8)}  (${fmt(c.llm_failed)})`);
   }
+  lines.push('in words:');
+  for (const sentence of stageSentences(stats)) lines.push(`  ${sentence}`);
   const rate = stats.verificationRate();
   lines.push(`verification rate (check passed / checked): ${rate === null ? 'n/a' : `${(rate * 100).toFixed(1)}%`}`);
   if (stats.reasons.size > 0) {

@@ -14,4 +14,4 @@ export const duration = z.union([
       // The regex above guarantees a match; the fallback only satisfies the type checker.
       return match ? Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1)) : 0;
     }),
-]);
+], { error: 'expected milliseconds or a duration such as "500ms", "30s" or "5m"' });

@@ -28,6 +28,8 @@ export interface ConfigOverrides {
   urlField?: string;
   budgetUsd?: number;
   budgetTokens?: number;
+  /** Milliseconds, or a duration string for the schema to check. */
+  progressInterval?: number | string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -93,6 +95,7 @@ function envLayer(env: Env): Record<string, unknown> {
   Object.assign(kafka, kafkaSecurityEnv(env));
   const layer: Record<string, unknown> = { llm, kafka };
   if (env['WEBSCALE_LOG_LEVEL']) layer['logLevel'] = env['WEBSCALE_LOG_LEVEL'];
+  if (env['WEBSCALE_PROGRESS_INTERVAL']) layer['progressInterval'] = parseSecondsOrDuration(env['WEBSCALE_PROGRESS_INTERVAL']);
   // A string the schema's boolean refuses is left as it is, so the config error names it.
   const dedup = env['WEBSCALE_DEDUP_ENABLED'];
   if (dedup !== undefined) layer['pipeline'] = { dedup: { enabled: z.stringbool().safeParse(dedup).data ?? dedup } };
@@ -105,12 +108,22 @@ function flagLayer(o: ConfigOverrides): Record<string, unknown> {
   return {
     concurrency: o.concurrency,
     logLevel: o.logLevel,
+    progressInterval: o.progressInterval,
     llm,
     pipeline: { fewshotDir: o.fewshotDir },
     kafka: { brokers: o.brokers, topicPrefix: o.topicPrefix },
     input: { textField: o.textField, idField: o.idField, urlField: o.urlField },
     budget: { usd: o.budgetUsd, tokens: o.budgetTokens },
   };
+}
+
+/**
+ * A duration from a flag or the environment: a bare number is seconds (`--progress-interval 30`),
+ * anything else goes to the schema as written (`500ms`, `2m`), which names it when it is wrong.
+ */
+export function parseSecondsOrDuration(value: string): number | string {
+  const trimmed = value.trim();
+  return /^\d+(\.\d+)?$/.test(trimmed) ? Math.round(Number(trimmed) * 1000) : trimmed;
 }
 
 export function splitList(value: string): string[] {

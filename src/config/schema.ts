@@ -505,6 +505,12 @@ export const configSchema = z
     kafka: kafkaSchema.default(kafkaSchema.parse({})),
     ingest: ingestSchema.default(ingestSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * How often a progress line is written where nobody watches a terminal: `run` with stderr not
+     * a TTY (piped, CI, a pod), and every long-running Kafka command (stage workers, the crawl
+     * bridge, the folder follower) through the logger at info. 0 = never.
+     */
+    progressInterval: duration.default(10_000),
     input: inputSchema.default(inputSchema.parse({})),
     export: exportSchema.default(exportSchema.parse({})),
     dlq: dlqSchema.default(dlqSchema.parse({})),

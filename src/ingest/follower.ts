@@ -25,6 +25,7 @@ import { createProducer, kafkaError, topicName } from '../kafka/index.js';
 import { backoffDelay } from '../llm/retry.js';
 import type { StageRecorder } from '../metrics/index.js';
 import { produceRequests } from '../runtime/partition-owner.js';
+import { count, startProgressLog, type ProgressLog } from '../runtime/progress-log.js';
 import type { WorkerState } from '../runtime/stage-worker.js';
 import { wait } from '../runtime/wait.js';
 import { ClosedFiles, type FileSeen } from './closed-files.js';
@@ -77,6 +78,9 @@ export class FileFollower {
   private readonly warnedChanged = new Set<string>();
   private lastCommitOk = true;
   private loop: Promise<void> = Promise.resolve();
+  private progressLog: ProgressLog | null = null;
+  /** The file being read now, for the progress line. */
+  private current: string | null = null;
 
   constructor(o: FollowerOptions) {
     this.o = o;
@@ -99,6 +103,14 @@ export class FileFollower {
     const done = [...this.progress.values()].filter((p) => p.done).length;
     this.log.info({ dir: this.o.dir, progressTopic: this.progressTopic, filesDone: done, filesStarted: this.progress.size - done }, 'follower running');
     this.state = 'running';
+    this.progressLog = startProgressLog({
+      intervalMs: this.o.config.progressInterval,
+      log: this.log,
+      snapshot: () => ({ ...this.counts, reading: this.current }),
+      describe: (s) =>
+        `ingest-follow: ${count(s.files)} files done, ${count(s.documents)} documents committed to ${this.rawTopic}, ` +
+        `${count(s.rejected)} rejected, ${count(s.skipped)} records skipped (not content); ${s.reading === null ? 'waiting for closed files' : `reading ${s.reading}`}`,
+    });
     this.loop = this.follow();
   }
 
@@ -115,6 +127,7 @@ export class FileFollower {
   /** Stops after the transaction in progress: what it read beyond that is read again next time. */
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
+    this.progressLog?.stop();
     const failed = this.state === 'failed';
     if (!failed) this.state = 'draining';
     this.abort.abort();
@@ -137,7 +150,12 @@ export class FileFollower {
         for (const file of closed) {
           if (this.stopping) break;
           if (this.isDone(file)) continue;
-          await this.ingestFile(file);
+          this.current = file.name;
+          try {
+            await this.ingestFile(file);
+          } finally {
+            this.current = null;
+          }
         }
         failures = 0;
         await wait(this.o.config.ingest.follow.pollInterval, this.abort.signal);

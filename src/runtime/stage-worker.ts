@@ -39,6 +39,7 @@ import type { StageContext } from '../stages/types.js';
 import { intakeLimits, pauseReason, type IntakeLimits, type PauseReason } from './backpressure.js';
 import { observeRouter } from './metered.js';
 import { OwnedPartitions } from './owned-partitions.js';
+import { count, startProgressLog, type ProgressLog } from './progress-log.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
 import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
 import { LlmHealth, RecordRunner } from './record-runner.js';
@@ -46,6 +47,32 @@ import { DEDUP_CLAIMS_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding }
 import { wait } from './wait.js';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/**
+ * Whether a consumer crash only says that no broker answered (a restart, a network cut): kafkajs
+ * marks some of these non-retriable, yet waiting is the whole cure.
+ */
+function brokerAway(err: Error): boolean {
+  const names = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError']);
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) if (names.has(e.name)) return true;
+  return false;
+}
+
+/** The counts of a worker's progress line (snake_case: they are log fields). */
+export interface WorkerProgress {
+  state: WorkerState;
+  consumed: number;
+  /** Committed to the output topic. */
+  produced: number;
+  rejected: number;
+  dead_letters: number;
+  records_in_flight: number;
+  llm_calls_in_flight: number;
+  partitions: number;
+  /** Records of the owned partitions not committed yet; null when the broker did not answer. */
+  lag: number | null;
+  paused: PauseReason | null;
+}
 
 export interface StageWorkerOptions {
   /** One of the worker stages, or the binding of a worker that is none of them (the crawl bridge). */
@@ -111,9 +138,15 @@ export class StageWorker {
   private idleWaiters: (() => void)[] = [];
   private fatal: Error | null = null;
   private lastCommitOk = true;
-  /** Totals, for tests and the shutdown log line. */
-  readonly counts = { consumed: 0, skipped: 0, produced: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
+  /**
+   * Totals, for tests, the progress line and the shutdown log line. `produced` counts every
+   * committed message (outputs, rejections, dead letters), `output` those on the output topic.
+   */
+  readonly counts = { consumed: 0, skipped: 0, produced: 0, output: 0, rejected: 0, deadLettered: 0, commits: 0, fenced: 0 };
   private readonly producedByTopic = new Map<string, number>();
+  private readonly outputTopic: string;
+  private readonly limiter: ConcurrencyLimiter;
+  private progress: ProgressLog | null = null;
 
   /** Records committed to `topic` by this worker (the check stage's verified QA pairs, for the cost per pair). */
   producedTo(topic: string): number {
@@ -142,6 +175,8 @@ export class StageWorker {
     };
     this.llmReady = opts.probeLlm === undefined;
     const limiter = new ConcurrencyLimiter(config.concurrency);
+    this.limiter = limiter;
+    this.outputTopic = topicName(config.kafka.topicPrefix, this.binding.outputSuffix);
     const metrics = opts.metrics;
     this.health = new LlmHealth((outage) => {
       if (!outage) this.log.warn('LLM answers again: resuming consumption');
@@ -251,12 +286,27 @@ export class StageWorker {
 
   async start(): Promise<void> {
     const { consumer } = this;
+    // From the start: a worker waiting for its LLM or its group says so every interval too.
+    this.progress = startProgressLog({
+      intervalMs: this.opts.config.progressInterval,
+      log: this.log,
+      snapshot: () => this.progressSnapshot(),
+      describe: (s) => this.describeProgress(s),
+    });
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => this.onGroupJoin(event.payload.memberAssignment[this.inputTopic] ?? []));
     consumer.on(consumer.events.CRASH, (event) => {
       const err = event.payload.error;
+      if (!event.payload.restart && brokerAway(err) && this.state === 'running') {
+        // kafkajs restarts the consumer only after errors it calls retriable. A group (re)join
+        // while the broker is down fails with "group coordinator not found", which it does not:
+        // the worker would exit in the middle of a broker restart. Restart it as kafkajs would.
+        this.log.warn({ err }, 'consumer stopped while no broker answered; restarting it');
+        void this.restartConsumer();
+        return;
+      }
       this.log.error({ err, restart: event.payload.restart }, 'consumer crashed');
       if (!event.payload.restart) this.fail(err);
     });
@@ -273,16 +323,38 @@ export class StageWorker {
     await consumer.connect();
     this.consumerStarted = true;
     await consumer.subscribe({ topic: this.inputTopic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      partitionsConsumedConcurrently: 1,
-      eachMessage: (payload) => this.onMessage(payload),
-    });
+    await this.runConsumer();
     // Each partition commits once per commitInterval, at its own phase: a worker owning many
     // partitions spreads its transactions over the interval instead of sending them in one burst.
     this.commitTimer = setInterval(() => this.commitDue(), Math.max(20, Math.floor(this.opts.config.kafka.commitInterval / 10)));
     this.state = 'running';
     this.log.info({ group: this.groupId, topic: this.inputTopic, concurrency: this.opts.config.concurrency }, 'stage worker running');
+  }
+
+  private runConsumer(): Promise<void> {
+    return this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachMessage: (payload) => this.onMessage(payload),
+    });
+  }
+
+  /** Consumer restarts since the last group join: the backoff grows while the broker stays away. */
+  private consumerRestarts = 0;
+
+  /**
+   * After a crash kafkajs gave up on: run the consumer again after a backoff. A join that fails
+   * again crashes again (kafkajs reports it through the same event), which comes back here.
+   */
+  private async restartConsumer(): Promise<void> {
+    await wait(backoffDelay(this.consumerRestarts++, { maxRetries: 0, ...RECORD_BACKOFF }) + 500, this.abort.signal);
+    if (this.state !== 'running') return;
+    try {
+      await this.runConsumer();
+    } catch (err) {
+      this.log.error({ err }, 'consumer restart failed');
+      this.fail(err as Error);
+    }
   }
 
   /**
@@ -309,10 +381,60 @@ export class StageWorker {
     }
   }
 
+  /** What the periodic progress line reports (see `progress-log.ts`). */
+  async progressSnapshot(): Promise<WorkerProgress> {
+    const owners = [...this.partitions.values()].filter((o) => o.active);
+    return {
+      state: this.state,
+      consumed: this.counts.consumed,
+      produced: this.counts.output,
+      rejected: this.counts.rejected,
+      dead_letters: this.counts.deadLettered,
+      records_in_flight: this.inFlight,
+      llm_calls_in_flight: this.limiter.inFlight,
+      partitions: owners.length,
+      lag: owners.length === 0 ? 0 : await this.lagOf(owners),
+      paused: this.pausedFor,
+    };
+  }
+
+  private describeProgress(s: WorkerProgress): string {
+    const lag = s.lag === null ? 'lag unknown' : `lag ${count(s.lag)}`;
+    return (
+      `${this.binding.stage}${s.state === 'running' ? '' : ` (${s.state})`}: consumed ${count(s.consumed)}, ` +
+      `produced ${count(s.produced)} to ${this.outputTopic}, rejected ${count(s.rejected)}, dead letters ${count(s.dead_letters)}; ` +
+      `in flight ${count(s.records_in_flight)} records, ${count(s.llm_calls_in_flight)} LLM calls; ` +
+      `${lag} on ${s.partitions} partition${s.partitions === 1 ? '' : 's'}${s.paused ? `; intake paused (${s.paused})` : ''}`
+    );
+  }
+
+  /**
+   * Records of the owned partitions not committed yet: end offset less committed offset (the
+   * start of the partition when nothing is committed). Transaction markers count too, so it is
+   * a little high on a transactional input; null when the broker does not answer.
+   */
+  private async lagOf(owners: PartitionOwner[]): Promise<number | null> {
+    try {
+      const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
+      let lag = 0n;
+      for (const owner of owners) {
+        const end = ends.find((e) => e.partition === owner.partition);
+        if (!end) continue;
+        const from = owner.committedOffset ?? BigInt(end.low);
+        const behind = BigInt(end.high) - from;
+        if (behind > 0n) lag += behind;
+      }
+      return Number(lag);
+    } catch {
+      return null;
+    }
+  }
+
   /** Group membership settled: release the partitions lost, take the assigned ones (again). */
   private onGroupJoin(assigned: number[]): void {
     this.partitions.assign(assigned);
     this.joined = true;
+    this.consumerRestarts = 0;
     this.log.info({ partitions: assigned }, 'joined group');
     this.notifyIdle();
     // A consumer restarted by kafkajs forgets its paused partitions, one that merely rejoined
@@ -451,6 +573,7 @@ export class StageWorker {
         for (const [topic, n] of r.produced) {
           this.counts.produced += n;
           this.producedByTopic.set(topic, (this.producedByTopic.get(topic) ?? 0) + n);
+          if (topic === this.outputTopic) this.counts.output += n;
           this.opts.metrics?.produced(topic, n);
         }
         if (Date.now() - this.lastLagAt >= this.opts.config.kafka.commitInterval) {
@@ -528,6 +651,7 @@ export class StageWorker {
    */
   async stop(graceMs = this.opts.config.kafka.shutdownGrace): Promise<void> {
     if (this.state === 'stopped') return;
+    this.progress?.stop();
     const wasFailed = this.state === 'failed';
     const wasRunning = this.state === 'running';
     this.state = 'draining';

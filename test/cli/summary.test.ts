@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ProgressDisplay, formatSummary, progressLine, utilisation } from '../../src/cli/summary.js';
+import { ProgressDisplay, formatSummary, progressLine, stageSentences, utilisation } from '../../src/cli/summary.js';
 import { RunStats } from '../../src/runtime/stats.js';
 import type { Rejection } from '../../src/core/records.js';
 
@@ -25,6 +25,24 @@ function sampleStats(): RunStats {
 }
 
 describe('run summary', () => {
+  it('says the in and out of each stage in words, in the units that stage counts', () => {
+    const s = new RunStats();
+    s.stages.dedup = { in: 7, out: 6, rejected: 1, llm_failed: 0 };
+    s.stages.filter = { in: 6, out: 1, rejected: 5, llm_failed: 0 };
+    s.stages.identify = { in: 1, out: 3, rejected: 0, llm_failed: 0 };
+    s.stages.generate = { in: 3, out: 2, rejected: 1, llm_failed: 1 };
+    s.stages.check = { in: 2, out: 1, rejected: 1, llm_failed: 0 };
+    expect(stageSentences(s)).toEqual([
+      'dedup: 7 documents in, 6 kept as unique, 1 rejected as copies',
+      'filter: 6 documents in, 1 passed, 5 rejected',
+      'identify: 1 document in, 3 persona tasks out (one task per persona identified for a document, so out can exceed in), 0 documents rejected',
+      'generate: 3 persona tasks in, 2 question-answer candidates out, 1 rejected',
+      'check: 2 candidates in, 1 QA pair kept, 1 rejected',
+    ]);
+    const text = formatSummary(s, { utilisation: null, interrupted: false });
+    expect(text).toContain('in words:\n  dedup: 7 documents in');
+  });
+
   it('reports counts per stage, reasons by frequency, verification rate and tokens', () => {
     const text = formatSummary(sampleStats(), { utilisation: 0.5, interrupted: false });
     expect(text).toContain('documents: 10 read, 1 rejected at input, 3 yielded QA; QA pairs kept: 5');
@@ -63,21 +81,29 @@ describe('progress line', () => {
     expect(line).toMatch(/eta \d+s$/);
   });
 
-  it('draws only on a TTY', async () => {
+  it('redraws one line on a TTY; elsewhere writes plain lines at the interval, none at 0', async () => {
     const plain = Object.assign(new PassThrough(), { isTTY: false });
     const chunks: string[] = [];
     plain.on('data', (d: Buffer) => chunks.push(d.toString()));
-    const display = new ProgressDisplay(plain, () => 'hello');
-    display.start(5);
+    const off = new ProgressDisplay(plain, () => 'hello');
+    off.start(0, 5);
     await new Promise((r) => setTimeout(r, 30));
-    display.stop();
+    off.stop();
     expect(chunks).toEqual([]);
+
+    const lines = new ProgressDisplay(plain, () => 'hello', () => 61_000);
+    lines.start(5);
+    await new Promise((r) => setTimeout(r, 40));
+    lines.stop();
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    for (const c of chunks) expect(c).toBe('progress 1m01s: hello\n');
 
     const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
     const drawn: string[] = [];
     tty.on('data', (d: Buffer) => drawn.push(d.toString()));
     const live = new ProgressDisplay(tty, () => 'hello');
-    live.start(5);
+    // On a TTY the line is redrawn whatever the interval of plain lines, 0 included.
+    live.start(0, 5);
     await new Promise((r) => setTimeout(r, 30));
     live.stop();
     expect(drawn.join('')).toContain('hello');

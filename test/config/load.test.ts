@@ -72,6 +72,15 @@ describe('loadConfig', () => {
     await expect(loadConfig({ file, env: {} })).rejects.toThrow(/llm\.rateLimit\.rpm.*llm\.rateLimit\.target.*llm\.prices\.m\.output/);
   });
 
+  it('progressInterval: 10 s by default; seconds or a duration from env and flag, the flag winning', async () => {
+    expect((await loadConfig({ env: {} })).progressInterval).toBe(10_000);
+    expect((await loadConfig({ env: { WEBSCALE_PROGRESS_INTERVAL: '2.5' } })).progressInterval).toBe(2500);
+    expect((await loadConfig({ env: { WEBSCALE_PROGRESS_INTERVAL: '2m' } })).progressInterval).toBe(120_000);
+    const both = await loadConfig({ env: { WEBSCALE_PROGRESS_INTERVAL: '2m' }, overrides: { progressInterval: 0 } });
+    expect(both.progressInterval).toBe(0);
+    await expect(loadConfig({ env: { WEBSCALE_PROGRESS_INTERVAL: 'often' } })).rejects.toThrow(/progressInterval: expected milliseconds or a duration/);
+  });
+
   it('names every bad path in one error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wsrl-config-'));
     const file = join(dir, 'bad.json');

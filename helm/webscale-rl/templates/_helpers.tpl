@@ -308,8 +308,8 @@ from existingSecret; the chart cannot see inside the Secret, so the worker's pro
 {{- if ne .name "dedup" -}}
 {{- $llm := include "webscale-rl.stageLlm" . | fromYaml -}}
 {{- $hf := and $llm.model .root.Values.existingSecret -}}
-{{- if not (or $llm.url $llm.modelPath $hf) -}}
-{{- fail (printf "stage %s has no LLM: set llm.url (an OpenAI-compatible server, e.g. http://vllm:8000/v1), or llm.modelPath (a GGUF file inside the image), or llm.model with existingSecret holding HF_TOKEN (Hugging Face); per stage under stages.%s.llm. The image ships no model." .name .name) -}}
+{{- if not (or $llm.url $llm.modelPath $hf (include "webscale-rl.fetchesModel" .)) -}}
+{{- fail (printf "stage %s has no LLM: set llm.url (an OpenAI-compatible server, e.g. http://vllm:8000/v1), or llm.modelPath (a GGUF file inside the image), or modelFetch.enabled=true (an init container fetches a small GGUF model into the pod), or llm.model with existingSecret holding HF_TOKEN (Hugging Face); per stage under stages.%s.llm. The image ships no model." .name .name) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -344,4 +344,38 @@ mounted CA file, as worker environment variables.
 - name: WEBSCALE_SCHEMA_REGISTRY_CA
   value: /etc/webscale-rl-registry/{{ $sr.caKey }}
 {{- end }}
+{{- end -}}
+
+{{/*
+GGUF file that scripts/model-fetch.mjs writes for each model it knows (keep in step with its
+MODELS table; a chart test compares the two).
+*/}}
+{{- define "webscale-rl.fetchedModelFile" -}}
+{{- $files := dict "smollm2-135m" "SmolLM2-135M-Instruct.Q4_1.gguf" "gemma3-270m" "gemma-3-270m-q4_k_m.gguf" -}}
+{{- required (printf "modelFetch.model %q: expected one of smollm2-135m, gemma3-270m" .Values.modelFetch.model) (get $files .Values.modelFetch.model) -}}
+{{- end -}}
+
+{{/* Where the fetched model lands: model-fetch writes to $XDG_CACHE_HOME/webscale-rl/models/. Called with the root context. */}}
+{{- define "webscale-rl.fetchedModelPath" -}}
+{{- printf "%s/webscale-rl/models/%s" (trimSuffix "/" .Values.modelFetch.mountPath) (include "webscale-rl.fetchedModelFile" .) -}}
+{{- end -}}
+
+{{/*
+"true" when the stage runs the model the init container fetches: modelFetch is on, the stage
+calls an LLM, and neither a URL nor a model file of its own (or global, or in the config) is set.
+Called with (dict "root" $ "name" $name "stage" $stage).
+*/}}
+{{- define "webscale-rl.fetchesModel" -}}
+{{- if and .root.Values.modelFetch.enabled (ne .name "dedup") -}}
+{{- $llm := include "webscale-rl.stageLlm" . | fromYaml -}}
+{{- if not (or $llm.url $llm.modelPath) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Image of the model-fetch init container: by default the main image's repository with tag <tag>-model-fetch. */}}
+{{- define "webscale-rl.modelFetchImage" -}}
+{{- $img := .Values.modelFetch.image | default dict -}}
+{{- $repo := $img.repository | default .Values.image.repository -}}
+{{- $tag := $img.tag | default (printf "%s-model-fetch" (toString (.Values.image.tag | default .Chart.AppVersion))) -}}
+{{- printf "%s:%s" $repo (toString $tag) -}}
 {{- end -}}
