@@ -236,6 +236,9 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
       WEBSCALE_TOPIC_PREFIX: prefix,
       WEBSCALE_LLM_MODEL: 'stand-in-model',
       WEBSCALE_LOG_LEVEL: 'warn',
+      // The four LLM stages are measured here; the dedup stage has its own bench (`--only dedup`).
+      // With dedup on, the filter would wait on docs.unique for a dedup worker this bench does not start.
+      WEBSCALE_DEDUP_ENABLED: 'false',
     };
     const extraArgs: string[] = [];
     if (o.commitIntervalMs !== null) {
