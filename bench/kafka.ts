@@ -239,6 +239,8 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
       // The four LLM stages are measured here; the dedup stage has its own bench (`--only dedup`).
       // With dedup on, the filter would wait on docs.unique for a dedup worker this bench does not start.
       WEBSCALE_DEDUP_ENABLED: 'false',
+      // A config file for experiments (e.g. a feature turned off) reaches the workers too.
+      ...(process.env['WEBSCALE_CONFIG'] ? { WEBSCALE_CONFIG: process.env['WEBSCALE_CONFIG'] } : {}),
     };
     const extraArgs: string[] = [];
     if (o.commitIntervalMs !== null) {
