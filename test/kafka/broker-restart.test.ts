@@ -58,11 +58,15 @@ beforeAll(async () => {
   port = await freePort();
   let controller = await freePort();
   while (controller === port) controller = await freePort();
+  // kafka.sh also opens a SASL_SSL listener: on a port of its own, not the shared broker's 19094.
+  let sasl = await freePort();
+  while (sasl === port || sasl === controller) sasl = await freePort();
   brokerEnv = {
     WEBSCALE_KAFKA_HOME: home,
     KAFKA_VERSION,
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controller),
+    KAFKA_SASL_PORT: String(sasl),
     KAFKA_HEAP_OPTS: '-Xmx384m -Xms64m',
   };
   const start = await kafkaSh('start', brokerEnv, 600_000);

@@ -20,7 +20,7 @@ describe('Kafka commands', () => {
     expect(apply.stdout).toContain('11 created');
     const again = await runCli(['topics', 'apply', '--topic-prefix', prefix, '--partitions', '2', '--strict'], { env });
     expect(again.code).toBe(0);
-    expect(again.stdout).toContain('0 created, 10 unchanged');
+    expect(again.stdout).toContain('0 created, 11 unchanged');
 
     const stdin = [JSON.stringify({ id: 'a', text: 'first document' }), 'not json', JSON.stringify({ id: 'b', text: 'second', url: 'https://x/b' })].join('\n') + '\n';
     const ingest = await runCli(['ingest', '-', '--topic-prefix', prefix], { env, stdin });

@@ -9,6 +9,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TopicCodecs } from '../../src/codec/index.js';
 import { WORKER_STAGES } from '../../src/core/records.js';
 import { readToEnd } from '../../src/kafka/index.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
@@ -125,7 +126,11 @@ describe('Kafka pipeline (real broker, five worker processes)', () => {
     const expected = await h.embeddedExpectation(input);
     const producer = testKafka('poison').producer();
     await producer.connect();
-    const garbage = Buffer.from([0xc3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff]);
+    // A known writer schema (the current Document's fingerprint) with a body whose first string
+    // declares more bytes than the record holds: a DECODE_LIMITS dead letter at once. (An unknown fingerprint would wait kafka.unknownSchemaWait for
+    // its writer to publish it first: test/kafka/schema-upgrade.test.ts.)
+    const valid = await new TopicCodecs().for('Document', names['docs.raw'] as string).encode({ id: 'x', text: 'x', url: null, source: null, ingested_at: 0, crawl_date: null, language: null });
+    const garbage = Buffer.concat([valid.subarray(0, 10), Buffer.alloc(10, 0xff)]);
     await producer.send({ topic: names['docs.raw'] as string, messages: [{ key: 'poison', value: garbage }, { key: 'not-avro', value: Buffer.from('{"text": "json, not avro"}') }] });
     await producer.disconnect();
     await h.ingest(prefix, input); // after the poison, on the same (only) partition
@@ -133,7 +138,7 @@ describe('Kafka pipeline (real broker, five worker processes)', () => {
     await h.waitForCompletion(prefix, expected, 120_000);
     const dlq = await h.exportJsonl(prefix, 'dlq');
     expect(dlq).toHaveLength(2);
-    expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'dedup', error_code: 'CODEC' });
+    expect(dlq[0]).toMatchObject({ source_topic: names['docs.raw'], partition: 0, offset: '0', stage: 'dedup', error_code: 'DECODE_LIMITS' });
     expect(Buffer.from(String(dlq[0]?.['value']), 'base64')).toEqual(garbage);
     const qa = await h.exportJsonl(prefix, 'qa.verified');
     expect(new Set(qa.map((q) => q['id']))).toEqual(expected.qa);
