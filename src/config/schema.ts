@@ -29,7 +29,7 @@ const rateLimitSchema = z
   .object({
     ...rateLimitsShape,
     /** Share of each limit aimed at: headroom for token-estimate error and clients we do not see. */
-    target: z.number().gt(0).max(1).default(0.95),
+    target: z.number().gt(0).max(1).default(0.97),
     /** Bucket capacity as refill time: how much a worker may send at once after a quiet spell. */
     burst: duration.default(1000),
   })

@@ -63,7 +63,7 @@ describe('loadConfig', () => {
     const file = join(dir, 'c.yaml');
     await writeFile(file, 'llm:\n  rateLimit: { rpm: 600, tpm: 60000 }\n  prices:\n    m: { input: 0.15, output: 0.6 }\n  stages:\n    check: { rateLimit: { rpm: 100 } }\nbudget: { usd: 5 }\nkafka: { quotaHeartbeat: 500ms }\n');
     const c = await loadConfig({ file, env: {}, overrides: { budgetUsd: 2, budgetTokens: 1000 } });
-    expect(c.llm.rateLimit).toEqual({ rpm: 600, tpm: 60000, target: 0.95, burst: 1000 });
+    expect(c.llm.rateLimit).toEqual({ rpm: 600, tpm: 60000, target: 0.97, burst: 1000 });
     expect(c.llm.stages.check?.rateLimit).toEqual({ rpm: 100 });
     expect(c.llm.prices['m']).toEqual({ input: 0.15, output: 0.6, batchDiscount: 0.5 });
     expect(c.budget).toEqual({ usd: 2, tokens: 1000, name: 'default' });
