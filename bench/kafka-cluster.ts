@@ -48,7 +48,10 @@ export interface WorkerProcess {
 }
 
 export function startWorker(opts: { stage: string; port: number; args: string[]; env: NodeJS.ProcessEnv; probePath: string }): WorkerProcess {
-  const proc = spawn(process.execPath, [CHILD, 'stage', opts.stage, '--metrics-port', String(opts.port), ...opts.args], {
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the stage workers only, e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/prof` to profile them (node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const proc = spawn(process.execPath, [...nodeArgs, CHILD, 'stage', opts.stage, '--metrics-port', String(opts.port), ...opts.args], {
     env: { ...opts.env, BENCH_PROBE_FILE: opts.probePath },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

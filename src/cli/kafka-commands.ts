@@ -159,7 +159,7 @@ export async function stageCommand(stageName: string, flags: StageFlags): Promis
         codecs: TopicCodecs.fromConfig(config, { kafka, log: logger }),
         groupPrefix: config.kafka.topicPrefix,
         log: logger,
-        fetchMaxWait: config.kafka.fetchMaxWait,
+        stages: [stage as Exclude<WorkerStage, 'dedup'>],
         ...(config.llm.responseLog.cacheDir === undefined ? {} : { cacheDir: config.llm.responseLog.cacheDir }),
       })
     : null;

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { TopicCodecs } from '../../src/codec/index.js';
 import { PROBE_MARKER } from '../../src/llm/probe.js';
 import { KafkaResponseStore } from '../../src/llm/response-log/kafka-store.js';
+import type { LlmStage } from '../../src/core/records.js';
 import type { StandInRequest } from '../support/stand-in-llm.js';
 import { createTestTopics, freshPrefix, testKafka } from '../support/kafka.js';
 import { sleep, usePipelineSuite } from '../support/pipeline.js';
@@ -73,6 +74,44 @@ describe('LLM response log on Kafka', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  }, 120_000);
+
+  it("a worker's store indexes only its own stages' entries, and never re-reads what it wrote", async () => {
+    const prefix = freshPrefix('resplog-skip');
+    const { names } = await createTestTopics(prefix, undefined, { partitions: 2 });
+    const topic = names['llm.responses'] ?? '';
+    const kafka = testKafka('resplog-skip');
+    const make = (stages?: LlmStage[]): KafkaResponseStore =>
+      new KafkaResponseStore({ kafka, topic, codecs: new TopicCodecs(), groupPrefix: prefix, log: silent, fetchMaxWait: 100, ...(stages === undefined ? {} : { stages }) });
+    const value = (stage: LlmStage, text: string) => ({ stage, model: 'm', text, finishReason: 'stop', promptTokens: 3, completionTokens: 2, createdAt: 1_764_230_405_000 });
+    const key = (i: number): string => `${i.toString(16).padStart(2, '0')}${'cd'.repeat(31)}`;
+    const writer = make();
+    await writer.start();
+    const checker = make(['check']);
+    try {
+      await Promise.all([0, 1, 2, 3, 4, 5].map((i) => writer.put(key(i), value(i % 2 === 0 ? 'check' : 'filter', `answer ${i}`))));
+      // At start: the three check entries indexed, the three filter entries skipped unread.
+      await checker.start();
+      expect(await checker.get(key(0))).toEqual(value('check', 'answer 0'));
+      expect(await checker.get(key(1))).toBeUndefined();
+      expect(checker.counts).toMatchObject({ replayed: 3, skipped: 3, undecodable: 0 });
+      // While following: likewise; and the checker's own writes are not indexed a second time.
+      await checker.put(key(20), value('check', 'own'));
+      await writer.put(key(21), value('filter', 'not mine'));
+      await writer.put(key(22), value('check', 'mine to read'));
+      await until(async () => (await checker.get(key(22))) !== undefined, 20_000, 'the checker to follow the topic');
+      await until(() => checker.counts.skipped === 4, 20_000, 'the checker to pass over the filter entry');
+      await sleep(1_000);
+      expect(checker.counts).toMatchObject({ replayed: 4, skipped: 4, sent: 1 });
+      expect(await checker.get(key(21))).toBeUndefined();
+      expect(await checker.get(key(20))).toEqual(value('check', 'own'));
+      // The writer (every stage) read the checker's entry and none of its own seven.
+      await until(async () => (await writer.get(key(20))) !== undefined, 20_000, 'the writer to follow the topic');
+      expect(writer.counts).toMatchObject({ replayed: 1, skipped: 0, sent: 8 });
+    } finally {
+      await writer.close();
+      await checker.close();
     }
   }, 120_000);
 

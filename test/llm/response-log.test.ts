@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import type { LlmStage, QaRecord, Rejection } from '../../src/core/records.js';
 import type { InputItem } from '../../src/input/reader.js';
-import { clientIdentity, responseKey } from '../../src/llm/response-log/key.js';
+import { createHash } from 'node:crypto';
+import { clientIdentity, keyMaterial, responseKey } from '../../src/llm/response-log/key.js';
 import { LmdbResponseStore } from '../../src/llm/response-log/lmdb-store.js';
 import { logRouter } from '../../src/llm/response-log/logged-router.js';
 import type { LoggedResponse, ResponseStore } from '../../src/llm/response-log/store.js';
@@ -53,6 +54,26 @@ describe('response log key', () => {
       responseKey('openai|m|auto', request({ jsonSchema: { name: 'other', schema: {} } })),
     ];
     expect(new Set([base, ...variants]).size).toBe(variants.length + 1);
+  });
+
+  it('hashes exactly the sorted-key JSON of the request (the hand-written form equals the generic one)', () => {
+    const awkward = 'quotes " and \\ backslash, tab\t, newline\n, NUL \u0000, emoji 🧪, CJK 漢字, lone \ud800 surrogate, \u2028';
+    const cases: LlmRequest[] = [
+      request(),
+      request({ seed: undefined }),
+      request({ seed: 0, temperature: 1.25, maxTokens: 1 }),
+      request({ messages: [] }),
+      request({ messages: [{ role: 'user', content: awkward }, { role: 'assistant', content: '' }, { role: 'user', content: awkward.repeat(50) }] }),
+      request({ jsonSchema: { name: 'n"ame', schema: { z: [1, 'two', null, { y: true, x: 2.5 }], a: {} } } }),
+    ];
+    for (const identity of ['openai|m|auto', 'local|smol "q4".gguf|123|strings=4000']) {
+      for (const r of cases) {
+        const expected = createHash('sha256').update(keyMaterial(identity, r)).digest('hex');
+        expect(responseKey(identity, r)).toBe(expected);
+        // Twice: the second call takes the schema's text from the cache.
+        expect(responseKey(identity, r)).toBe(expected);
+      }
+    }
   });
 
   it('names the model per stage; the local model by its file', () => {

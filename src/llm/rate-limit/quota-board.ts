@@ -11,8 +11,8 @@
  * weighs 1, an idle one 0.1, so a stage with little work (filter) leaves most of the limit to the
  * stages with a backlog (generate) while keeping enough to notice new work. Shares are recomputed
  * on every record read and every heartbeat: a member that joins or leaves cleanly (SIGTERM) is
- * counted by the others within one fetch (about `kafka.fetchMaxWait`); one that dies without a
- * word holds its share until its TTL runs out.
+ * counted by the others within one fetch (a fetch returns on the first new record); one that
+ * dies without a word holds its share until its TTL runs out.
  *
  * Budget: a member's record carries its cumulative spend, and compaction keeps each member's
  * last one, so the total spend is the sum over every member that ever published under this
@@ -26,6 +26,9 @@ import { WebscaleError } from '../../core/errors.js';
 import { createProducer } from '../../kafka/index.js';
 import { addSpend, NO_SPEND, type Budget, type Spend } from '../budget.js';
 import type { RateLimitRegistry } from './registry.js';
+
+/** Longest a fetch of the board's reader waits when no member publishes. */
+const IDLE_FETCH_WAIT_MS = 500;
 
 export interface QuotaBoardOptions {
   kafka: Kafka;
@@ -169,7 +172,9 @@ export class QuotaBoard {
     const consumer = kafka.consumer({
       groupId: this.groupId,
       allowAutoTopicCreation: false,
-      maxWaitTimeInMs: this.o.fetchMaxWait,
+      // A fetch returns as soon as any member publishes, so a longer wait delays nothing that
+      // happens; it only stops a reader asking ten times a second while nobody does.
+      maxWaitTimeInMs: Math.max(this.o.fetchMaxWait, IDLE_FETCH_WAIT_MS),
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
     this.consumer = consumer;

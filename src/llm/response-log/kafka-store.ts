@@ -14,6 +14,13 @@
  * when it died are paid again. Sends are batched: requests finishing together share one produce
  * request. Not transactional: a response belongs to no record's outcome, and a logged answer that
  * no committed record used is harmless.
+ *
+ * Every entry carries two headers, its stage and its writer (the store's random id), so a reader
+ * skips, without decoding, the entries it would never look up: another stage's (its requests
+ * cannot match this worker's) and its own (indexed already when it wrote them). With four LLM
+ * stages this cuts a worker's indexing to about a quarter, and a single worker of a stage to none
+ * while it follows. Entries without the headers (written before they existed) are decoded as
+ * before.
  */
 import { randomUUID } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
@@ -32,6 +39,16 @@ import type { LoggedResponse, ResponseStore } from './store.js';
 /** Responses sent in one produce request at most. */
 const MAX_BATCH = 200;
 
+/**
+ * How the reader fetches: a fetch returns once it has `FOLLOW_MIN_BYTES` or after
+ * `FOLLOW_WAIT_MS`. With the broker's default of "any byte", a busy log woke every reader for
+ * every produce request (about 40 fetches/s per worker in the Kafka bench, most of them a few
+ * entries). An entry another worker logged is therefore visible here within about a second,
+ * which is all a takeover needs: it re-processes records whose answers were logged long before.
+ */
+const FOLLOW_WAIT_MS = 1000;
+const FOLLOW_MIN_BYTES = 256 * 1024;
+
 export interface KafkaStoreOptions {
   kafka: Kafka;
   topic: string;
@@ -41,7 +58,24 @@ export interface KafkaStoreOptions {
   log: Logger;
   /** Folder of the local index; default `<tmp>/webscale-rl-responses`. */
   cacheDir?: string;
+  /** Longest a fetch of the reader waits for `FOLLOW_MIN_BYTES` (default `FOLLOW_WAIT_MS`). */
   fetchMaxWait?: number;
+  /**
+   * The stages this worker asks the LLM for: entries of other stages are skipped unread. Default
+   * every stage (a store shared by several stages, or a tool reading the whole log).
+   */
+  stages?: readonly LlmStage[];
+}
+
+/** Header names of a log entry (see the module comment). */
+export const STAGE_HEADER = 'ws-stage';
+export const WRITER_HEADER = 'ws-writer';
+
+function headerText(m: KafkaMessage, name: string): string | undefined {
+  const v = m.headers?.[name];
+  if (v === undefined || v === null) return undefined;
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : one.toString();
 }
 
 interface Queued {
@@ -86,8 +120,11 @@ function alive(pid: number): boolean {
 
 export class KafkaResponseStore implements ResponseStore {
   readonly kind = 'kafka';
-  readonly counts = { replayed: 0, sent: 0, undecodable: 0 };
+  /** replayed: entries indexed from the topic; skipped: another stage's, left unread. */
+  readonly counts = { replayed: 0, skipped: 0, sent: 0, undecodable: 0 };
   private readonly groupId: string;
+  /** This store's id, written on each entry it logs so its own reader skips them. */
+  private readonly writer: string;
   private readonly cacheDir: string;
   private readonly cachePath: string;
   private cache: LmdbResponseStore | null = null;
@@ -98,6 +135,7 @@ export class KafkaResponseStore implements ResponseStore {
 
   constructor(private readonly o: KafkaStoreOptions) {
     const id = randomUUID();
+    this.writer = id;
     this.groupId = `${o.groupPrefix}llm.responses-reader-${id}`;
     this.cacheDir = o.cacheDir ?? join(tmpdir(), 'webscale-rl-responses');
     this.cachePath = join(this.cacheDir, `${o.topic}-${process.pid}-${id.slice(0, 8)}.mdb`);
@@ -126,7 +164,8 @@ export class KafkaResponseStore implements ResponseStore {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
-      maxWaitTimeInMs: this.o.fetchMaxWait ?? 500,
+      maxWaitTimeInMs: this.o.fetchMaxWait ?? FOLLOW_WAIT_MS,
+      minBytes: FOLLOW_MIN_BYTES,
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
     this.consumer = consumer;
@@ -179,14 +218,25 @@ export class KafkaResponseStore implements ResponseStore {
     if (cache === null) return;
     const codec = this.o.codecs.for('LlmResponse', this.o.topic);
     const puts: Promise<void>[] = [];
+    const stages = this.o.stages;
     for (const m of messages) {
       if (m.value === null || m.key === null) continue;
+      if (headerText(m, WRITER_HEADER) === this.writer) continue;
+      const stage = headerText(m, STAGE_HEADER);
+      if (stage !== undefined && stages !== undefined && !stages.includes(stage as LlmStage)) {
+        this.counts.skipped++;
+        continue;
+      }
       let record: LlmResponseRecord;
       try {
         record = (await codec.decode(m.value)) as LlmResponseRecord;
       } catch (err) {
         // A value nobody can read is only a call that will be paid again: no dead letter for it.
         if (this.counts.undecodable++ === 0) this.o.log.warn({ err, offset: m.offset }, 'undecodable LLM response log entry skipped');
+        continue;
+      }
+      if (stages !== undefined && !stages.includes(record.stage as LlmStage)) {
+        this.counts.skipped++;
         continue;
       }
       this.counts.replayed++;
@@ -203,7 +253,7 @@ export class KafkaResponseStore implements ResponseStore {
   async put(key: string, value: LoggedResponse): Promise<void> {
     const codec = this.o.codecs.for('LlmResponse', this.o.topic);
     const encoded = await codec.encode(toRecord(key, value));
-    await this.send({ key, value: encoded });
+    await this.send({ key, value: encoded, headers: { [STAGE_HEADER]: value.stage, [WRITER_HEADER]: this.writer } });
     this.counts.sent++;
     await this.cache?.put(key, value);
   }
