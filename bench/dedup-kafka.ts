@@ -13,6 +13,7 @@ import { configSchema } from '../src/config/schema.js';
 import type { DocumentRecord } from '../src/core/records.js';
 import { createKafka } from '../src/kafka/client.js';
 import { applyTopics, loadTopicSpecs } from '../src/topics/index.js';
+import { workerNodeArgs } from './kafka-cluster.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TOPICS = ['docs.raw', 'docs.unique', 'dedup.claims', 'rejections', 'dlq'];
@@ -24,9 +25,15 @@ export interface DedupKafkaResult {
   concurrency: number;
   /** First commit seen to the last document committed. */
   seconds: number;
+  /** Documents committed after the first commit was seen, per second of that span. */
   docsPerSecond: number;
+  /** CPU of the workers over their whole life: start-up (modules, connecting, joining) included. */
   workerCpuSeconds: number;
   docsPerCpuSecond: number;
+  /** CPU of the workers from the first commit seen to the last: the steady-state cost. */
+  steadyCpuSeconds: number;
+  /** Documents committed in that span per CPU second of the workers in it. */
+  steadyDocsPerCpuSecond: number;
 }
 
 /** utime + stime of a process, in seconds (Linux /proc; clock ticks of 100 Hz). */
@@ -78,7 +85,7 @@ export async function dedupKafkaRun(
     o.progress(`dedup kafka: ${docs.length} documents in ${raw}; starting ${o.workers} worker(s)`);
     for (let w = 0; w < o.workers; w++) {
       procs.push(
-        spawn(process.execPath, [CLI, 'stage', 'dedup', '--concurrency', String(o.concurrency), '--instance-id', `bench-dedup-${w}`], {
+        spawn(process.execPath, [...workerNodeArgs(), CLI, 'stage', 'dedup', '--concurrency', String(o.concurrency), '--instance-id', `bench-dedup-${w}`], {
           env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KAFKA_BROKERS: o.brokers.join(','), WEBSCALE_TOPIC_PREFIX: prefix, WEBSCALE_LOG_LEVEL: 'warn' },
           stdio: ['ignore', 'ignore', 'inherit'],
         }),
@@ -86,25 +93,34 @@ export async function dedupKafkaRun(
     }
     const group = `${prefix}dedup`;
     let firstAt = 0;
+    let doneAtFirst = 0;
+    let cpuAtFirst = 0;
     let done = 0;
+    const cpuNow = (): number => procs.reduce((n, p) => n + (p.pid === undefined ? 0 : cpuSecondsOf(p.pid)), 0);
     const deadline = Date.now() + 600_000;
     while (done < end) {
       if (Date.now() > deadline) throw new Error(`dedup kafka bench timed out at ${done} / ${end}`);
       await new Promise((r) => setTimeout(r, 200));
       done = await committed(admin, group, raw);
-      if (done > 0 && firstAt === 0) firstAt = performance.now();
+      if (done > 0 && firstAt === 0) {
+        firstAt = performance.now();
+        doneAtFirst = done;
+        cpuAtFirst = cpuNow();
+      }
     }
     const seconds = (performance.now() - firstAt) / 1000;
-    const cpu = procs.reduce((n, p) => n + (p.pid === undefined ? 0 : cpuSecondsOf(p.pid)), 0);
+    const cpu = cpuNow();
     return {
       workers: o.workers,
       docs: docs.length,
       partitions: o.partitions,
       concurrency: o.concurrency,
       seconds,
-      docsPerSecond: docs.length / seconds,
+      docsPerSecond: (end - doneAtFirst) / seconds,
       workerCpuSeconds: cpu,
       docsPerCpuSecond: docs.length / cpu,
+      steadyCpuSeconds: cpu - cpuAtFirst,
+      steadyDocsPerCpuSecond: (end - doneAtFirst) / (cpu - cpuAtFirst),
     };
   } finally {
     for (const p of procs) p.kill('SIGTERM');

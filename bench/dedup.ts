@@ -164,7 +164,7 @@ async function run(ctx: BenchContext): Promise<ModeResult> {
       ? kafka.map((k) =>
           row(
             `on Kafka, ${k.workers} worker(s), ${k.partitions} partitions, --concurrency ${k.concurrency}`,
-            `${int(k.docsPerSecond)} docs/s (${fixed(k.seconds, 1)} s); ${int(k.docsPerCpuSecond)} docs per worker CPU second`,
+            `${int(k.docsPerSecond)} docs/s (${fixed(k.seconds, 1)} s); ${int(k.steadyDocsPerCpuSecond)} docs per worker CPU second from the first commit (${int(k.docsPerCpuSecond)} with start-up)`,
           ),
         )
       : [row('on Kafka', `not measured: ${kafkaError}`)]),

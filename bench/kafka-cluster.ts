@@ -47,11 +47,16 @@ export interface WorkerProcess {
   probe(): Promise<ChildProbe | null>;
 }
 
+/**
+ * BENCH_WORKER_NODE_ARGS: extra node flags for the stage workers only, e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` to profile them (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+export function workerNodeArgs(): string[] {
+  return (process.env['BENCH_WORKER_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
 export function startWorker(opts: { stage: string; port: number; args: string[]; env: NodeJS.ProcessEnv; probePath: string }): WorkerProcess {
-  // BENCH_WORKER_NODE_ARGS: extra node flags for the stage workers only, e.g. `--cpu-prof
-  // --cpu-prof-dir=/tmp/prof` to profile them (node refuses --cpu-prof in NODE_OPTIONS).
-  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  const proc = spawn(process.execPath, [...nodeArgs, CHILD, 'stage', opts.stage, '--metrics-port', String(opts.port), ...opts.args], {
+  const proc = spawn(process.execPath, [...workerNodeArgs(), CHILD, 'stage', opts.stage, '--metrics-port', String(opts.port), ...opts.args], {
     env: { ...opts.env, BENCH_PROBE_FILE: opts.probePath },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -78,9 +78,16 @@ export function minhashSignature(words: readonly string[], p: MinHashParams): Ui
     h1 = fmix32(h1 ^ n);
     // Odd, so the k multiples of h2 are distinct modulo 2^32.
     h2 = fmix32(h2 ^ n) | 1;
+    // g = h1 + i * h2 (mod 2^32), kept as a running sum.
+    let g = h1 | 0;
     for (let i = 0; i < k; i++) {
-      const v = fmix32((h1 + Math.imul(i, h2)) | 0);
+      let v = g ^ (g >>> 16);
+      v = Math.imul(v, 0x85ebca6b);
+      v ^= v >>> 13;
+      v = Math.imul(v, 0xc2b2ae35);
+      v = (v ^ (v >>> 16)) >>> 0;
       if (v < (sig[i] as number)) sig[i] = v;
+      g = (g + h2) | 0;
     }
   }
   return sig;

@@ -46,6 +46,22 @@ describe('normal form and words', () => {
     expect(normaliseText('  Ｈｅｌｌｏ\u00a0 WORLD\n\tagain ')).toBe('hello world again');
   });
 
+  it('collapses every whitespace run to one space, whatever its make-up (against the plain rule)', () => {
+    const alphabet = [' ', '\n', '\t', '\r', '\f', '\v', '\u00a0', '\u2028', '\u3000', '\u2009', 'a', 'B'];
+    let seed = 7;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % alphabet.length;
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      for (let j = 0; j < 14; j++) s += alphabet[next()];
+      expect(normaliseText(s)).toBe(s.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim());
+    }
+  });
+
+  it('gives the same words whether or not the text has runs in unspaced scripts', () => {
+    const spaced = "don't stop: 3.14, the end — مرحبا بالعالم";
+    expect(wordsOf(`${spaced} 植物利用阳光`)).toEqual([...wordsOf(spaced), '植物', '利用', '阳光']);
+  });
+
   it('splits Chinese, Japanese and Thai into words, and spaced scripts by letters', () => {
     expect(wordsOf(normaliseText('植物利用阳光制造养分。'))).toEqual(['植物', '利用', '阳光', '制造', '养分']);
     expect(wordsOf('東京は日本の首都です').length).toBeGreaterThanOrEqual(5);
