@@ -39,7 +39,7 @@ describe('readJsonLines', () => {
       '"just a string"',
     ].join('\n');
     const items = await collect(readJsonLines(streamOf(input)));
-    const summary = items.map((i) => (i.kind === 'document' ? `doc:${i.doc.id}` : `${i.rejection.reason}@${i.rejection.line}`));
+    const summary = items.map((i) => (i.kind === 'document' ? `doc:${i.doc.id}` : i.kind === 'rejection' ? `${i.rejection.reason}@${i.rejection.line}` : `skip:${i.reason}`));
     expect(summary).toEqual([
       'doc:a',
       'input.invalid_json@4',
@@ -60,7 +60,7 @@ describe('readJsonLines', () => {
   it('rejects invalid UTF-8 lines without crashing and keeps going', async () => {
     const bad = Buffer.concat([Buffer.from('{"text":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
     const items = await collect(readJsonLines(streamOf(bad, '{"id":"ok","text":"fine"}\n')));
-    expect(items.map((i) => (i.kind === 'document' ? i.doc.id : i.rejection.reason))).toEqual(['input.invalid_utf8', 'ok']);
+    expect(items.map((i) => (i.kind === 'document' ? i.doc.id : i.kind === 'rejection' ? i.rejection.reason : `skip:${i.reason}`))).toEqual(['input.invalid_utf8', 'ok']);
   });
 
   it('derives the same content id for the same text', async () => {
@@ -79,7 +79,7 @@ describe('openInput', () => {
     const src = await openInput(dir);
     expect(src.totalBytes).toBeGreaterThan(0);
     const items = await collect(src.items);
-    expect(items.map((i) => (i.kind === 'document' ? i.doc.text : i.rejection.reason))).toEqual([
+    expect(items.map((i) => (i.kind === 'document' ? i.doc.text : i.kind === 'rejection' ? i.rejection.reason : `skip:${i.reason}`))).toEqual([
       'one',
       'two',
       'A plain text document.\nSecond line.',

@@ -293,7 +293,7 @@ describe('OpenAiClient against the stand-in server', () => {
     const started = performance.now();
     await c.close();
     expect(performance.now() - started).toBeLessThan(4000);
-    expect((await pending).code).toBe('LLM_NETWORK');
+    expect(((await pending) as WebscaleError).code).toBe('LLM_NETWORK');
   });
 
   it('probe: reachable, wrong key, nothing listening', async () => {

@@ -58,9 +58,10 @@ describe('response log key', () => {
 
   it('hashes exactly the sorted-key JSON of the request (the hand-written form equals the generic one)', () => {
     const awkward = 'quotes " and \\ backslash, tab\t, newline\n, NUL \u0000, emoji 🧪, CJK 漢字, lone \ud800 surrogate, \u2028';
+    const { seed: _unseeded, ...unseeded } = request();
     const cases: LlmRequest[] = [
       request(),
-      request({ seed: undefined }),
+      unseeded,
       request({ seed: 0, temperature: 1.25, maxTokens: 1 }),
       request({ messages: [] }),
       request({ messages: [{ role: 'user', content: awkward }, { role: 'assistant', content: '' }, { role: 'user', content: awkward.repeat(50) }] }),

@@ -219,7 +219,7 @@ export function createBatchEndpoints(answer: LineAnswer): {
       const method = req.method ?? 'GET';
       if (method === 'POST' && path === '/v1/files') {
         const contentType = String(req.headers['content-type'] ?? '');
-        void new Request('http://stand-in/', { method: 'POST', headers: { 'content-type': contentType }, body: raw })
+        void new Request('http://stand-in/', { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(raw) })
           .formData()
           .then(async (form) => {
             const purpose = form.get('purpose');
