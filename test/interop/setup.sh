@@ -8,11 +8,14 @@
 # datasets extras), confluent-kafka, pytest and ruff into the same venv. The client is
 # reinstalled whenever clients/python or schemas/ change (a content hash is the stamp), so the
 # tests always run the package as `pip install ./clients/python` builds it, with the bundled
-# schemas of this checkout. torch is not installed (see the README: several GB of CUDA wheels).
+# schemas of this checkout. With WEBSCALE_TORCH=1 (CI sets it) torch is installed too, for the
+# torch adapter's test; it is off by default because PyPI's Linux torch brings several GB of CUDA
+# wheels (see the README), and without torch that one test is reported as skipped.
 set -euo pipefail
 FASTAVRO_VERSION="${FASTAVRO_VERSION:-1.13.1}"
 PINS="fastavro==$FASTAVRO_VERSION pyarrow==26.0.1 datasets==5.2.0"
 CLIENT_PINS="confluent-kafka==2.16.1 pytest==9.2.0 ruff==0.17.5"
+if [[ "${WEBSCALE_TORCH:-0}" == "1" ]]; then CLIENT_PINS="$CLIENT_PINS torch==2.15.0"; fi
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/webscale-rl"
 VENV="${WEBSCALE_INTEROP_VENV:-$CACHE/interop-venv}"
 PY="$VENV/bin/python"
