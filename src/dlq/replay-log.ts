@@ -10,8 +10,7 @@
  * replay count and `dlq replay` can hold back a record that keeps coming back.
  */
 import type { Admin, IHeaders, Kafka } from 'kafkajs';
-import { WebscaleError } from '../core/errors.js';
-import { readToEnd } from '../kafka/index.js';
+import { ensureTopic, readToEnd } from '../kafka/index.js';
 import { OffsetSet } from './offset-set.js';
 
 /** How many times the record has been re-published by `dlq replay` (a decimal string). */
@@ -78,32 +77,18 @@ export function parseEntry(value: Buffer | null): ReplayEntry | null {
  * was replayed (the entry is written after the dead letter, so it also expires after it).
  */
 export async function ensureReplayedTopic(admin: Admin, topic: string, dlqTopic: string): Promise<void> {
-  const existing = await admin.listTopics();
-  if (existing.includes(topic)) return;
+  // Checked here too, so an existing log costs no look at the DLQ's configs.
+  if ((await admin.listTopics()).includes(topic)) return;
   const retention = (await retentionOf(admin, dlqTopic)) ?? '-1';
-  const brokers = (await admin.describeCluster()).brokers.length;
-  const replicationFactor = Math.max(1, Math.min(3, brokers));
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          replicationFactor,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'delete' },
-            { name: 'retention.ms', value: retention },
-            { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
-          ],
-        },
-      ],
-    });
-  } catch (err) {
-    // Another replay may have created it a moment ago.
-    if ((await admin.listTopics()).includes(topic)) return;
-    throw new WebscaleError('KAFKA', `cannot create the replay log ${topic}: ${(err as Error).message}`, { retryable: true, cause: err });
-  }
+  await ensureTopic(admin, {
+    topic,
+    partitions: 1,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'delete' },
+      { name: 'retention.ms', value: retention },
+    ],
+    what: 'the replay log',
+  });
 }
 
 /** A topic's retention.ms as configured, or undefined when it cannot be read. */

@@ -6,8 +6,7 @@
  * the topic is the follower's own bookkeeping, not a pipeline record.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import { WebscaleError } from '../core/errors.js';
-import { readToEnd } from '../kafka/index.js';
+import { ensureTopic, readToEnd } from '../kafka/index.js';
 
 export interface FileProgress {
   follower: string;
@@ -40,28 +39,7 @@ export function parseProgress(value: Buffer | null): FileProgress | null {
 
 /** Creates the compacted progress topic when it does not exist (one partition: it is small). */
 export async function ensureProgressTopic(admin: Admin, topic: string): Promise<void> {
-  const existing = await admin.listTopics();
-  if (existing.includes(topic)) return;
-  const brokers = (await admin.describeCluster()).brokers.length;
-  const replicationFactor = Math.max(1, Math.min(3, brokers));
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          replicationFactor,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
-          ],
-        },
-      ],
-    });
-  } catch (err) {
-    throw new WebscaleError('KAFKA', `cannot create progress topic ${topic}: ${(err as Error).message}`, { retryable: true, cause: err });
-  }
+  await ensureTopic(admin, { topic, partitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }], what: 'progress topic' });
 }
 
 /** This follower's progress for the files in `keep` (others are of files gone from the folder). */

@@ -1,10 +1,13 @@
 /**
  * Kafka plumbing shared by the CLI, the stage workers and the tests: the kafkajs client factory,
- * topic and group names, error conversion, TLS/SASL settings and what their failures mean.
+ * topic and group names, small internal topics created on first use, error conversion, TLS/SASL
+ * settings and what their failures mean.
  */
 export { createKafka, createProducer, kafkaLogLevel } from './client.js';
 export type { CreateKafkaOptions, LogLevelName } from './client.js';
 export { kafkaError } from './errors.js';
+export { ensureTopic } from './ensure-topic.js';
+export type { EnsureTopicOptions } from './ensure-topic.js';
 export { explainKafkaError, isAuthorizationFailure } from './security-errors.js';
 export { readToEnd } from './read-to-end.js';
 export { TOPIC_SUFFIXES, groupName, topicName } from './topic-names.js';

@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { WebscaleError } from '../../core/errors.js';
-import { createProducer } from '../../kafka/index.js';
+import { createProducer, ensureTopic } from '../../kafka/index.js';
 import { BatchStateStore, parseEvent, type StateEvent } from './state.js';
 
 /** custom_ids per `submitting` record. */
@@ -24,31 +24,15 @@ const IDS_PER_RECORD = 10_000;
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export async function ensureBatchStateTopic(admin: Admin, topic: string): Promise<void> {
-  const existing = await admin.listTopics();
-  if (existing.includes(topic)) return;
-  const brokers = (await admin.describeCluster()).brokers.length;
-  const replicationFactor = Math.max(1, Math.min(3, brokers));
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          replicationFactor,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact,delete' },
-            { name: 'retention.ms', value: String(RETENTION_MS) },
-            { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
-          ],
-        },
-      ],
-    });
-  } catch (err) {
-    // Another worker may have created it first.
-    if ((await admin.listTopics()).includes(topic)) return;
-    throw new WebscaleError('KAFKA', `cannot create batch state topic ${topic}: ${(err as Error).message}`, { retryable: true, cause: err });
-  }
+  await ensureTopic(admin, {
+    topic,
+    partitions: 1,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'compact,delete' },
+      { name: 'retention.ms', value: String(RETENTION_MS) },
+    ],
+    what: 'batch state topic',
+  });
 }
 
 export class KafkaBatchState extends BatchStateStore {

@@ -22,8 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { WebscaleError } from '../../core/errors.js';
-import { createProducer } from '../../kafka/index.js';
+import { createProducer, ensureTopic } from '../../kafka/index.js';
 import { addSpend, NO_SPEND, type Budget, type Spend } from '../budget.js';
 import type { RateLimitRegistry } from './registry.js';
 
@@ -97,31 +96,18 @@ export async function ensureQuotaTopic(kafka: Kafka, topic: string): Promise<voi
   const admin = kafka.admin();
   await admin.connect();
   try {
-    if ((await admin.listTopics()).includes(topic)) return;
-    const brokers = (await admin.describeCluster()).brokers.length;
-    const replicationFactor = Math.max(1, Math.min(3, brokers));
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          replicationFactor,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'min.insync.replicas', value: String(Math.min(2, replicationFactor)) },
-            // Heartbeats are many and only each member's last one matters: roll segments often
-            // so compaction keeps what a starting worker replays to minutes of heartbeats.
-            { name: 'segment.ms', value: String(10 * 60_000) },
-            { name: 'min.cleanable.dirty.ratio', value: '0.1' },
-          ],
-        },
+    await ensureTopic(admin, {
+      topic,
+      partitions: 1,
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact' },
+        // Heartbeats are many and only each member's last one matters: roll segments often
+        // so compaction keeps what a starting worker replays to minutes of heartbeats.
+        { name: 'segment.ms', value: String(10 * 60_000) },
+        { name: 'min.cleanable.dirty.ratio', value: '0.1' },
       ],
+      what: 'the LLM quota topic',
     });
-  } catch (err) {
-    // Another worker created it meanwhile: fine.
-    if ((await admin.listTopics().catch(() => [] as string[])).includes(topic)) return;
-    throw new WebscaleError('KAFKA', `cannot create the LLM quota topic ${topic}: ${(err as Error).message}`, { retryable: true, cause: err });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
