@@ -6,6 +6,10 @@
  * - `llm_rate_per_minute{endpoint,dimension}`: this worker's effective rate (requests, tokens...);
  * - `llm_rate_factor{endpoint}`: the AIMD factor (1 = no recent 429);
  * - `llm_rate_limited_total{endpoint}`: 429 answers seen;
+ * - `llm_rate_held_back_seconds_total{endpoint}`: time during which a call waited for room in
+ *   this worker's share (it had more work than its share allowed);
+ * - `llm_rate_unused_total{endpoint,dimension}`: share thrown away at a full bucket while no call
+ *   waited (requests or tokens this worker could have sent but had nothing to send);
  * - `llm_spend_usd`, `llm_spend_tokens`: spend under the budget's name, all workers together;
  * - `budget_exhausted`: 1 once the budget is reached (intake paused);
  * - `cost_per_verified_qa_usd`: that spend over the verified QA pairs of all workers.
@@ -70,6 +74,39 @@ export function registerQuotaMetrics(registry: Registry, src: QuotaMetricSources
     },
   });
   const limited = new Counter({ name: `${p}llm_rate_limited_total`, help: '429 answers seen', labelNames: ['endpoint'], registers });
+  // Totals kept by the limiters; a counter moves by what they grew since the last scrape.
+  const heldSeen = new Map<string, number>();
+  new Counter({
+    name: `${p}llm_rate_held_back_seconds_total`,
+    help: "Seconds during which a call waited for room in this worker's share of the endpoint's limits",
+    labelNames: ['endpoint'],
+    registers,
+    collect() {
+      for (const l of src.limits.limiters()) {
+        const now = l.stats().heldBackSeconds;
+        const grew = now - (heldSeen.get(l.key) ?? 0);
+        if (grew > 0) this.inc({ endpoint: l.key }, grew);
+        heldSeen.set(l.key, now);
+      }
+    },
+  });
+  const unusedSeen = new Map<string, number>();
+  new Counter({
+    name: `${p}llm_rate_unused_total`,
+    help: "Share of the endpoint's limits this worker left unused: refill lost at a full bucket while no call waited",
+    labelNames: ['endpoint', 'dimension'],
+    registers,
+    collect() {
+      for (const l of src.limits.limiters()) {
+        for (const [dimension, now] of Object.entries(l.stats().unused)) {
+          const id = `${l.key}\u0000${dimension}`;
+          const grew = now - (unusedSeen.get(id) ?? 0);
+          if (grew > 0) this.inc({ endpoint: l.key, dimension }, grew);
+          unusedSeen.set(id, now);
+        }
+      }
+    },
+  });
   new Gauge({
     name: `${p}llm_spend_usd`,
     help: 'LLM spend in US dollars under the budget name, all workers together',

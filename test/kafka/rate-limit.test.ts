@@ -82,9 +82,20 @@ describe('rate limits shared through Kafka (real broker)', () => {
     await waitFor('shares adding up to 1', async () => Math.abs((await shareSum()) - 1) < 0.02, 30_000);
     await sleep(5000);
 
+    // What each worker's limiter says of itself: seconds it had a call waiting for room (more
+    // work than its share) and tokens of its share it threw away with nothing to send.
+    const own = async (): Promise<{ held: number; unused: number }[]> =>
+      Promise.all(
+        four.map(async (m) => ({
+          held: (await metric(m.port, 'webscale_rl_llm_rate_held_back_seconds_total')) ?? NaN,
+          unused: (await metric(m.port, 'webscale_rl_llm_rate_unused_total', { dimension: 'tokens' })) ?? NaN,
+        })),
+      );
+    const before = await own();
     const start = Date.now();
     await sleep(WINDOW_MS);
     const end = Date.now();
+    const after = await own();
     const stats = s.llm.rateStats();
     const admitted = stats.admitted.filter((a) => a.at >= start && a.at < end);
     const refused = stats.refused.filter((t) => t >= start && t < end);
@@ -103,6 +114,10 @@ describe('rate limits shared through Kafka (real broker)', () => {
       rpm_used: Number(requestShare.toFixed(3)),
       tpm_used: Number(tokenShare.toFixed(3)),
       refused_429_whole_run: stats.refused.length,
+      // Per worker (generate-a, generate-b, check-a, check-b): share of the window it was held
+      // back by its share, and the tokens/min of its share it left unused.
+      held_back: after.map((a, i) => Number(((a.held - (before[i]?.held ?? NaN)) / ((end - start) / 1000)).toFixed(3))),
+      unused_tokens_per_min: after.map((a, i) => Math.round((a.unused - (before[i]?.unused ?? NaN)) / minutes)),
     };
     process.stderr.write(`rate-limit figures: ${JSON.stringify(figures)}\n`);
     expect(refusedShare).toBeLessThan(0.01);

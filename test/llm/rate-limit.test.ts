@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import { acquireAgent } from '../../src/llm/http.js';
 import { OpenAiClient } from '../../src/llm/openai.js';
@@ -59,6 +59,28 @@ describe('TokenBucket', () => {
     expect(b.ratePerMinute).toBe(120);
     expect(b.capacity).toBe(2);
   });
+
+  it('keeps filling up to the cost of a waiting call larger than the burst, and counts refill lost at a full bucket', () => {
+    const b = new TokenBucket(600, 1000, 0); // 10/s, capacity 10
+    b.take(10, 0);
+    b.waitingFor(50, 0);
+    expect(b.waitFor(50, 0)).toBe(1000); // may go once the capacity is there
+    // Woken 400 ms late: the refill of the delay was kept for the call, its debt is smaller.
+    expect(b.available(1400)).toBeCloseTo(14);
+    b.take(50, 1400);
+    b.waitingFor(0, 1400);
+    expect(b.available(1400)).toBeCloseTo(-36);
+    expect(b.unused(1400)).toBe(0);
+    // Nobody waiting: refill past the capacity is thrown away, and counted.
+    expect(b.available(10_000)).toBe(10);
+    expect(b.unused(10_000)).toBeCloseTo(40);
+    // Waiting or not, the level never passes the waiting call's cost.
+    b.waitingFor(50, 10_000);
+    expect(b.available(20_000)).toBe(50);
+    b.waitingFor(0, 20_000);
+    expect(b.available(20_000)).toBe(10);
+    expect(b.unused(20_000)).toBeCloseTo(140);
+  });
 });
 
 describe('estimateRequest', () => {
@@ -100,6 +122,43 @@ describe('shareOf', () => {
 });
 
 describe('EndpointRateLimiter', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('uses its whole rate when every wake-up comes late (a busy machine), and says it was held back throughout', async () => {
+    vi.useFakeTimers({ now: 0 });
+    // 6,000 tokens/min = 100/s with a bucket of 1 s (100 tokens); each call is estimated at 256
+    // tokens (nothing known about it yet), so every call waits for the bucket to fill.
+    const l = new EndpointRateLimiter({ key: 'e', limits: { tpm: 6000 }, target: 1, burstMs: 1000, charsPerToken: 3, now: () => Date.now() });
+    let admitted = 0;
+    let open = true;
+    const caller = async (): Promise<void> => {
+      while (open) {
+        await l.admit(undefined);
+        admitted++;
+      }
+    };
+    const callers = [caller(), caller()].map((c) => c.catch(() => undefined));
+    const seconds = 300;
+    while (Date.now() < seconds * 1000) {
+      // The event loop is busy for 400 ms before each timer gets to run.
+      vi.setSystemTime(Date.now() + 400);
+      await vi.advanceTimersToNextTimerAsync();
+    }
+    const elapsed = Date.now() / 1000;
+    const stats = l.stats();
+    open = false;
+    l.close();
+    await Promise.all(callers);
+    // The bucket's first fill (100) plus the rate over the time, within one call.
+    const allowed = 100 + 100 * elapsed;
+    expect(admitted * 256).toBeLessThanOrEqual(allowed + 256);
+    expect(admitted * 256).toBeGreaterThanOrEqual(allowed - 256);
+    expect(stats.heldBackSeconds).toBeGreaterThan(0.99 * elapsed);
+    expect(stats.unused.tokens).toBe(0);
+  });
+
   it('halves its rate on a 429 (once per cooldown), holds for Retry-After, recovers additively', async () => {
     let now = 0;
     const l = new EndpointRateLimiter({ key: 'e', limits: { rpm: 600 }, target: 1, burstMs: 1000, charsPerToken: 3, now: () => now });

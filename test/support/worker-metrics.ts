@@ -15,13 +15,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A metric from a worker's /metrics, summed over its label sets; null when the worker does not answer. */
-export async function metric(port: number, name: string): Promise<number | null> {
+/**
+ * A metric from a worker's /metrics, summed over its label sets (those with every label of
+ * `labels`, when given); null when the worker does not answer.
+ */
+export async function metric(port: number, name: string, labels: Record<string, string> = {}): Promise<number | null> {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   try {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
     let sum = 0;
     for (const line of (await res.text()).split('\n')) {
-      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (!(line.startsWith(`${name}{`) || line.startsWith(`${name} `))) continue;
+      if (wanted.some((w) => !line.includes(w))) continue;
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return sum;
   } catch {

@@ -5,6 +5,14 @@
  * least `min(cost, capacity)`, and the next calls wait until the debt is paid back. That keeps
  * the long-run rate exact without refusing a call bigger than the burst, and lets a call's token
  * estimate be corrected afterwards (`adjust`) from the `usage` the server reports.
+ *
+ * While a caller waits for a call larger than the capacity (`waitingFor`), the bucket fills up to
+ * that call's cost instead of stopping at the capacity. The call may go as soon as the capacity
+ * is there, so this changes nothing when it does; but a wake-up that comes late (a timer fired
+ * late on a busy machine, an event loop blocked for a moment) no longer throws away the refill of
+ * the delay: the call takes it, and its debt is that much smaller. After the call the level is at
+ * most what it would have been had it gone on time, so the burst stays within the capacity. Refill
+ * that does get thrown away (a full bucket, nobody waiting) is counted in `unused`.
  */
 
 export class TokenBucket {
@@ -13,6 +21,9 @@ export class TokenBucket {
   private perMs: number;
   private capacityUnits: number;
   private heldUntil = 0;
+  /** Cost of the call waiting for room (0: none); the bucket fills up to it when above capacity. */
+  private waiting = 0;
+  private unusedUnits = 0;
 
   /**
    * @param perMinute refill rate (units per minute)
@@ -38,12 +49,28 @@ export class TokenBucket {
     return this.perMs * 60_000;
   }
 
+  /** Refill thrown away so far because the bucket was full and no call waited for it. */
+  unused(now: number): number {
+    this.refill(now);
+    return this.unusedUnits;
+  }
+
+  /**
+   * A call of `cost` waits for room from `now` on (0: nobody waits any more); until then the level
+   * may reach that cost, above the capacity.
+   */
+  waitingFor(cost: number, now: number): void {
+    this.refill(now);
+    this.waiting = Math.max(0, cost);
+    this.clip();
+  }
+
   /** Change the refill rate (a new share, a learnt limit, an AIMD step); the level carries over. */
   setRate(perMinute: number, now: number): void {
     this.refill(now);
     this.perMs = perMinute / 60_000;
     this.capacityUnits = Math.max(1, this.perMs * this.burstMs);
-    if (this.level > this.capacityUnits) this.level = this.capacityUnits;
+    this.clip();
   }
 
   /** Nothing is admitted before `until` (a 429's Retry-After, a header saying none is left). */
@@ -75,14 +102,29 @@ export class TokenBucket {
   /** Correct an earlier `take`: positive = the call cost more than taken, negative = less. */
   adjust(delta: number, now: number): void {
     this.refill(now);
-    this.level = Math.min(this.capacityUnits, this.level - delta);
+    this.level -= delta;
+    this.clip();
+  }
+
+  /** The most the level may reach now. */
+  private top(): number {
+    return Math.max(this.capacityUnits, this.waiting);
+  }
+
+  private clip(): void {
+    const top = this.top();
+    if (this.level > top) {
+      this.unusedUnits += this.level - top;
+      this.level = top;
+    }
   }
 
   private refill(now: number): void {
     const elapsed = now - this.at;
     if (elapsed > 0) {
-      this.level = Math.min(this.capacityUnits, this.level + elapsed * this.perMs);
+      this.level += elapsed * this.perMs;
       this.at = now;
+      this.clip();
     }
   }
 }

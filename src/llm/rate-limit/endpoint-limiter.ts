@@ -79,6 +79,10 @@ export interface EndpointLimiterStats {
   waiting: number;
   admitted: number;
   rateLimited: number;
+  /** Seconds during which at least one call waited for room (this worker had more work than its share). */
+  heldBackSeconds: number;
+  /** Refill per dimension thrown away at a full bucket with no call waiting: share left unused. */
+  unused: Partial<Record<LimitDimension, number>>;
 }
 
 function rateLimitedWait(): WebscaleError {
@@ -124,6 +128,9 @@ export class EndpointRateLimiter implements AttemptGate {
   private admitted = 0;
   private rateLimited = 0;
   private heldBack = false;
+  /** When the queue last became non-empty (null: empty), and the time it was non-empty before. */
+  private waitingSince: number | null = null;
+  private heldBackMs = 0;
 
   constructor(opts: EndpointLimiterOptions) {
     this.opts = opts;
@@ -198,6 +205,7 @@ export class EndpointRateLimiter implements AttemptGate {
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.waitingSince ??= this.now();
       this.queue.push(waiter);
       this.heldBack = true;
       this.pump();
@@ -206,15 +214,32 @@ export class EndpointRateLimiter implements AttemptGate {
 
   stats(): EndpointLimiterStats {
     this.refreshRates();
+    const now = this.now();
     const rates: Partial<Record<LimitDimension, number>> = {};
     const limits: Partial<Record<LimitDimension, number>> = {};
+    const unused: Partial<Record<LimitDimension, number>> = {};
     for (const dim of DIMENSIONS) {
       const b = this.buckets.get(dim);
-      if (b !== undefined) rates[dim] = b.ratePerMinute;
+      if (b !== undefined) {
+        rates[dim] = b.ratePerMinute;
+        unused[dim] = b.unused(now);
+      }
       const l = this.limitOf(dim);
       if (l !== undefined) limits[dim] = l;
     }
-    return { key: this.key, share: this.shareValue, factor: this.factor(), rates, limits, waiting: this.queue.length, admitted: this.admitted, rateLimited: this.rateLimited };
+    const heldBackMs = this.heldBackMs + (this.waitingSince === null ? 0 : now - this.waitingSince);
+    return {
+      key: this.key,
+      share: this.shareValue,
+      factor: this.factor(now),
+      rates,
+      limits,
+      waiting: this.queue.length,
+      admitted: this.admitted,
+      rateLimited: this.rateLimited,
+      heldBackSeconds: heldBackMs / 1000,
+      unused,
+    };
   }
 
   /** Whether a call had to wait for room since the last time this was asked (the coordinator's "busy"). */
@@ -232,6 +257,7 @@ export class EndpointRateLimiter implements AttemptGate {
       w.signal?.removeEventListener('abort', w.onAbort);
       w.reject(rateLimitedWait());
     }
+    this.queueEmptied();
   }
 
   private costOf(cost: Cost, dim: LimitDimension): number {
@@ -277,6 +303,7 @@ export class EndpointRateLimiter implements AttemptGate {
     this.refreshRates();
     while (this.queue.length > 0) {
       const head = this.queue[0] as Waiter;
+      this.waitingFor(head.cost);
       const wait = this.waitMs(head.cost);
       if (wait > 0) {
         // A recovering AIMD factor raises the rate as time passes: look again at least every second.
@@ -287,6 +314,21 @@ export class EndpointRateLimiter implements AttemptGate {
       this.queue.shift();
       this.take(head.cost);
       head.resolve();
+    }
+    this.queueEmptied();
+  }
+
+  /** Tell each bucket what the head of the queue waits for, so a late wake-up loses no refill. */
+  private waitingFor(cost: Cost | null): void {
+    const now = this.now();
+    for (const [dim, bucket] of this.buckets) bucket.waitingFor(cost === null ? 0 : this.costOf(cost, dim), now);
+  }
+
+  private queueEmptied(): void {
+    this.waitingFor(null);
+    if (this.waitingSince !== null) {
+      this.heldBackMs += this.now() - this.waitingSince;
+      this.waitingSince = null;
     }
   }
 
