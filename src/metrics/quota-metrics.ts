@@ -74,23 +74,23 @@ export function registerQuotaMetrics(registry: Registry, src: QuotaMetricSources
     },
   });
   const limited = new Counter({ name: `${p}llm_rate_limited_total`, help: '429 answers seen', labelNames: ['endpoint'], registers });
-  // Totals kept by the limiters; a counter moves by what they grew since the last scrape.
-  const heldSeen = new Map<string, number>();
+  // Totals kept by the limiters: each scrape moves the counter by what its total grew since.
+  const seen = new Map<string, number>();
+  const follow = (counter: Counter, metric: string, labels: Record<string, string>, total: number): void => {
+    const id = JSON.stringify([metric, labels]);
+    const grew = total - (seen.get(id) ?? 0);
+    if (grew > 0) counter.inc(labels, grew);
+    seen.set(id, total);
+  };
   new Counter({
     name: `${p}llm_rate_held_back_seconds_total`,
     help: "Seconds during which a call waited for room in this worker's share of the endpoint's limits",
     labelNames: ['endpoint'],
     registers,
     collect() {
-      for (const l of src.limits.limiters()) {
-        const now = l.stats().heldBackSeconds;
-        const grew = now - (heldSeen.get(l.key) ?? 0);
-        if (grew > 0) this.inc({ endpoint: l.key }, grew);
-        heldSeen.set(l.key, now);
-      }
+      for (const l of src.limits.limiters()) follow(this, 'held', { endpoint: l.key }, l.stats().heldBackSeconds);
     },
   });
-  const unusedSeen = new Map<string, number>();
   new Counter({
     name: `${p}llm_rate_unused_total`,
     help: "Share of the endpoint's limits this worker left unused: refill lost at a full bucket while no call waited",
@@ -98,12 +98,7 @@ export function registerQuotaMetrics(registry: Registry, src: QuotaMetricSources
     registers,
     collect() {
       for (const l of src.limits.limiters()) {
-        for (const [dimension, now] of Object.entries(l.stats().unused)) {
-          const id = `${l.key}\u0000${dimension}`;
-          const grew = now - (unusedSeen.get(id) ?? 0);
-          if (grew > 0) this.inc({ endpoint: l.key, dimension }, grew);
-          unusedSeen.set(id, now);
-        }
+        for (const [dimension, total] of Object.entries(l.stats().unused)) follow(this, 'unused', { endpoint: l.key, dimension }, total);
       }
     },
   });

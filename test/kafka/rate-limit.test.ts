@@ -4,11 +4,11 @@
  * than OpenAI's minute) serves the generate and check stages, two worker processes each, which
  * coordinate through the `llm.quota` topic alone. Over a 2-minute window the four stay under the
  * limit (429s under 1% of calls) and use at least 90% of the binding limit. Dedup, filter and
- * identify fill the task backlog from a second, unlimited stand-in (per-stage URLs).
- *
- * Then the budget: a budget in dollars shared by the same kind of workers pauses every one of
- * them (`/readyz` says `budget: false`, `webscale_rl_budget_exhausted` is 1) and spending stops
- * within one in-flight window of the limit.
+ * identify fill the task backlog from a second stand-in, which no limit holds back (per-stage URLs
+ * and limits), and a generate worker on that one makes a backlog of candidates for check before
+ * the four start: the window measures the limiter only if every worker has more work than its
+ * share all along, which each one's `llm_rate_held_back_seconds_total` shows and the test asserts.
+ * Then membership: a worker leaving with SIGTERM, and one killed with SIGKILL.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,24 +52,44 @@ async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs: nu
   }
 }
 
-function upstreamStages(url: string): string {
-  return ['filter', 'identify'].map((st) => `    ${st}:\n      url: ${url}\n`).join('');
+function upstreamStages(url: string, stages: string[], unlimited: boolean): string {
+  const limits = unlimited ? `      rateLimit: { rpm: 1000000, tpm: 1000000000 }\n` : '';
+  return stages.map((st) => `    ${st}:\n      url: ${url}\n${limits}`).join('');
 }
+
+/** Documents ingested: 7 in 10 reach generate, with two personas each (1,050 tasks). */
+const DOCUMENTS = 750;
+/**
+ * Candidates made before the limited workers start, by a generate worker on the unlimited
+ * endpoint. Check must have more work than its share for the whole window: at its share it
+ * takes at most ~80 a minute (about 3 minutes from its start to the window's end), and
+ * generate's live output is not enough to keep it busy (held back only 31-46% of the window when
+ * it had to live on it). The remaining ~750 tasks keep generate busy just as long.
+ */
+const PREFILLED_CANDIDATES = 300;
 
 describe('rate limits shared through Kafka (real broker)', () => {
   it('four workers of two stages stay under 600 rpm / 60,000 tpm (429s < 1%) and use >= 90% over 2 minutes', async () => {
     const prefix = freshPrefix('ratelimit');
     await createTestTopics(prefix, undefined, { partitions: 4 });
     const cfg = join(s.h.dir, 'limits.yaml');
-    await writeFile(cfg, `llm:\n  rateLimit:\n    rpm: ${RPM}\n    tpm: ${TPM}\n  stages:\n${upstreamStages(upstream.url)}`);
-    const input = await s.h.writeInput('rl', 500);
+    // Filter and identify call the other endpoint, unlimited, so the backlog builds fast.
+    await writeFile(cfg, `llm:\n  rateLimit:\n    rpm: ${RPM}\n    tpm: ${TPM}\n  stages:\n${upstreamStages(upstream.url, ['filter', 'identify'], true)}`);
+    const input = await s.h.writeInput('rl', DOCUMENTS);
     await member('dedup', prefix, cfg, 'dedup-1');
     await member('filter', prefix, cfg, 'filter-1');
     await member('identify', prefix, cfg, 'identify-1');
     await s.h.ingest(prefix, input);
-    // Generate first, so candidates pile up and check always has work once it starts.
+    // A backlog for check first: a generate worker on the unlimited endpoint makes candidates,
+    // then leaves the rest of the tasks to the limited generate workers.
+    const prefillCfg = join(s.h.dir, 'prefill.yaml');
+    await writeFile(prefillCfg, `llm:\n  rateLimit:\n    rpm: ${RPM}\n    tpm: ${TPM}\n  stages:\n${upstreamStages(upstream.url, ['generate'], true)}`);
+    const prefill = await member('generate', prefix, prefillCfg, 'generate-prefill');
+    const made = async (): Promise<number> => (await metric(prefill.port, 'webscale_rl_records_produced_total', { topic: `${prefix}qa.candidates` })) ?? 0;
+    await waitFor(`${PREFILLED_CANDIDATES} candidates from the unlimited generate worker`, async () => (await made()) >= PREFILLED_CANDIDATES, 180_000, async () => `(made ${await made()})`);
+    prefill.worker.proc.kill('SIGTERM');
+    expect(await prefill.worker.exited).toBe(0);
     const gens = [await member('generate', prefix, cfg, 'generate-a'), await member('generate', prefix, cfg, 'generate-b')];
-    await sleep(25_000);
     const checks = [await member('check', prefix, cfg, 'check-a'), await member('check', prefix, cfg, 'check-b')];
     const four = [...gens, ...checks];
     // Every worker sees the four members of the endpoint (the two upstream ones use the other one).
@@ -126,8 +146,10 @@ describe('rate limits shared through Kafka (real broker)', () => {
     // The server let nothing over its limit through (its buckets hold 10 s of refill).
     expect(admitted.length).toBeLessThanOrEqual(RPM * minutes + RPM / 6);
     expect(tokens).toBeLessThanOrEqual(TPM * minutes + TPM / 6);
-    // Both stages got work through the shared limit.
+    // Both stages got work through the shared limit, and every worker had more work than its
+    // share all along (else a shortfall would say nothing of the limiter).
     for (const m of four) expect(await metric(m.port, 'webscale_rl_llm_request_duration_seconds_count')).toBeGreaterThan(10);
+    for (const held of figures.held_back) expect(held).toBeGreaterThanOrEqual(0.9);
 
     // Membership converges: a worker leaving with SIGTERM is dropped by the others at once (its
     // last record says so); one killed with SIGKILL holds its share until its TTL (5 s) passes.
