@@ -10,6 +10,7 @@ import type { Kafka, KafkaConfig, LogEntry, Producer, ProducerConfig } from 'kaf
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { installTransactionCoordinatorCache } from './coordinator-cache.js';
+import { installRequestQueueFix } from './request-queue-fix.js';
 import { kafkaIdentity, kafkaSecurityOptions, noteKafkaIdentity } from './security.js';
 
 const { Kafka: KafkaClass, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
@@ -108,6 +109,8 @@ const warnedUnverified = new WeakSet<object>();
 
 /** A kafkajs client for the configured cluster, with its TLS and SASL settings. */
 export function createKafka(config: Pick<Config, 'kafka' | 'logLevel'>, opts: CreateKafkaOptions = {}): Kafka {
+  // kafkajs' idle connections spin a 1 ms timer each (see request-queue-fix.ts).
+  installRequestQueueFix();
   const clientId = opts.clientIdSuffix ? `${config.kafka.clientId}-${opts.clientIdSuffix}` : config.kafka.clientId;
   const settings: KafkaConfig = {
     clientId,
