@@ -125,6 +125,35 @@ describe('PartitionOwner (real broker)', () => {
     }, 120_000);
   }
 
+  it('an owner whose commit was in doubt, superseded meanwhile, re-takes its producer and finds another commit: it drops its work, never repeats it', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    // The broker goes away as A ends its transaction: A must replace its producer before its next commit.
+    faulty.failNextCommit('before');
+    await expect(a.commit()).rejects.toThrow(/injected/);
+    // Meanwhile the partition is taken again (a newer join in the same worker, or another pod),
+    // whose owner processes the first two records again and commits them.
+    const b = await open(t);
+    expect(b.committedOffset).toBeNull();
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    // A retries: its fresh producer fences B, but the committed offset is neither A's last commit
+    // nor its plan in doubt, so A's held outputs are somebody else's business now.
+    const late = await a.commit();
+    expect(late.outcome).toBe('fenced');
+    expect(a.active).toBe(false);
+    expect(a.heldBytes).toBe(0);
+    // Each input record's output at most once: B's two, and nothing of A.
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    const c = await open(t);
+    expect(c.committedOffset).toBe(2n);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }, 120_000);
+
   it('aborts a transaction an earlier owner left open at once, not after the transaction timeout', async () => {
     const t = await topics();
     const old = createProducer(kafka, { transactionalId: transactionalIdFor(t.group, t.input, 0), maxInFlightRequests: 1, transactionTimeout: 120_000 });
