@@ -141,6 +141,10 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     await h.ingest(prefix, input);
     // Few slots and a slow LLM, so the broker goes away while every stage has work in flight.
     const running = WORKER_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
+    const said = (): string =>
+      running
+        .map((w, i) => `${WORKER_STAGES[i]} (exit ${w.proc.exitCode}): ${w.stderr().split('\n').filter((l) => l && !l.includes('"component":"kafkajs"')).join('\n').slice(-1500)}`)
+        .join('\n');
     const deadline = Date.now() + 90_000;
     let sink: number;
     for (;;) {
@@ -148,7 +152,7 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
       if (sink >= 5 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    expect(sink, 'the sink filled before the restart').toBeGreaterThanOrEqual(5);
+    expect(sink, `the sink filled before the restart; the workers said:\n${said()}`).toBeGreaterThanOrEqual(5);
     expect(sink, 'work was left for after the restart').toBeLessThan(expected.qa.size);
 
     const outageStart = Date.now();
@@ -166,10 +170,6 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     expect(start.output).not.toMatch(/REUSING/);
     const outage = `broker away for ${Math.round((Date.now() - outageStart) / 1000)} s`;
 
-    const said = (): string =>
-      running
-        .map((w, i) => `${WORKER_STAGES[i]} (exit ${w.proc.exitCode}): ${w.stderr().split('\n').filter((l) => l && !l.includes('"component":"kafkajs"')).join('\n').slice(-1500)}`)
-        .join('\n');
     try {
       await h.waitForCompletion(prefix, expected, 360_000);
     } catch (err) {
