@@ -272,6 +272,10 @@ export class PartitionOwner {
     const t0 = performance.now();
     if (this.producerBroken) {
       try {
+        // A new producer fences whoever took the partition meanwhile: when the committed offset
+        // already shows somebody else's commit, leave that owner alone and let go at once.
+        const before = await PartitionOwner.readCommitted(this.opts);
+        if (judgeCommitted(before, this.lastCommitted, this.inDoubt) === 'superseded') return await this.superseded(before, t0);
         await this.replaceProducer();
       } catch (err) {
         return this.failed(err, t0, false);

@@ -78,12 +78,13 @@ describe('PartitionOwner (real broker)', () => {
 
   /**
    * A Kafka client whose producers' EndTxn can be made to fail as a lost answer looks: after the
-   * broker committed (`after`) or before the request left (`before`), and whose next producer's
+   * broker committed (`after`) or before the request left (`before`), or whose produce and then
+   * abort fail as the broker goes away (`send-and-abort`: nothing in doubt, the producer stuck), and whose next producer's
    * connect (where kafkajs runs InitProducerId) can be held until released, as when the broker
    * does not answer. Fault injection on the real broker; everything else is kafkajs as is.
    */
-  function faultyKafka(): { kafka: Kafka; failNextCommit: (when: 'before' | 'after') => void; holdNextConnect: () => () => void } {
-    let fault: 'before' | 'after' | null = null;
+  function faultyKafka(): { kafka: Kafka; failNextCommit: (when: 'before' | 'after' | 'send-and-abort') => void; holdNextConnect: () => () => void } {
+    let fault: 'before' | 'after' | 'send-and-abort' | null = null;
     let hold: Promise<void> | null = null;
     const wrapped = new Proxy(kafka, {
       get(target, prop, receiver) {
@@ -100,6 +101,21 @@ describe('PartitionOwner (real broker)', () => {
           const transaction = producer.transaction.bind(producer);
           producer.transaction = async () => {
             const tx = await transaction();
+            const sendBatch = tx.sendBatch.bind(tx);
+            const abort = tx.abort.bind(tx);
+            let failAbort = false;
+            tx.sendBatch = async (batch) => {
+              if (fault === 'send-and-abort') {
+                fault = null;
+                failAbort = true;
+                throw new Error('Connection error: socket hang up (injected before Produce)');
+              }
+              return sendBatch(batch);
+            };
+            tx.abort = async () => {
+              if (failAbort) throw new Error('Connection error: connect ECONNREFUSED (injected before EndTxn abort)');
+              await abort();
+            };
             const commit = tx.commit.bind(tx);
             tx.commit = async () => {
               const when = fault;
@@ -160,17 +176,65 @@ describe('PartitionOwner (real broker)', () => {
     for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
     for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
     expect(await b.commit()).toMatchObject({ outcome: 'ok' });
-    // A retries: its fresh producer fences B, but the committed offset is neither A's last commit
-    // nor its plan in doubt, so A's held outputs are somebody else's business now.
+    // A retries: the committed offset is neither A's last commit nor its plan in doubt, so A's held
+    // outputs are somebody else's business now; A lets go without a new producer, which would fence B.
     const late = await a.commit();
     expect(late.outcome).toBe('fenced');
     expect(a.active).toBe(false);
     expect(a.heldBytes).toBe(0);
-    // Each input record's output at most once: B's two, and nothing of A.
-    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    expect(b.accept(2n)).toBe(true);
+    b.finish(2n, out(t.output, 'b2'));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    // Each input record's output once: B's, and nothing of A.
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1', 'b2']);
     const c = await open(t);
-    expect(c.committedOffset).toBe(2n);
+    expect(c.committedOffset).toBe(3n);
     await Promise.all([a.close(), b.close(), c.close()]);
+  }, 120_000);
+
+  it('an owner whose new producer is superseded while it starts (another owner commits meanwhile) drops its work after InitProducerId', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    faulty.failNextCommit('before');
+    await expect(a.commit()).rejects.toThrow(/injected/);
+    // A retries: nobody has committed yet, so it starts a new producer, whose InitProducerId hangs.
+    const release = faulty.holdNextConnect();
+    const late = a.commit();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = await open(t);
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    release();
+    // A's InitProducerId fences B now; what A then finds committed is B's, so A sends nothing.
+    expect(await late).toMatchObject({ outcome: 'fenced' });
+    expect(a.heldBytes).toBe(0);
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    await Promise.all([a.close(), b.close()]);
+  }, 120_000);
+
+  it('an owner stuck in a transaction it could not abort (nothing in doubt) checks the committed offset after its new producer starts', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    faulty.failNextCommit('send-and-abort');
+    await expect(a.commit()).rejects.toThrow(/injected before Produce/);
+    const release = faulty.holdNextConnect();
+    const late = a.commit();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = await open(t);
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    release();
+    expect(await late).toMatchObject({ outcome: 'fenced' });
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    await Promise.all([a.close(), b.close()]);
   }, 120_000);
 
   it('two joins in a row while an owner whose commit failed is flushed: one owner at a time, each record out once', async () => {
