@@ -5,6 +5,13 @@
  * worker may have lost and regained a partition while it was frozen, so it never trusts an owner
  * from before the join. A kept partition whose committed offset nobody moved meanwhile keeps its
  * work in flight; otherwise that work is dropped. Records of a partition wait until it is taken.
+ *
+ * One owner of a partition at a time runs InitProducerId in this worker: a join that comes while an
+ * older join's take is still flushing the previous owner (a broker restart: the flush waits on the
+ * broker, the consume loop gives up waiting and kafkajs rejoins) takes that previous owner over and
+ * flushes it after the older flush, instead of opening a fresh owner beside it. Otherwise the old
+ * owner's producer, replaced after a stuck commit, would fence the fresh owner, which then let the
+ * partition go until some later rebalance.
  */
 import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
@@ -34,6 +41,8 @@ export class OwnedPartitions {
   private readonly taking = new Map<number, Promise<PartitionOwner | null>>();
   /** Bumped on every join: a take that finishes after a newer join is discarded. */
   private generation = 0;
+  /** The previous owner of a partition being taken, and the join whose take is responsible for it. */
+  private readonly flushing = new Map<number, { owner: PartitionOwner; generation: number }>();
 
   constructor(private readonly o: OwnedPartitionsOptions) {}
 
@@ -65,10 +74,18 @@ export class OwnedPartitions {
       this.o.onReleased?.(p);
     }
     for (const p of [...this.taking.keys()]) if (!keep.has(p)) this.taking.delete(p);
+    for (const [p, { owner }] of [...this.flushing]) {
+      if (keep.has(p)) continue;
+      this.flushing.delete(p);
+      void owner.close();
+      this.o.onReleased?.(p);
+    }
     for (const p of assigned) {
-      // A kept partition leaves the commit loop while it is taken again.
-      const previous = this.owners.get(p);
+      // A kept partition leaves the commit loop while it is taken again; one an older take is
+      // still flushing passes to this take.
+      const previous = this.owners.get(p) ?? this.flushing.get(p)?.owner;
       this.owners.delete(p);
+      if (previous) this.flushing.set(p, { owner: previous, generation });
       this.taking.set(p, this.take(p, generation, previous));
     }
   }
@@ -99,13 +116,20 @@ export class OwnedPartitions {
   async closeAll(): Promise<void> {
     this.generation++;
     this.taking.clear();
-    const owners = [...this.owners.values()];
+    const owners = [...this.owners.values(), ...[...this.flushing.values()].map((f) => f.owner)];
     this.owners.clear();
+    this.flushing.clear();
     await Promise.all(owners.map((owner) => owner.close()));
   }
 
+  /** Whether this join's take still answers for `previous` (no newer join took it over). */
+  private responsibleFor(partition: number, generation: number): boolean {
+    return this.flushing.get(partition)?.generation === generation;
+  }
+
   private async take(partition: number, generation: number, previous: PartitionOwner | undefined): Promise<PartitionOwner | null> {
-    // Flush what the previous life of the partition finished (refused if we had lost it).
+    // Flush what the previous life of the partition finished (refused if we had lost it). Commits
+    // of one owner run one after the other: a flush handed over from an older join runs after it.
     if (previous) await (this.o.flush ? this.o.flush(previous) : previous.commit()).catch(() => undefined);
     for (let attempt = 0; ; attempt++) {
       if (generation !== this.generation || this.o.signal.aborted) break;
@@ -116,22 +140,26 @@ export class OwnedPartitions {
           break;
         }
         let owner = fresh;
+        if (previous) this.flushing.delete(partition);
         if (previous && previous.active && previous.sameCommitAs(fresh)) {
           // Nobody committed for the partition since our last commit: our work in flight holds.
           previous.adoptProducerOf(fresh);
           owner = previous;
-        } else if (previous) {
-          await previous.close();
         }
+        // In place before anything is awaited: a join meanwhile must find this owner.
         this.owners.set(partition, owner);
         this.taking.delete(partition);
+        if (previous && owner !== previous) await previous.close();
         return owner;
       } catch (err) {
         this.o.log.warn({ err, partition, attempt }, 'could not take partition yet; retrying');
         await wait(backoffDelay(attempt, TAKE_BACKOFF), this.o.signal);
       }
     }
-    if (previous) await previous.close();
+    if (previous && this.responsibleFor(partition, generation)) {
+      this.flushing.delete(partition);
+      await previous.close();
+    }
     return null;
   }
 }

@@ -91,6 +91,35 @@ export function produceRequests(byTopic: ReadonlyMap<string, Message[]>, maxByte
   return requests;
 }
 
+/** A partition's committed offset (null: none) and its metadata ('' when absent). */
+export interface CommitMark {
+  offset: bigint | null;
+  metadata: string;
+}
+
+function sameMark(a: CommitMark, b: CommitMark): boolean {
+  return a.offset === b.offset && a.metadata === b.metadata;
+}
+
+/**
+ * What the partition's committed offset, read right after this owner's own InitProducerId (a
+ * replaced producer, or one adopted from a fresh take), says about the work it holds:
+ * - `landed`: it is the plan whose EndTxn went unanswered: that transaction committed.
+ * - `ours`: it is still what this owner last committed: nobody else committed since, and the plan
+ *   in doubt (if any) was aborted; held outputs are still this owner's to send.
+ * - `superseded`: anything else. Another owner took the partition and committed meanwhile (a newer
+ *   join of this worker, or another pod, while this owner's producer was away); its fetch started
+ *   from that owner's commit, so sending what this owner holds would repeat outputs. The InitProducerId
+ *   just done stops further commits of the other owner until it takes the partition again.
+ * Nobody else can commit between that InitProducerId and the read, so the answer holds until the
+ * next InitProducerId for the partition.
+ */
+export function judgeCommitted(found: CommitMark, lastCommitted: CommitMark, inDoubt: CommitMark | null): 'landed' | 'ours' | 'superseded' {
+  if (inDoubt !== null && sameMark(found, inDoubt)) return 'landed';
+  if (sameMark(found, lastCommitted)) return 'ours';
+  return 'superseded';
+}
+
 export function transactionalIdFor(groupId: string, topic: string, partition: number): string {
   return `${groupId}:${topic}:${partition}`;
 }
@@ -108,17 +137,23 @@ export class PartitionOwner {
   private producer: Producer;
   private tracker: PartitionTracker | null = null;
   /** What the partition's last owner had committed when this one took it ('' metadata: none). */
-  private readonly committedAtOpen: { offset: bigint | null; metadata: string };
+  private readonly committedAtOpen: CommitMark;
   /** What this owner last committed (or found at open): compared when the partition is taken again. */
-  private lastCommitted: { offset: bigint | null; metadata: string };
+  private lastCommitted: CommitMark;
   private readonly held = new Map<bigint, { messages: OutMessage[]; bytes: number }>();
   private chain: Promise<CommitOutcome> = Promise.resolve({ outcome: 'nothing' });
   /** A plan whose EndTxn was sent but not answered: committed or not, found out before the next send. */
   private inDoubt: CommitPlan | null = null;
   /** The producer is stuck in a transaction it could not end: replace it before the next commit. */
   private producerBroken = false;
+  /**
+   * This owner ran InitProducerId again (a replaced producer): whoever else committed for the
+   * partition meanwhile is fenced now, and the committed offset must be checked before anything
+   * held is sent (`judgeCommitted`).
+   */
+  private recheck = false;
 
-  private constructor(opts: PartitionOwnerOptions, producer: Producer, committed: { offset: bigint | null; metadata: string }) {
+  private constructor(opts: PartitionOwnerOptions, producer: Producer, committed: CommitMark) {
     this.opts = opts;
     this.partition = opts.partition;
     this.producer = producer;
@@ -132,8 +167,7 @@ export class PartitionOwner {
    * flight and held outputs are still valid.
    */
   sameCommitAs(fresh: PartitionOwner): boolean {
-    const theirs = fresh.committedAtOpen;
-    return theirs.offset === this.lastCommitted.offset && theirs.metadata === this.lastCommitted.metadata;
+    return sameMark(fresh.committedAtOpen, this.lastCommitted);
   }
 
   /** Carry on with `fresh`'s producer (the newest epoch; ours is fenced by it). `fresh` is spent. */
@@ -163,14 +197,19 @@ export class PartitionOwner {
     const producer = PartitionOwner.newProducer(opts);
     try {
       await PartitionOwner.fence(producer);
-      const [entry] = await opts.admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
-      const p = entry?.partitions.find((x) => x.partition === opts.partition);
-      const offset = p && /^\d+$/.test(p.offset) ? BigInt(p.offset) : null;
-      return new PartitionOwner(opts, producer, { offset, metadata: p?.metadata ?? '' });
+      return new PartitionOwner(opts, producer, await PartitionOwner.readCommitted(opts));
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
       throw kafkaError(err, { operation: 'take partition', topic: opts.topic, partition: opts.partition });
     }
+  }
+
+  /** The partition's committed offset and metadata, as the group coordinator has them now. */
+  private static async readCommitted(opts: PartitionOwnerOptions): Promise<CommitMark> {
+    const [entry] = await opts.admin.fetchOffsets({ groupId: opts.groupId, topics: [opts.topic] });
+    const p = entry?.partitions.find((x) => x.partition === opts.partition);
+    const offset = p && /^\d+$/.test(p.offset) ? BigInt(p.offset) : null;
+    return { offset, metadata: p?.metadata ?? '' };
   }
 
   private static newProducer(opts: PartitionOwnerOptions): Producer {
@@ -233,22 +272,32 @@ export class PartitionOwner {
     const t0 = performance.now();
     if (this.producerBroken) {
       try {
+        // A new producer fences whoever took the partition meanwhile: when the committed offset
+        // already shows somebody else's commit, leave that owner alone and let go at once.
+        const before = await PartitionOwner.readCommitted(this.opts);
+        if (judgeCommitted(before, this.lastCommitted, this.inDoubt) === 'superseded') return await this.superseded(before, t0);
         await this.replaceProducer();
       } catch (err) {
         return this.failed(err, t0, false);
       }
     }
     let settled = new Map<string, number>();
-    if (this.inDoubt !== null) {
+    if (this.recheck || this.inDoubt !== null) {
       // The fresh producer's InitProducerId has finished the in-doubt transaction one way or the
-      // other; the partition's committed offset says which. Sending its outputs again after it
-      // landed would repeat them.
+      // other, and fenced whoever took the partition while ours was away; the partition's
+      // committed offset says which happened. Sending held outputs after the plan in doubt landed,
+      // or after another owner committed the same records, would repeat them.
+      let found: CommitMark;
       try {
-        if (await this.landed(this.inDoubt)) settled = this.settle(this.inDoubt);
+        found = await PartitionOwner.readCommitted(this.opts);
       } catch (err) {
         return this.failed(err, t0, false);
       }
+      const verdict = judgeCommitted(found, this.lastCommitted, this.inDoubt);
+      if (verdict === 'superseded') return this.superseded(found, t0);
+      if (verdict === 'landed' && this.inDoubt !== null) settled = this.settle(this.inDoubt);
       this.inDoubt = null;
+      this.recheck = false;
     }
     const plan = this.tracker.plan(this.opts.metadataBudget);
     if (plan === null) return settled.size > 0 ? { outcome: 'ok', seconds: (performance.now() - t0) / 1000, produced: settled } : { outcome: 'nothing' };
@@ -300,13 +349,6 @@ export class PartitionOwner {
     return produced;
   }
 
-  /** Whether the partition's committed offset and metadata are this plan's (its transaction committed). */
-  private async landed(plan: CommitPlan): Promise<boolean> {
-    const [entry] = await this.opts.admin.fetchOffsets({ groupId: this.opts.groupId, topics: [this.opts.topic] });
-    const p = entry?.partitions.find((x) => x.partition === this.partition);
-    return p !== undefined && p.offset === String(plan.offset) && (p.metadata ?? '') === plan.metadata;
-  }
-
   private messagesOf(plan: CommitPlan): Map<string, Message[]> {
     const byTopic = new Map<string, Message[]>();
     for (const o of plan.covered) {
@@ -338,6 +380,20 @@ export class PartitionOwner {
     throw e;
   }
 
+  /**
+   * Another owner committed for the partition since this owner's last commit: like being fenced,
+   * this owner lets go of the partition and drops what it holds (the other owner's fetch started
+   * from its own commit, so those records are done or will be).
+   */
+  private async superseded(found: CommitMark, t0: number): Promise<CommitOutcome> {
+    const error = new WebscaleError(
+      'KAFKA_FENCED',
+      `partition ${this.partition} of ${this.opts.topic} was committed by another owner (offset ${String(found.offset)}) while this one could not reach the broker; dropping its uncommitted work`,
+      { context: { topic: this.opts.topic, partition: this.partition, committedOffset: String(found.offset), ownLastCommit: String(this.lastCommitted.offset) } },
+    );
+    return this.failed(error, t0, false);
+  }
+
   /** A fresh producer with the same transactional id; its InitProducerId aborts the dangling transaction. */
   private async replaceProducer(): Promise<void> {
     await this.producer.disconnect().catch(() => undefined);
@@ -350,6 +406,7 @@ export class PartitionOwner {
     }
     this.producer = fresh;
     this.producerBroken = false;
+    this.recheck = true;
   }
 
   private dropHeld(): void {

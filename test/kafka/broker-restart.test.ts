@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_STAGES } from '../../src/core/records.js';
-import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { readToEnd } from '../../src/kafka/index.js';
+import { createTestTopics, freshPrefix, testKafka } from '../support/kafka.js';
 import { PipelineHarness, rejectionKey } from '../support/pipeline.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
 import { freePort } from '../support/worker-metrics.js';
@@ -41,6 +42,21 @@ function kafkaSh(command: string, env: Record<string, string>, timeoutMs = 300_0
       resolve({ code, output: `${stdout}${stderr}` });
     });
   });
+}
+
+/**
+ * Where each copy of a record written more than once sits (partition, offset, broker time, headers),
+ * read straight from the topic, to line up with the workers' log lines (which carry their time).
+ */
+async function copiesOf(topic: string, keys: ReadonlySet<string>): Promise<string> {
+  const seen: string[] = [];
+  await readToEnd(testKafka('restart-diagnosis'), topic, (m, partition) => {
+    const key = m.key?.toString() ?? '';
+    if (!keys.has(key)) return;
+    const headers = Object.entries(m.headers ?? {}).map(([k, v]) => `${k}=${String(v)}`.slice(0, 120));
+    seen.push(`${key} at ${topic}[${partition}] offset ${m.offset}, ${new Date(Number(m.timestamp)).toISOString()}${headers.length ? `, headers ${headers.join(' ')}` : ''}`);
+  });
+  return seen.join('\n');
 }
 
 let home = '';
@@ -125,6 +141,10 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     await h.ingest(prefix, input);
     // Few slots and a slow LLM, so the broker goes away while every stage has work in flight.
     const running = WORKER_STAGES.map((s) => h.startWorker(s, prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_LLM_URL: slow.url } }));
+    const said = (): string =>
+      running
+        .map((w, i) => `${WORKER_STAGES[i]} (exit ${w.proc.exitCode}): ${w.stderr().split('\n').filter((l) => l && !l.includes('"component":"kafkajs"')).join('\n').slice(-1500)}`)
+        .join('\n');
     const deadline = Date.now() + 90_000;
     let sink: number;
     for (;;) {
@@ -132,7 +152,7 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
       if (sink >= 5 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    expect(sink, 'the sink filled before the restart').toBeGreaterThanOrEqual(5);
+    expect(sink, `the sink filled before the restart; the workers said:\n${said()}`).toBeGreaterThanOrEqual(5);
     expect(sink, 'work was left for after the restart').toBeLessThan(expected.qa.size);
 
     const outageStart = Date.now();
@@ -150,10 +170,6 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     expect(start.output).not.toMatch(/REUSING/);
     const outage = `broker away for ${Math.round((Date.now() - outageStart) / 1000)} s`;
 
-    const said = (): string =>
-      running
-        .map((w, i) => `${WORKER_STAGES[i]} (exit ${w.proc.exitCode}): ${w.stderr().split('\n').filter((l) => l && !l.includes('"component":"kafkajs"')).join('\n').slice(-1500)}`)
-        .join('\n');
     try {
       await h.waitForCompletion(prefix, expected, 360_000);
     } catch (err) {
@@ -163,9 +179,14 @@ describe('scripts/kafka.sh and a broker restart, on a broker this test owns', ()
     try {
       await h.assertExactlyOnce(prefix, expected);
     } catch (err) {
-      const keys = [...(await h.exportJsonl(prefix, 'rejections')).map(rejectionKey), ...(await h.exportJsonl(prefix, 'qa.verified')).map((q) => `qa ${String(q['id'])}`)];
+      const qa = await h.exportJsonl(prefix, 'qa.verified');
+      const keys = [...(await h.exportJsonl(prefix, 'rejections')).map(rejectionKey), ...qa.map((q) => `qa ${String(q['id'])}`)];
       const twice = keys.filter((k, i) => keys.indexOf(k) !== i);
-      throw new Error(`${(err as Error).message}; ${outage}; twice: ${twice.join(', ')}; the workers said:\n${said()}`, { cause: err });
+      // Both topics are keyed by document id.
+      const docOfQa = new Map(qa.map((q) => [`qa ${String(q['id'])}`, String(q['doc_id'])]));
+      const docIds = new Set(twice.map((k) => docOfQa.get(k) ?? k.split('|')[0] ?? ''));
+      const copies = [await copiesOf(`${prefix}rejections`, docIds), await copiesOf(`${prefix}qa.verified`, docIds)].filter(Boolean).join('\n');
+      throw new Error(`${(err as Error).message}; ${outage}; twice: ${twice.join(', ')}; the copies:\n${copies}\nthe workers said:\n${said()}`, { cause: err });
     }
     // For the record (not asserted: it depends on when each worker rejoined): which workers'
     // consumers kafkajs gave up on while the broker was away, so the worker ran them again.

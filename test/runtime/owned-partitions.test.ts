@@ -16,8 +16,17 @@ class FakeOwner {
   get active(): boolean {
     return !this.closed;
   }
+  /** Commits wait for this (a broker that does not answer), one after the other like the real ones. */
+  gate: Promise<void> = Promise.resolve();
+  commits = 0;
+  private chain: Promise<unknown> = Promise.resolve();
   commit(): Promise<{ outcome: 'nothing' }> {
-    return Promise.resolve({ outcome: 'nothing' });
+    const next = this.chain.then(() => this.gate).then(() => {
+      this.commits++;
+      return { outcome: 'nothing' as const };
+    });
+    this.chain = next;
+    return next;
   }
   sameCommitAs(fresh: FakeOwner): boolean {
     return fresh.commitMark === this.commitMark;
@@ -93,6 +102,46 @@ describe('OwnedPartitions', () => {
     expect(first0.adopted).not.toBeNull();
     expect(again1).not.toBe(first1);
     expect(first1.closed).toBe(true);
+  });
+
+  it('a join while an older join still flushes the previous owner takes that owner over: no second owner beside it', async () => {
+    const { parts, opened } = setup(new Map([[0, 7]]));
+    parts.assign([0]);
+    const first = (await parts.ownerFor(0)) as unknown as FakeOwner;
+    let answer!: () => void;
+    first.gate = new Promise((resolve) => (answer = resolve));
+    parts.assign([0]); // the broker came back: the flush of `first` waits on it
+    await new Promise((r) => setTimeout(r, 10));
+    parts.assign([0]); // the consume loop gave up waiting, kafkajs rejoined
+    await new Promise((r) => setTimeout(r, 10));
+    // Nobody ran InitProducerId for partition 0 while `first` may still replace its producer.
+    expect(opened).toHaveLength(1);
+    answer();
+    const owner = (await parts.ownerFor(0)) as unknown as FakeOwner;
+    // Flushed once per join, in turn; the newest join took it again, and nobody committed meanwhile.
+    expect(first.commits).toBe(2);
+    expect(owner).toBe(first);
+    expect(first.closed).toBe(false);
+    expect(opened).toHaveLength(2);
+    expect(opened[1]?.closed).toBe(false); // its producer adopted
+    expect(first.adopted).toBe(opened[1]);
+  });
+
+  it('a partition lost while an older join still flushes its previous owner: that owner is closed and released', async () => {
+    const { parts, opened, released } = setup(new Map([[0, 7]]));
+    parts.assign([0]);
+    const first = (await parts.ownerFor(0)) as unknown as FakeOwner;
+    let answer!: () => void;
+    first.gate = new Promise((resolve) => (answer = resolve));
+    parts.assign([0]);
+    await new Promise((r) => setTimeout(r, 10));
+    parts.assign([1]);
+    expect(first.closed).toBe(true);
+    expect(released).toEqual([0]);
+    answer();
+    expect(await parts.ownerFor(0)).toBeNull();
+    await parts.ownerFor(1);
+    expect(opened.map((o) => o.partition)).toEqual([0, 1]);
   });
 
   it('lets a fenced partition go until a join hands it back', async () => {

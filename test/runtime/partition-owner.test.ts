@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin, Kafka, ProducerConfig } from 'kafkajs';
 import { createProducer, readToEnd } from '../../src/kafka/index.js';
+import { pino } from 'pino';
+import { OwnedPartitions } from '../../src/runtime/owned-partitions.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 
@@ -76,19 +78,44 @@ describe('PartitionOwner (real broker)', () => {
 
   /**
    * A Kafka client whose producers' EndTxn can be made to fail as a lost answer looks: after the
-   * broker committed (`after`) or before the request left (`before`). Fault injection on the real
-   * broker; everything else is kafkajs as is.
+   * broker committed (`after`) or before the request left (`before`), or whose produce and then
+   * abort fail as the broker goes away (`send-and-abort`: nothing in doubt, the producer stuck), and whose next producer's
+   * connect (where kafkajs runs InitProducerId) can be held until released, as when the broker
+   * does not answer. Fault injection on the real broker; everything else is kafkajs as is.
    */
-  function faultyKafka(): { kafka: Kafka; failNextCommit: (when: 'before' | 'after') => void } {
-    let fault: 'before' | 'after' | null = null;
+  function faultyKafka(): { kafka: Kafka; failNextCommit: (when: 'before' | 'after' | 'send-and-abort') => void; holdNextConnect: () => () => void } {
+    let fault: 'before' | 'after' | 'send-and-abort' | null = null;
+    let hold: Promise<void> | null = null;
     const wrapped = new Proxy(kafka, {
       get(target, prop, receiver) {
         if (prop !== 'producer') return Reflect.get(target, prop, receiver) as unknown;
         return (cfg: ProducerConfig) => {
           const producer = target.producer(cfg);
+          const connect = producer.connect.bind(producer);
+          producer.connect = async () => {
+            const held = hold;
+            hold = null;
+            if (held) await held;
+            await connect();
+          };
           const transaction = producer.transaction.bind(producer);
           producer.transaction = async () => {
             const tx = await transaction();
+            const sendBatch = tx.sendBatch.bind(tx);
+            const abort = tx.abort.bind(tx);
+            let failAbort = false;
+            tx.sendBatch = async (batch) => {
+              if (fault === 'send-and-abort') {
+                fault = null;
+                failAbort = true;
+                throw new Error('Connection error: socket hang up (injected before Produce)');
+              }
+              return sendBatch(batch);
+            };
+            tx.abort = async () => {
+              if (failAbort) throw new Error('Connection error: connect ECONNREFUSED (injected before EndTxn abort)');
+              await abort();
+            };
             const commit = tx.commit.bind(tx);
             tx.commit = async () => {
               const when = fault;
@@ -103,7 +130,15 @@ describe('PartitionOwner (real broker)', () => {
         };
       },
     });
-    return { kafka: wrapped, failNextCommit: (when) => (fault = when) };
+    return {
+      kafka: wrapped,
+      failNextCommit: (when) => (fault = when),
+      holdNextConnect: () => {
+        let release!: () => void;
+        hold = new Promise((resolve) => (release = resolve));
+        return release;
+      },
+    };
   }
 
   for (const when of ['after', 'before'] as const) {
@@ -124,6 +159,120 @@ describe('PartitionOwner (real broker)', () => {
       await Promise.all([a.close(), b.close()]);
     }, 120_000);
   }
+
+  it('an owner whose commit was in doubt, superseded meanwhile, re-takes its producer and finds another commit: it drops its work, never repeats it', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    // The broker goes away as A ends its transaction: A must replace its producer before its next commit.
+    faulty.failNextCommit('before');
+    await expect(a.commit()).rejects.toThrow(/injected/);
+    // Meanwhile the partition is taken again (a newer join in the same worker, or another pod),
+    // whose owner processes the first two records again and commits them.
+    const b = await open(t);
+    expect(b.committedOffset).toBeNull();
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    // A retries: the committed offset is neither A's last commit nor its plan in doubt, so A's held
+    // outputs are somebody else's business now; A lets go without a new producer, which would fence B.
+    const late = await a.commit();
+    expect(late.outcome).toBe('fenced');
+    expect(a.active).toBe(false);
+    expect(a.heldBytes).toBe(0);
+    expect(b.accept(2n)).toBe(true);
+    b.finish(2n, out(t.output, 'b2'));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    // Each input record's output once: B's, and nothing of A.
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1', 'b2']);
+    const c = await open(t);
+    expect(c.committedOffset).toBe(3n);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }, 120_000);
+
+  it('an owner whose new producer is superseded while it starts (another owner commits meanwhile) drops its work after InitProducerId', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    faulty.failNextCommit('before');
+    await expect(a.commit()).rejects.toThrow(/injected/);
+    // A retries: nobody has committed yet, so it starts a new producer, whose InitProducerId hangs.
+    const release = faulty.holdNextConnect();
+    const late = a.commit();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = await open(t);
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    release();
+    // A's InitProducerId fences B now; what A then finds committed is B's, so A sends nothing.
+    expect(await late).toMatchObject({ outcome: 'fenced' });
+    expect(a.heldBytes).toBe(0);
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    await Promise.all([a.close(), b.close()]);
+  }, 120_000);
+
+  it('an owner stuck in a transaction it could not abort (nothing in doubt) checks the committed offset after its new producer starts', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const a = await PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition: 0, transactionTimeout: 60_000, metadataBudget: 4000 });
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    faulty.failNextCommit('send-and-abort');
+    await expect(a.commit()).rejects.toThrow(/injected before Produce/);
+    const release = faulty.holdNextConnect();
+    const late = a.commit();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = await open(t);
+    for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
+    for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
+    expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    release();
+    expect(await late).toMatchObject({ outcome: 'fenced' });
+    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    await Promise.all([a.close(), b.close()]);
+  }, 120_000);
+
+  it('two joins in a row while an owner whose commit failed is flushed: one owner at a time, each record out once', async () => {
+    const t = await topics();
+    const faulty = faultyKafka();
+    const parts = new OwnedPartitions({
+      open: (partition) => PartitionOwner.open({ kafka: faulty.kafka, admin, groupId: t.group, topic: t.input, partition, transactionTimeout: 60_000, metadataBudget: 4000 }),
+      signal: new AbortController().signal,
+      log: pino({ level: 'silent' }),
+    });
+    parts.assign([0]);
+    const a = (await parts.ownerFor(0)) as PartitionOwner;
+    for (const o of [0n, 1n, 2n]) expect(a.accept(o)).toBe(true);
+    for (const o of [0n, 1n, 2n]) a.finish(o, out(t.output, `a${o}`));
+    // The broker goes away as A ends its transaction; its producer must be replaced.
+    faulty.failNextCommit('before');
+    await expect(a.commit()).rejects.toThrow(/injected/);
+    // The broker is back and the group rejoins: the take flushes A, whose new producer's
+    // InitProducerId hangs; the consume loop gives up waiting and the group rejoins again.
+    const release = faulty.holdNextConnect();
+    parts.assign([0]);
+    await new Promise((r) => setTimeout(r, 300));
+    parts.assign([0]);
+    // Whatever owner the worker hands records to now processes the ones it is given and commits.
+    const early = await Promise.race([parts.ownerFor(0), new Promise<null>((r) => setTimeout(() => r(null), 3000))]);
+    if (early !== null && early !== a) {
+      for (const o of [0n, 1n]) if (early.accept(o)) early.finish(o, out(t.output, `b${o}`));
+      await early.commit().catch(() => undefined);
+    }
+    release();
+    // A's commits run one after the other: this one ends after the flush held above.
+    await a.commit().catch(() => undefined);
+    const owner = (await parts.ownerFor(0)) as PartitionOwner;
+    await owner.commit().catch(() => undefined);
+    const got = await committed(t.output);
+    for (const r of ['0', '1', '2']) expect(got.filter((v) => v.endsWith(r)), `outputs of record ${r}: ${got.join(' ')}`).toHaveLength(1);
+    await parts.closeAll();
+  }, 120_000);
 
   it('aborts a transaction an earlier owner left open at once, not after the transaction timeout', async () => {
     const t = await topics();
