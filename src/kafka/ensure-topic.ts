@@ -20,6 +20,10 @@ export interface EnsureTopicOptions {
   what: string;
 }
 
+/** After a failed create: how often, and how far apart, the topic list is asked again. */
+const LIST_ATTEMPTS = 10;
+const LIST_INTERVAL_MS = 500;
+
 /** Replicas for a topic on a cluster of `brokers`: as many as there are brokers, up to 3. */
 function replicationFactorFor(brokers: number): number {
   return Math.max(1, Math.min(3, brokers));
@@ -49,8 +53,13 @@ export async function ensureTopic(admin: Admin, o: EnsureTopicOptions): Promise<
     });
   } catch (err) {
     // The topic may exist all the same: another process created it while we asked, a create that
-    // timed out went through, or the wait for leaders gave up after it was made.
-    if ((await admin.listTopics().catch(() => [] as string[])).includes(o.topic)) return false;
+    // timed out went through, or the wait for leaders gave up after it was made. A broker that
+    // has just started can answer UNKNOWN_TOPIC_OR_PARTITION for a topic it created a moment ago
+    // and not list it yet (seen on a fresh KRaft broker), so the listing is asked a few times.
+    for (let attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+      if ((await admin.listTopics().catch(() => [] as string[])).includes(o.topic)) return false;
+      await new Promise((r) => setTimeout(r, LIST_INTERVAL_MS));
+    }
     throw new WebscaleError('KAFKA', `cannot create ${o.what} ${o.topic}: ${(err as Error).message}`, { retryable: true, cause: err });
   }
 }

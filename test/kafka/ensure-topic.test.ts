@@ -123,6 +123,22 @@ describe('ensureTopic on the real broker', () => {
     });
   });
 
+  it('a create that errors but went through on a broker slow to list it counts as made (a fresh broker)', async () => {
+    // The broker is the one thing this cannot stage on demand, so the admin is a stand-in that
+    // answers as the fresh KRaft broker did: the create fails with UNKNOWN_TOPIC_OR_PARTITION and
+    // the topic shows up in the listing only on the third ask after that.
+    let lists = 0;
+    const admin = {
+      listTopics: async () => (++lists >= 4 ? ['fresh.topic'] : []),
+      describeCluster: async () => ({ brokers: [{}], controller: 1, clusterId: 'c' }),
+      createTopics: async () => {
+        throw Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+      },
+    } as unknown as Admin;
+    await expect(ensureTopic(admin, { topic: 'fresh.topic', partitions: 1, configEntries: [], what: 'the test log' })).resolves.toBe(false);
+    expect(lists).toBe(4);
+  });
+
   it('the four internal topics keep their own configs', async () => {
     const kafka = testKafka('callers');
     await withAdmin(async (admin) => {
