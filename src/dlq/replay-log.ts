@@ -10,7 +10,7 @@
  * replay count and `dlq replay` can hold back a record that keeps coming back.
  */
 import type { Admin, IHeaders, Kafka } from 'kafkajs';
-import { ensureTopic, readToEnd } from '../kafka/index.js';
+import { ensureTopic, headerText, readToEnd } from '../kafka/index.js';
 import { OffsetSet } from './offset-set.js';
 
 /** How many times the record has been re-published by `dlq replay` (a decimal string). */
@@ -20,10 +20,9 @@ export const REPLAYED_FROM_HEADER = 'webscale-rl.replayed-from';
 
 /** The replay count a record's headers carry; 0 without the header (or with a garbled one). */
 export function replaysOf(headers: IHeaders | undefined): number {
-  let v = headers?.[REPLAYS_HEADER];
-  if (Array.isArray(v)) v = v[v.length - 1];
-  if (v === undefined) return 0;
-  const n = Number(Buffer.isBuffer(v) ? v.toString('utf8') : v);
+  const text = headerText(headers, REPLAYS_HEADER);
+  if (text === undefined) return 0;
+  const n = Number(text);
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 

@@ -54,9 +54,11 @@ function scheduleCheckPendingRequests(this: RequestQueueLike): void {
 
 let installed = false;
 
+type RequestQueueClass = { prototype: RequestQueueLike } & (new (options: Record<string, unknown>) => RequestQueueLike);
+
 /** The kafkajs `RequestQueue` class (for tests). */
-export function requestQueueClass(): { prototype: RequestQueueLike } & (new (options: Record<string, unknown>) => RequestQueueLike) {
-  return require('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueueLike } & (new (options: Record<string, unknown>) => RequestQueueLike);
+export function requestQueueClass(): RequestQueueClass {
+  return require('kafkajs/src/network/requestQueue/index.js') as RequestQueueClass;
 }
 
 /** Patches kafkajs once per process; throws when the installed kafkajs lacks the method. */

@@ -32,6 +32,7 @@ import type { TopicCodecs } from '../../codec/index.js';
 import { WebscaleError } from '../../core/errors.js';
 import type { LlmResponseRecord, LlmStage } from '../../core/records.js';
 import { createProducer } from '../../kafka/client.js';
+import { headerText } from '../../kafka/headers.js';
 import { kafkaError } from '../../kafka/errors.js';
 import { LmdbResponseStore } from './lmdb-store.js';
 import type { LoggedResponse, ResponseStore } from './store.js';
@@ -68,15 +69,8 @@ export interface KafkaStoreOptions {
 }
 
 /** Header names of a log entry (see the module comment). */
-export const STAGE_HEADER = 'ws-stage';
-export const WRITER_HEADER = 'ws-writer';
-
-function headerText(m: KafkaMessage, name: string): string | undefined {
-  const v = m.headers?.[name];
-  if (v === undefined || v === null) return undefined;
-  const one = Array.isArray(v) ? v[0] : v;
-  return one === undefined ? undefined : one.toString();
-}
+export const STAGE_HEADER = 'webscale-rl.stage';
+export const WRITER_HEADER = 'webscale-rl.writer';
 
 interface Queued {
   message: Message;
@@ -219,11 +213,12 @@ export class KafkaResponseStore implements ResponseStore {
     const codec = this.o.codecs.for('LlmResponse', this.o.topic);
     const puts: Promise<void>[] = [];
     const stages = this.o.stages;
+    const wanted = (stage: string): boolean => stages === undefined || stages.includes(stage as LlmStage);
     for (const m of messages) {
       if (m.value === null || m.key === null) continue;
-      if (headerText(m, WRITER_HEADER) === this.writer) continue;
-      const stage = headerText(m, STAGE_HEADER);
-      if (stage !== undefined && stages !== undefined && !stages.includes(stage as LlmStage)) {
+      if (headerText(m.headers, WRITER_HEADER) === this.writer) continue;
+      const stage = headerText(m.headers, STAGE_HEADER);
+      if (stage !== undefined && !wanted(stage)) {
         this.counts.skipped++;
         continue;
       }
@@ -235,7 +230,7 @@ export class KafkaResponseStore implements ResponseStore {
         if (this.counts.undecodable++ === 0) this.o.log.warn({ err, offset: m.offset }, 'undecodable LLM response log entry skipped');
         continue;
       }
-      if (stages !== undefined && !stages.includes(record.stage as LlmStage)) {
+      if (!wanted(record.stage)) {
         this.counts.skipped++;
         continue;
       }
