@@ -34,6 +34,7 @@ import type { DedupClaim } from '../core/records.js';
 import type { TopicCodecs } from '../codec/index.js';
 import { createProducer } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
+import { followTopic } from '../kafka/follow-topic.js';
 import { decideSchemaWait, SCHEMA_BACKOFF } from '../runtime/record-policy.js';
 import { decideAgainst, dedupParams, fromClaim, schemeOf, toClaim, type DedupView, type RecordSource } from './fingerprint.js';
 import { DedupIndex, type DedupMatch, type IndexEntry } from './index-store.js';
@@ -215,19 +216,19 @@ export class ClaimLog implements DedupView {
       consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
         if (e.payload.lastOffset !== null) reached(e.payload.partition, BigInt(e.payload.lastOffset) + 1n);
       });
-      void consumer
-        .connect()
-        .then(() => consumer.subscribe({ topic, fromBeginning: true }))
-        .then(() =>
-          consumer.run({
-            autoCommit: false,
-            eachBatch: async ({ batch }) => {
-              for (const m of batch.messages) await this.onMessage(m);
-              reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
-            },
-          }),
-        )
-        .catch((err: unknown) => this.o.log.error({ err }, 'dedup claims reader failed to start'));
+      void followTopic(consumer, {
+        topic,
+        signal,
+        log: this.o.log,
+        what: 'dedup claims reader',
+        run: {
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) await this.onMessage(m);
+            reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
+          },
+        },
+      });
     });
     const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await Promise.race([replayed, aborted]);

@@ -59,8 +59,13 @@ describe('budget shared through Kafka (real broker)', () => {
     await s.h.ingest(prefix, input);
 
     const deadline = Date.now() + 180_000;
-    while (!(await Promise.all(llmWorkers.map((m) => metric(m.port, 'webscale_rl_budget_exhausted')))).every((v) => v === 1)) {
-      if (Date.now() > deadline) throw new Error('the budget never stopped every worker');
+    for (;;) {
+      const exhausted = await Promise.all(llmWorkers.map((m) => metric(m.port, 'webscale_rl_budget_exhausted')));
+      if (exhausted.every((v) => v === 1)) break;
+      if (Date.now() > deadline) {
+        const spends = await Promise.all(llmWorkers.map((m) => metric(m.port, 'webscale_rl_llm_spend_usd')));
+        throw new Error(`the budget never stopped every worker: exhausted ${JSON.stringify(exhausted)}, spend ${JSON.stringify(spends)}, budget ${budget}, stand-in calls ${s.llm.stats().total}`);
+      }
       await sleep(500);
     }
     // Work in flight finishes; then no more calls.

@@ -48,8 +48,13 @@ function prose(topic: string, i: number): string {
   ).join(' ');
 }
 
+/** Lines of each worker's stderr a failed test prints. */
+const STDERR_TAIL_LINES = 30;
+
 export class PipelineHarness {
   readonly workers = new Set<ChildProcess>();
+  /** Every worker started since the last `killAll()`, for the report of a failed test. */
+  private started: { name: string; proc: ChildProcess; stderr: () => string }[] = [];
 
   constructor(
     readonly dir: string,
@@ -75,6 +80,7 @@ export class PipelineHarness {
     let err = '';
     proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     this.workers.add(proc);
+    this.started.push({ name: `${stage} ${instance} (pid ${proc.pid ?? '?'})`, proc, stderr: () => err });
     const exited = new Promise<number | null>((resolve) =>
       proc.on('close', (code) => {
         this.workers.delete(proc);
@@ -84,7 +90,22 @@ export class PipelineHarness {
     return { proc, exited, stderr: () => err };
   }
 
+  /**
+   * What each worker of the test said: its exit code (or "running") and the last lines of its
+   * stderr. A failed test prints it, since a CI log is all there is to read afterwards.
+   */
+  report(): string {
+    return this.started
+      .map(({ name, proc, stderr }) => {
+        const state = proc.exitCode !== null || proc.signalCode !== null ? `exited ${proc.exitCode ?? proc.signalCode}` : 'running';
+        const tail = stderr().trimEnd().split('\n').slice(-STDERR_TAIL_LINES).join('\n');
+        return `--- worker ${name}: ${state}\n${tail === '' ? '(no stderr)' : tail}`;
+      })
+      .join('\n');
+  }
+
   killAll(): void {
+    this.started = [];
     for (const w of this.workers) {
       w.kill('SIGCONT');
       w.kill('SIGKILL');
@@ -178,7 +199,10 @@ export function usePipelineSuite(label: string, llmOptions: StandInOptions): Pip
     suite.llm = await startStandInLlm(llmOptions);
     suite.h = new PipelineHarness(await mkdtemp(join(tmpdir(), `wsrl-${label}-`)), suite.llm.url);
   }, 600_000);
-  afterEach(() => suite.h.killAll());
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') process.stderr.write(`workers of the failed test "${ctx.task.name}":\n${suite.h.report()}\n`);
+    suite.h.killAll();
+  });
   afterAll(async () => {
     // A file whose own beforeAll failed runs no afterEach: its workers must not outlive it.
     suite.h?.killAll();

@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createProducer, ensureTopic } from '../../kafka/index.js';
+import { createProducer, ensureTopic, followTopic } from '../../kafka/index.js';
 import { addSpend, NO_SPEND, type Budget, type Spend } from '../budget.js';
 import type { RateLimitRegistry } from './registry.js';
 
@@ -172,21 +172,21 @@ export class QuotaBoard {
       consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
         if (e.payload.lastOffset !== null) reached(BigInt(e.payload.lastOffset) + 1n);
       });
-      void consumer
-        .connect()
-        .then(() => consumer.subscribe({ topic, fromBeginning: true }))
-        .then(() =>
-          consumer.run({
-            autoCommit: false,
-            eachBatch: async ({ batch }) => {
-              for (const m of batch.messages) this.onMessage(m);
-              this.recompute();
-              reached(BigInt(batch.lastOffset()) + 1n);
-              await Promise.resolve();
-            },
-          }),
-        )
-        .catch((err: unknown) => this.o.log.error({ err }, 'LLM quota reader failed to start'));
+      void followTopic(consumer, {
+        topic,
+        signal,
+        log: this.o.log,
+        what: 'LLM quota reader',
+        run: {
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            for (const m of batch.messages) this.onMessage(m);
+            this.recompute();
+            reached(BigInt(batch.lastOffset()) + 1n);
+            await Promise.resolve();
+          },
+        },
+      });
     });
     const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     await Promise.race([replayed, aborted]);
