@@ -62,6 +62,13 @@ export interface Codec<T> {
   readonly format: WireFormat;
   encode(value: T): Promise<Buffer>;
   decode(buf: Buffer): Promise<T>;
+  /**
+   * `buf` itself when it is what `encode` writes for the value `decode` reads from it: the
+   * single-object framing with this codec's writer schema (the Avro body of a value is a function
+   * of the value, and `decode` refuses trailing bytes), else null. A stage that forwards its input
+   * unchanged (dedup) sends the bytes it read instead of encoding them again.
+   */
+  reuse(buf: Buffer): Promise<Buffer | null>;
 }
 
 export interface CodecOptions {
@@ -231,6 +238,7 @@ export function createCodec<K extends RecordTypeName>(recordType: K, opts: Codec
     throw new WebscaleError('USAGE', `createCodec(${recordType}): a schema registry needs a topic or subject`);
   }
   const bodies = new BodyReader(local.reader, recordType, opts.decodeLimits);
+  const writerHeader = singleObjectHeader(local.writer);
   const writerTypes = new Map<number, Promise<Type>>();
 
   const writerTypeById = (id: number, reg: SchemaRegistryClient): Promise<Type> => {
@@ -266,6 +274,12 @@ export function createCodec<K extends RecordTypeName>(recordType: K, opts: Codec
       header.writeUInt8(CONFLUENT_MAGIC, 0);
       header.writeUInt32BE(id, 1);
       return Buffer.concat([header, body]);
+    },
+    async reuse(buf) {
+      if (registry && subject !== undefined) return null;
+      if (buf.length < SINGLE_OBJECT_HEADER_BYTES || !buf.subarray(0, SINGLE_OBJECT_HEADER_BYTES).equals(writerHeader)) return null;
+      await directory?.publish(local.writer);
+      return buf;
     },
     async decode(buf) {
       if (buf.length >= 1 && buf[0] === 0xc3) {

@@ -204,8 +204,15 @@ const dedupSchema = z
      */
     bands: z.number().int().min(1).max(32).default(14),
     rows: z.number().int().min(1).max(64).default(8),
-    /** Mixed into the hashes; changing it (or ngram, bands, rows) starts a fresh index. */
+    /** Mixed into the hashes; changing it (or ngram, bands, rows, hashing) starts a fresh index. */
     seed: z.number().int().nonnegative().max(0xffffffff).default(0),
+    /**
+     * How the bands x rows MinHash values are computed (src/dedup/minhash.ts): one-permutation
+     * hashing with optimal densification (one hash per n-gram), or the classic k-permutation
+     * scheme (one hash per n-gram per value). Indexes made before 2026-11-30 used k-permutation:
+     * set it to keep matching their near-duplicates (their exact copies match either way).
+     */
+    hashing: z.enum(['one-permutation', 'k-permutation']).default('one-permutation'),
     /**
      * Kept documents the index remembers per process (about 1.3 kB each with the defaults and
      * sha256 ids, measured by `npm run bench -- --only dedup`); past it the oldest is forgotten,

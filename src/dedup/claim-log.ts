@@ -34,7 +34,7 @@ import type { DedupClaim } from '../core/records.js';
 import type { TopicCodecs } from '../codec/index.js';
 import { createProducer } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
-import { followTopic } from '../kafka/follow-topic.js';
+import { followFetchWait, followTopic } from '../kafka/follow-topic.js';
 import { decideSchemaWait, SCHEMA_BACKOFF } from '../runtime/record-policy.js';
 import { decideAgainst, dedupParams, fromClaim, schemeOf, toClaim, type DedupView, type RecordSource } from './fingerprint.js';
 import { DedupIndex, type DedupMatch, type IndexEntry } from './index-store.js';
@@ -49,7 +49,7 @@ export interface ClaimLogOptions {
   groupPrefix: string;
   codecs: TopicCodecs;
   log: Logger;
-  /** Longest wait of the reader's fetch when the log is idle. */
+  /** kafka.fetchMaxWait: the reader's idle fetch wait is at least 500 ms (followFetchWait). */
   fetchMaxWait: number;
 }
 
@@ -158,12 +158,8 @@ export class ClaimLog implements DedupView {
     const key = sourceKey(claim.source_partition, claim.source_offset);
     let decision = this.decisions.get(key);
     if (decision === undefined) {
-      const entry = fromClaim(claim, this.scheme);
-      if (entry === null) {
-        this.counts.otherScheme++;
-        return;
-      }
-      decision = decideAgainst(this.index, entry);
+      if (claim.scheme !== this.scheme) this.counts.otherScheme++;
+      decision = decideAgainst(this.index, fromClaim(claim, this.scheme));
       this.remember(key, decision);
     }
     const waiting = this.waiters.get(key);
@@ -201,7 +197,7 @@ export class ClaimLog implements DedupView {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 8 * 1024 * 1024,
-      maxWaitTimeInMs: this.o.fetchMaxWait,
+      maxWaitTimeInMs: followFetchWait(this.o.fetchMaxWait),
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
     this.consumer = consumer;
@@ -235,6 +231,12 @@ export class ClaimLog implements DedupView {
     if (signal.aborted) return;
     this.loaded = true;
     this.o.log.info({ kept: this.index.size, replayed: this.counts.replayed, otherScheme: this.counts.otherScheme, scheme: this.scheme }, 'dedup claims log replayed');
+    if (this.counts.otherScheme > 0) {
+      this.o.log.warn(
+        { otherScheme: this.counts.otherScheme, scheme: this.scheme },
+        'claims of another dedup scheme found: their exact copies are still caught, their near copies are not (pipeline.dedup.hashing k-permutation matches indexes made before one-permutation hashing was the default)',
+      );
+    }
   }
 
   private async onMessage(m: KafkaMessage): Promise<void> {

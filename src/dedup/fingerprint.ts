@@ -10,12 +10,14 @@ import { bandKeys, minhashSignature, type MinHashParams } from './minhash.js';
 import { exactKey, normaliseText, wordsOf } from './normalise.js';
 
 export function dedupParams(c: DedupConfig): MinHashParams {
-  return { ngram: c.ngram, bands: c.bands, rows: c.rows, seed: c.seed };
+  return { ngram: c.ngram, bands: c.bands, rows: c.rows, seed: c.seed, hashing: c.hashing };
 }
 
 /** Names the hashing: entries made with other parameters cannot be compared and are ignored. */
 export function schemeOf(p: MinHashParams): string {
-  return `minhash-w${p.ngram}-b${p.bands}r${p.rows}-s${p.seed}`;
+  // k-permutation keeps the name it had before there was a choice, so its indexes stay valid.
+  const name = p.hashing === 'one-permutation' ? 'oph' : 'minhash';
+  return `${name}-w${p.ngram}-b${p.bands}r${p.rows}-s${p.seed}`;
 }
 
 const NO_BANDS = new Float64Array(0);
@@ -45,10 +47,15 @@ export function toClaim(entry: IndexEntry, source: RecordSource, scheme: string,
   };
 }
 
-/** The index entry of a claim, or null when another scheme made it. */
-export function fromClaim(claim: DedupClaim, scheme: string): IndexEntry | null {
-  if (claim.scheme !== scheme) return null;
-  return { docId: claim.doc_id, exact: claim.exact.toString('latin1'), bands: Float64Array.from(claim.bands) };
+/**
+ * The index entry of a claim. A claim of another scheme (other MinHash parameters or hashing)
+ * keeps its exact key, which every scheme computes the same way, and drops its band keys, which
+ * cannot be compared: after a change of scheme, exact copies of earlier documents are still
+ * caught, near copies of them are not.
+ */
+export function fromClaim(claim: DedupClaim, scheme: string): IndexEntry {
+  const bands = claim.scheme === scheme ? Float64Array.from(claim.bands) : NO_BANDS;
+  return { docId: claim.doc_id, exact: claim.exact.toString('latin1'), bands };
 }
 
 /** The dedup index as the dedup stage sees it. */

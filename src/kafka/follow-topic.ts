@@ -14,6 +14,15 @@ import type { Consumer, ConsumerRunConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../llm/retry.js';
 
+/**
+ * The longest fetch wait of such a reader. A fetch returns as soon as a record arrives (any byte
+ * will do), so a longer wait delays nothing that happens; it only stops an idle reader asking the
+ * broker ten times a second while nobody writes.
+ */
+export function followFetchWait(fetchMaxWait: number): number {
+  return Math.max(fetchMaxWait, 500);
+}
+
 const START_BACKOFF = { maxRetries: Infinity, backoffInitial: 250, backoffMax: 5_000 };
 
 export interface FollowTopicOptions {

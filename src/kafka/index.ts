@@ -11,7 +11,7 @@ export { ensureTopic } from './ensure-topic.js';
 export type { EnsureTopicOptions } from './ensure-topic.js';
 export { explainKafkaError, isAuthorizationFailure } from './security-errors.js';
 export { readToEnd } from './read-to-end.js';
-export { followTopic } from './follow-topic.js';
+export { followFetchWait, followTopic } from './follow-topic.js';
 export type { FollowTopicOptions } from './follow-topic.js';
 export { TOPIC_SUFFIXES, groupName, topicName } from './topic-names.js';
 export type { TopicSuffix } from './topic-names.js';

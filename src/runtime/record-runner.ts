@@ -143,7 +143,7 @@ export class RecordRunner {
     for (;;) {
       try {
         const result = await b.fn(input as never, { ...this.o.ctx, signal: this.attemptSignal(rec.startedAt), source: { partition: rec.partition, offset: rec.offset } });
-        const messages = await this.withSchemaWait(rec, () => this.encode(result));
+        const messages = await this.withSchemaWait(rec, () => this.encode(result, input, rec.value));
         return messages === null ? { kind: 'abandoned' } : { kind: 'done', messages };
       } catch (err) {
         let e = WebscaleError.from(err);
@@ -231,12 +231,19 @@ export class RecordRunner {
     }
   }
 
-  private async encode(result: Awaited<ReturnType<StageBinding['fn']>>): Promise<OutMessage[]> {
+  /**
+   * The messages of a result. An output that is the input itself, unchanged (the dedup stage's
+   * kept document), goes out as the bytes that were read when the output codec would write the
+   * same ones: no encode, and no copy of a large document's text.
+   */
+  private async encode(result: Awaited<ReturnType<StageBinding['fn']>>, input: unknown, inputBytes: Buffer | null): Promise<OutMessage[]> {
     const { binding: b, codecs } = this.o;
     const out: OutMessage[] = [];
     const outTopic = this.topic(b.outputSuffix);
     for (const o of result.outputs) {
-      out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: await codecs.for(b.outputType, outTopic).encode(o) } });
+      const codec = codecs.for(b.outputType, outTopic);
+      const reused = o === input && inputBytes !== null && b.outputType === b.inputType ? await codec.reuse(inputBytes) : null;
+      out.push({ topic: outTopic, message: { key: b.keyOf(o as never), value: reused ?? (await codec.encode(o)) } });
     }
     const rejTopic = this.topic('rejections');
     for (const r of result.rejections) {

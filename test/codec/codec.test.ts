@@ -172,6 +172,8 @@ describe('Confluent framing with a schema registry', () => {
     expect(await reader.decode(a)).toStrictEqual(SAMPLES.QaRecord);
     expect((await reader.decode(b)).id).toBe('other');
     expect(calls.filter((c) => c === 'GET /schemas/ids/1')).toHaveLength(1);
+    // Schema ids belong to a subject: a Confluent writer never forwards bytes as they were read.
+    expect(await codec.reuse(a)).toBeNull();
     // The same consumer still reads single-object records (a migration in progress).
     expect(await reader.decode(createSingleObjectCodec('QaRecord').encode(SAMPLES.QaRecord))).toStrictEqual(SAMPLES.QaRecord);
   });

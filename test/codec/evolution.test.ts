@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RECORD_TYPES, SchemaStore, createSingleObjectCodec, parseSchema } from '../../src/codec/index.js';
+import { RECORD_TYPES, SchemaStore, createCodec, createSingleObjectCodec, parseSchema } from '../../src/codec/index.js';
 import type { RecordTypeName, SchemaVersion } from '../../src/codec/index.js';
 import { isWebscaleError } from '../../src/core/errors.js';
 import { SAMPLES } from './samples.js';
@@ -144,5 +144,21 @@ describe('Rejection v3 (question, answer, domain, personas) against the versions
     const buf = createSingleObjectCodec('Rejection', { store }).encode(v3 as never);
     const v2Reader = createSingleObjectCodec('Rejection', { store, readerSchema: history('Rejection.v2.avsc') });
     expect(v2Reader.decode(buf)).toStrictEqual({ ...v2Record, stage: 'check', reason: 'check.incorrect' });
+  });
+});
+
+describe('forwarding a record unchanged (Codec.reuse)', () => {
+  it('gives back the bytes read only when they carry this codec\'s writer schema, so what goes out is what encode would write', async () => {
+    const { store, v1 } = nextStore('Rejection', 'Rejection.v2.avsc');
+    const codec = createCodec('Rejection', { store });
+    const current = await codec.encode(SAMPLES.Rejection);
+    // Same writer: the very buffer, equal to a fresh encode of the value decoded from it.
+    expect(await codec.reuse(current)).toBe(current);
+    expect(await codec.encode(await codec.decode(current))).toEqual(current);
+    // An older writer's record is re-encoded with the current schema, never forwarded as it was.
+    const old = createSingleObjectCodec('Rejection', { store, writerSchema: v1 }).encode(SAMPLES.Rejection);
+    expect(await codec.reuse(old)).toBeNull();
+    expect(await codec.reuse(Buffer.from('{"not":"avro"}'))).toBeNull();
+    expect(await codec.reuse(current.subarray(0, 5))).toBeNull();
   });
 });

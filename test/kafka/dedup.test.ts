@@ -67,10 +67,18 @@ async function replayClaims(topic: string): Promise<{ kept: Set<string>; claims:
     const source = `${claim.source_partition}:${claim.source_offset}`;
     if (decided.has(source)) continue;
     decided.add(source);
-    const entry = fromClaim(claim, scheme);
-    if (entry && decideAgainst(index, entry) === null) kept.add(claim.doc_id);
+    if (decideAgainst(index, fromClaim(claim, scheme)) === null) kept.add(claim.doc_id);
   }
   return { kept, claims, sources: decided.size };
+}
+
+/** The value bytes of every committed record of a topic, by key. */
+async function valuesByKey(topic: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  await readToEnd(testKafka('bytes'), topic, (m) => {
+    if (m.key && m.value) out.set(m.key.toString('utf8'), m.value);
+  });
+  return out;
 }
 
 function jsonl(docs: readonly { id: string; text: string }[]): string {
@@ -136,6 +144,11 @@ describe('dedup stage on Kafka (real broker, worker processes)', () => {
     // found those decisions there (or claimed again and got the same ones).
     expect(replay.claims).toBeGreaterThanOrEqual(corpus.docs.length);
     expect(await s.h.exportJsonl(prefix, 'dlq')).toEqual([]);
+    // A kept document leaves as the very bytes ingest wrote (the stage forwards them unencoded).
+    const raw = await valuesByKey(names['docs.raw'] as string);
+    const unique = await valuesByKey(names['docs.unique'] as string);
+    expect(unique.size).toBe(kept.size);
+    for (const [key, value] of unique) expect(value.equals(raw.get(key) ?? Buffer.alloc(0)), key).toBe(true);
     process.stderr.write(`dedup on Kafka: recall ${score.recall.toFixed(3)} (${score.caught}/${score.pairs}), false positives ${score.falsePositives}/${score.distinct}, claims ${replay.claims} for ${replay.sources} records, killed holding about ${heldAtKill} uncommitted\n`);
   }, 420_000);
 

@@ -22,12 +22,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { createProducer, ensureTopic, followTopic } from '../../kafka/index.js';
+import { createProducer, ensureTopic, followFetchWait, followTopic } from '../../kafka/index.js';
 import { addSpend, NO_SPEND, type Budget, type Spend } from '../budget.js';
 import type { RateLimitRegistry } from './registry.js';
-
-/** Longest a fetch of the board's reader waits when no member publishes. */
-const IDLE_FETCH_WAIT_MS = 500;
 
 export interface QuotaBoardOptions {
   kafka: Kafka;
@@ -158,9 +155,7 @@ export class QuotaBoard {
     const consumer = kafka.consumer({
       groupId: this.groupId,
       allowAutoTopicCreation: false,
-      // A fetch returns as soon as any member publishes, so a longer wait delays nothing that
-      // happens; it only stops a reader asking ten times a second while nobody does.
-      maxWaitTimeInMs: Math.max(this.o.fetchMaxWait, IDLE_FETCH_WAIT_MS),
+      maxWaitTimeInMs: followFetchWait(this.o.fetchMaxWait),
       retry: { restartOnFailure: () => Promise.resolve(true) },
     });
     this.consumer = consumer;
