@@ -80,12 +80,15 @@ export function minhashSignature(words: readonly string[], p: MinHashParams): Ui
   return p.hashing === 'one-permutation' ? onePermutation(hashes, p) : kPermutation(hashes, p);
 }
 
-/** Calls `each(h1, h2)` with the two hashes of every n-gram of the words whose hashes are given. */
-function forEachShingle(hashes: Uint32Array, p: MinHashParams, each: (h1: number, h2: number) => void): void {
+/** The two hashes of every n-gram of the words whose hashes are given, in two arrays. */
+function shingleHashes(hashes: Uint32Array, p: MinHashParams): { h1: Uint32Array; h2: Uint32Array } {
   const n = Math.min(p.ngram, hashes.length);
+  const count = hashes.length - n + 1;
+  const h1s = new Uint32Array(count);
+  const h2s = new Uint32Array(count);
   const seedA = p.seed ^ 0x9e3779b9;
   const seedB = p.seed ^ 0x7f4a7c15;
-  for (let start = 0; start + n <= hashes.length; start++) {
+  for (let start = 0; start < count; start++) {
     let h1 = seedA;
     let h2 = seedB;
     for (let t = 0; t < n; t++) {
@@ -93,17 +96,20 @@ function forEachShingle(hashes: Uint32Array, p: MinHashParams, each: (h1: number
       h1 = mixIn(h1, w);
       h2 = mixIn(h2, w);
     }
-    each(fmix32(h1 ^ n), fmix32(h2 ^ n));
+    h1s[start] = fmix32(h1 ^ n);
+    h2s[start] = fmix32(h2 ^ n);
   }
+  return { h1: h1s, h2: h2s };
 }
 
 function kPermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
   const k = p.bands * p.rows;
   const sig = new Uint32Array(k).fill(0xffffffff);
-  forEachShingle(hashes, p, (h1, h2) => {
+  const { h1, h2 } = shingleHashes(hashes, p);
+  for (let s = 0; s < h1.length; s++) {
     // Odd, so the k multiples of h2 are distinct modulo 2^32; g = h1 + i * h2 as a running sum.
-    const step = h2 | 1;
-    let g = h1 | 0;
+    const step = (h2[s] as number) | 1;
+    let g = (h1[s] as number) | 0;
     for (let i = 0; i < k; i++) {
       let v = g ^ (g >>> 16);
       v = Math.imul(v, 0x85ebca6b);
@@ -113,7 +119,7 @@ function kPermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
       if (v < (sig[i] as number)) sig[i] = v;
       g = (g + step) | 0;
     }
-  });
+  }
   return sig;
 }
 
@@ -124,14 +130,16 @@ function onePermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
   const k = p.bands * p.rows;
   const bins = new Uint32Array(k).fill(EMPTY);
   let filled = 0;
-  forEachShingle(hashes, p, (h1, h2) => {
+  const { h1, h2 } = shingleHashes(hashes, p);
+  for (let s = 0; s < h1.length; s++) {
     // h1 picks the bin (its high bits, scaled to k: no modulo bias), h2 is the rank in it.
-    const bin = Math.floor((h1 * k) / TWO_32);
-    const rank = h2 === EMPTY ? EMPTY - 1 : h2;
+    const bin = Math.floor(((h1[s] as number) * k) / TWO_32);
+    const r = h2[s] as number;
+    const rank = r === EMPTY ? EMPTY - 1 : r;
     const was = bins[bin] as number;
     if (was === EMPTY) filled++;
     if (rank < was) bins[bin] = rank;
-  });
+  }
   if (filled === k) return bins;
   // Optimal densification: empty bin i tries bins h(i, 1), h(i, 2), ... until a non-empty one
   // (among the bins n-grams filled, never among copies), and takes its value.

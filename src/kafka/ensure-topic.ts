@@ -30,6 +30,20 @@ function replicationFactorFor(brokers: number): number {
 }
 
 /**
+ * After a create that failed: whether every one of `topics` is listed now, asking the broker a few
+ * times (a create that timed out may have gone through, and a broker that has just started can
+ * answer UNKNOWN_TOPIC_OR_PARTITION for a topic it created a moment ago and not list it yet).
+ */
+export async function listedAfterFailedCreate(admin: Admin, topics: readonly string[]): Promise<boolean> {
+  for (let attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+    const listed = new Set(await admin.listTopics().catch(() => [] as string[]));
+    if (topics.every((t) => listed.has(t))) return true;
+    await new Promise((r) => setTimeout(r, LIST_INTERVAL_MS));
+  }
+  return false;
+}
+
+/**
  * Creates `topic` when it does not exist and waits until its partitions have leaders. `admin`
  * must be connected. Resolves to true when this call created the topic, false when it existed
  * (or another process created it meanwhile); an existing topic is left as it is. Any failure
@@ -53,13 +67,9 @@ export async function ensureTopic(admin: Admin, o: EnsureTopicOptions): Promise<
     });
   } catch (err) {
     // The topic may exist all the same: another process created it while we asked, a create that
-    // timed out went through, or the wait for leaders gave up after it was made. A broker that
-    // has just started can answer UNKNOWN_TOPIC_OR_PARTITION for a topic it created a moment ago
-    // and not list it yet (seen on a fresh KRaft broker), so the listing is asked a few times.
-    for (let attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
-      if ((await admin.listTopics().catch(() => [] as string[])).includes(o.topic)) return false;
-      await new Promise((r) => setTimeout(r, LIST_INTERVAL_MS));
-    }
+    // timed out went through, or the wait for leaders gave up after it was made (seen on a fresh
+    // KRaft broker).
+    if (await listedAfterFailedCreate(admin, [o.topic])) return false;
     throw new WebscaleError('KAFKA', `cannot create ${o.what} ${o.topic}: ${(err as Error).message}`, { retryable: true, cause: err });
   }
 }

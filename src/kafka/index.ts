@@ -7,7 +7,7 @@ export { createKafka, createProducer, kafkaLogLevel } from './client.js';
 export type { CreateKafkaOptions, LogLevelName } from './client.js';
 export { kafkaError } from './errors.js';
 export { headerText } from './headers.js';
-export { ensureTopic } from './ensure-topic.js';
+export { ensureTopic, listedAfterFailedCreate } from './ensure-topic.js';
 export type { EnsureTopicOptions } from './ensure-topic.js';
 export { explainKafkaError, isAuthorizationFailure } from './security-errors.js';
 export { readToEnd } from './read-to-end.js';

@@ -106,6 +106,20 @@ export class OwnedPartitions {
     return owner;
   }
 
+  /**
+   * Takes a partition again outside a join (fenced, but still assigned here): fences every other
+   * producer of it and reads its committed offset. Null when a join came first (it decides).
+   */
+  retake(partition: number): Promise<PartitionOwner | null> {
+    const busy = this.taking.get(partition);
+    if (busy) return busy;
+    const owner = this.owners.get(partition);
+    if (owner?.active === true) return Promise.resolve(owner);
+    const taking = this.take(partition, this.generation, undefined);
+    this.taking.set(partition, taking);
+    return taking;
+  }
+
   /** A newer owner fenced this one: let the partition go until a join hands it back. */
   release(owner: PartitionOwner): void {
     if (this.owners.get(owner.partition) === owner) this.owners.delete(owner.partition);

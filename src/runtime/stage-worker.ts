@@ -20,7 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Admin, Consumer, EachMessagePayload, IHeaders, Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Consumer, type EachMessagePayload, type IHeaders, type Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
@@ -133,6 +133,10 @@ export class StageWorker {
   private pausedFor: PauseReason | null = null;
   private llmReady: boolean;
   private joined = false;
+  /** This worker's member id in its group, from the last join. */
+  private memberId = '';
+  /** Group joins so far: a reclaim started before a join leaves the partition to that join. */
+  private joins = 0;
   private consumerStarted = false;
   private commitTimer: NodeJS.Timeout | null = null;
   private idleWaiters: (() => void)[] = [];
@@ -296,7 +300,10 @@ export class StageWorker {
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
     });
-    consumer.on(consumer.events.GROUP_JOIN, (event) => this.onGroupJoin(event.payload.memberAssignment[this.inputTopic] ?? []));
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.memberId = event.payload.memberId;
+      this.onGroupJoin(event.payload.memberAssignment[this.inputTopic] ?? []);
+    });
     consumer.on(consumer.events.CRASH, (event) => {
       const err = event.payload.error;
       if (!event.payload.restart && brokerAway(err) && this.state === 'running') {
@@ -432,6 +439,7 @@ export class StageWorker {
 
   /** Group membership settled: release the partitions lost, take the assigned ones (again). */
   private onGroupJoin(assigned: number[]): void {
+    this.joins++;
     this.partitions.assign(assigned);
     this.joined = true;
     this.consumerRestarts = 0;
@@ -594,13 +602,57 @@ export class StageWorker {
     }
   }
 
-  /** A newer owner took the partition while we were not looking (frozen, partitioned): let go. */
+  /**
+   * Our producer of a partition was fenced: its uncommitted work here is dropped. Mostly a newer
+   * owner took the partition while we were not looking (frozen, partitioned), and the next join
+   * tells us so. But the group may still assign it to us: the broker aborted a transaction that
+   * outlived `kafka.transactionTimeout` (which bumps the producer epoch), or a zombie of an older
+   * generation ran InitProducerId for it. No rebalance would hand such a partition back, so it is
+   * taken again at once (see `reclaim`).
+   */
   private onFenced(owner: PartitionOwner, err: WebscaleError): void {
     this.partitions.release(owner);
     this.counts.fenced++;
     this.opts.metrics?.fenced();
-    this.log.warn({ partition: owner.partition, err }, 'partition taken over by a newer owner: its uncommitted work here is dropped');
+    this.log.warn({ partition: owner.partition, err }, 'partition fenced: its uncommitted work here is dropped');
     this.notifyIdle();
+    void this.reclaim(owner.partition, this.joins);
+  }
+
+  /**
+   * Takes a fenced partition again when the group, stable, still assigns it to this member, and
+   * reads it from its committed offset. A zombie is no longer a member of the group (its session
+   * expired before anyone else could be given its partitions), so it never takes back a partition
+   * from its rightful owner; a join meanwhile settles the partition instead.
+   */
+  private async reclaim(partition: number, joins: number): Promise<void> {
+    for (let attempt = 0; joins === this.joins && this.state === 'running'; attempt++) {
+      try {
+        if (!(await this.stillAssigned(partition))) return;
+        if (joins !== this.joins || this.state !== 'running') return;
+        const owner = await this.partitions.retake(partition);
+        if (owner === null || joins !== this.joins) return;
+        const from = owner.committedOffset ?? BigInt((await this.admin.fetchTopicOffsets(this.inputTopic)).find((o) => o.partition === partition)?.low ?? '0');
+        this.consumer.seek({ topic: this.inputTopic, partition, offset: String(from) });
+        this.log.warn({ partition, offset: String(from) }, 'partition fenced while the group still assigns it here: taken again, reading from its committed offset');
+        return;
+      } catch (err) {
+        this.log.warn({ err, partition, attempt }, 'could not check or take back a fenced partition yet; retrying');
+        await wait(backoffDelay(attempt, { maxRetries: 0, ...RECORD_BACKOFF }) + 200, this.abort.signal);
+      }
+    }
+  }
+
+  /** Whether the group is stable with this member in it, assigned `partition` of the input topic. */
+  private async stillAssigned(partition: number): Promise<boolean> {
+    if (this.memberId === '') return false;
+    const { groups } = await this.admin.describeGroups([this.groupId]);
+    const group = groups[0];
+    if (group?.state !== 'Stable') return false;
+    const me = group.members.find((m) => m.memberId === this.memberId);
+    if (!me) return false;
+    const assignment = kafkajs.AssignerProtocol.MemberAssignment.decode(me.memberAssignment);
+    return assignment?.assignment[this.inputTopic]?.includes(partition) === true;
   }
 
   private async updateLag(): Promise<void> {

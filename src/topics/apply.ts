@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
 import { createKafka } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
+import { listedAfterFailedCreate } from '../kafka/ensure-topic.js';
 import { topicName } from '../kafka/topic-names.js';
 import { loadTopicSpecs } from './spec.js';
 import type { TopicSpec } from './spec.js';
@@ -158,15 +159,21 @@ export async function applyTopics(
 
     const missing = desired.filter((d) => !existing.has(d.topic));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((d) => ({
-          topic: d.topic,
-          numPartitions: d.partitions,
-          replicationFactor: d.replicationFactor,
-          configEntries: Object.entries(d.configs).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((d) => ({
+            topic: d.topic,
+            numPartitions: d.partitions,
+            replicationFactor: d.replicationFactor,
+            configEntries: Object.entries(d.configs).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      } catch (err) {
+        // The wait for leaders can give up on a fresh broker after every topic was made: carry
+        // on when they are all listed (each is then waited for below), else report the failure.
+        if (!(await listedAfterFailedCreate(admin, missing.map((d) => d.topic)))) throw err;
+      }
       // createTopics answers false when another client created some of them first; those are
       // then compared like any existing topic below.
       const now = new Set(await admin.listTopics());

@@ -3,12 +3,17 @@
  * session timeout while it holds results, whose partitions move to the other worker of its stage,
  * and which then wakes (SIGCONT) believing it still owns them. Two workers per stage for generate
  * and check, three rounds alternating between them; then a rolling replacement of pods with new
- * instance ids mid-run. The read_committed sink must hold every expected QA record exactly once.
+ * instance ids mid-run. And the converse: a worker fenced while the group still assigns it the
+ * partition (the broker aborted its transaction, or a zombie of an older generation ran
+ * InitProducerId) takes the partition back instead of leaving it idle until some later rebalance.
+ * The read_committed sink must hold every expected QA record exactly once.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTestTopics, freshPrefix } from '../support/kafka.js';
+import { groupName, topicName } from '../../src/kafka/index.js';
+import { transactionalIdFor } from '../../src/runtime/partition-owner.js';
+import { createTestTopics, freshPrefix, testKafka } from '../support/kafka.js';
 import { sleep, usePipelineSuite, type Worker } from '../support/pipeline.js';
 import { freePort, metric } from '../support/worker-metrics.js';
 
@@ -104,4 +109,37 @@ describe('zombies and replaced pods (real broker)', () => {
     await sleep(3000);
     await s.h.assertExactlyOnce(prefix, expected);
   }, 600_000);
+
+  it('takes back a partition fenced while the group still assigns it here, and finishes it exactly once', async () => {
+    const prefix = freshPrefix('refence');
+    await createTestTopics(prefix, undefined, { partitions: 2 });
+    const input = await s.h.writeInput('refence', 80);
+    const expected = await s.h.embeddedExpectation(input);
+    const cfg = join(s.h.dir, 'refence.yaml');
+    await writeFile(cfg, 'kafka:\n  commitInterval: 250ms\n');
+    await member('dedup', prefix, cfg, 'dedup-1');
+    await member('filter', prefix, cfg, 'filter-1');
+    await member('identify', prefix, cfg, 'identify-1');
+    const generate = await member('generate', prefix, cfg, 'generate-1');
+    await member('check', prefix, cfg, 'check-1');
+    await s.h.ingest(prefix, input);
+    expect(await busy(generate, 60_000), 'generate must hold work when it is fenced').toBe(true);
+    // What the broker does to a transaction that outlived its timeout, done from outside: a
+    // producer with the partition's transactional id runs InitProducerId, bumping its epoch. No
+    // member joins or leaves, so no rebalance will ever hand the partition back.
+    const generateInput = topicName(prefix, 'qa.tasks');
+    const intruders = [0, 1].map((p) => testKafka('refence').producer({ transactionalId: transactionalIdFor(groupName(prefix, 'generate'), generateInput, p), idempotent: true, maxInFlightRequests: 1 }));
+    for (const producer of intruders) {
+      await producer.connect();
+      await (await producer.transaction()).abort();
+    }
+    for (const producer of intruders) await producer.disconnect();
+    const sinkBefore = (await s.h.exportJsonl(prefix, 'qa.verified')).length;
+    expect(sinkBefore, 'the fencing must land mid-run').toBeLessThan(expected.qa.size);
+    await s.h.waitForCompletion(prefix, expected, 180_000);
+    await sleep(3000);
+    await s.h.assertExactlyOnce(prefix, expected);
+    expect(await metric(generate.port, 'webscale_rl_partitions_fenced_total')).toBeGreaterThanOrEqual(1);
+    expect(generate.worker.stderr()).toMatch(/taken again, reading from its committed offset/);
+  }, 300_000);
 });

@@ -102,4 +102,36 @@ describe('topics apply', () => {
     const after = await withAdmin((admin) => admin.fetchTopicOffsets(raw));
     expect(after.reduce((n, p) => n + Number(p.high) - Number(p.low), 0)).toBe(1);
   });
+
+  it('reports every topic created when the wait for leaders gives up after the create went through (a fresh broker), and still fails a create that did not', async () => {
+    const fresh = freshPrefix('topics-late');
+    const some = specs.filter((s) => ['docs.raw', 'dlq'].includes(s.suffix));
+    const report = await withAdmin((admin) => {
+      // The real create, then the error kafkajs' waitForLeaders gives on a broker that has not
+      // published the new topics' metadata yet.
+      const flaky = new Proxy(admin, {
+        get(target, key, receiver) {
+          if (key !== 'createTopics') return Reflect.get(target, key, receiver) as unknown;
+          return async (o: Parameters<typeof admin.createTopics>[0]) => {
+            await target.createTopics(o);
+            throw new Error('This server does not host this topic-partition');
+          };
+        },
+      });
+      return applyTopics(flaky, some, fresh, { replicationFactorOverride: 'auto' });
+    });
+    expect(report.created).toBe(2);
+    expect(report.topics.map((t) => t.status)).toEqual(['created', 'created']);
+    // A create the broker refuses outright is still an error, after the listing found nothing.
+    const refused = withAdmin((admin) => {
+      const failing = new Proxy(admin, {
+        get(target, key, receiver) {
+          if (key !== 'createTopics') return Reflect.get(target, key, receiver) as unknown;
+          return () => Promise.reject(new Error('Topic authorization failed'));
+        },
+      });
+      return applyTopics(failing, some, freshPrefix('topics-refused'), { replicationFactorOverride: 'auto' });
+    });
+    await expect(refused).rejects.toMatchObject({ code: 'KAFKA' });
+  }, 60_000);
 });
