@@ -108,14 +108,16 @@ export class OwnedPartitions {
 
   /**
    * Takes a partition again outside a join (fenced, but still assigned here): fences every other
-   * producer of it and reads its committed offset. Null when a join came first (it decides).
+   * producer of it and reads its committed offset. When nothing was committed, its records begin at
+   * `startFrom` (where the caller seeks the consumer) before any record can reach the new owner.
+   * Null when a join came first (it decides).
    */
-  retake(partition: number): Promise<PartitionOwner | null> {
+  retake(partition: number, startFrom: bigint): Promise<PartitionOwner | null> {
     const busy = this.taking.get(partition);
     if (busy) return busy;
     const owner = this.owners.get(partition);
     if (owner?.active === true) return Promise.resolve(owner);
-    const taking = this.take(partition, this.generation, undefined);
+    const taking = this.take(partition, this.generation, undefined, startFrom);
     this.taking.set(partition, taking);
     return taking;
   }
@@ -141,7 +143,7 @@ export class OwnedPartitions {
     return this.flushing.get(partition)?.generation === generation;
   }
 
-  private async take(partition: number, generation: number, previous: PartitionOwner | undefined): Promise<PartitionOwner | null> {
+  private async take(partition: number, generation: number, previous: PartitionOwner | undefined, startFrom?: bigint): Promise<PartitionOwner | null> {
     // Flush what the previous life of the partition finished (refused if we had lost it). Commits
     // of one owner run one after the other: a flush handed over from an older join runs after it.
     if (previous) await (this.o.flush ? this.o.flush(previous) : previous.commit()).catch(() => undefined);
@@ -153,6 +155,7 @@ export class OwnedPartitions {
           await fresh.close();
           break;
         }
+        if (startFrom !== undefined) fresh.startFrom(startFrom);
         let owner = fresh;
         if (previous) this.flushing.delete(partition);
         if (previous && previous.active && previous.sameCommitAs(fresh)) {

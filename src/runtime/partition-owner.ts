@@ -235,6 +235,15 @@ export class PartitionOwner {
     return this.tracker;
   }
 
+  /**
+   * Where this owner's records begin when nothing was committed yet: `offset` instead of the first
+   * record fetched. A partition taken back outside a join is read again from there, while records
+   * fetched before that seek (later offsets) may still arrive first.
+   */
+  startFrom(offset: bigint): void {
+    this.trackerFor(offset);
+  }
+
   /** Whether to process a fetched record (false: committed already, in flight, or finished). */
   accept(offset: bigint, now = Date.now()): boolean {
     if (!this.active) return false;

@@ -629,10 +629,12 @@ export class StageWorker {
     for (let attempt = 0; joins === this.joins && this.state === 'running'; attempt++) {
       try {
         if (!(await this.stillAssigned(partition))) return;
+        // Where to read from when nothing was committed: the partition's first record.
+        const low = BigInt((await this.admin.fetchTopicOffsets(this.inputTopic)).find((o) => o.partition === partition)?.low ?? '0');
         if (joins !== this.joins || this.state !== 'running') return;
-        const owner = await this.partitions.retake(partition);
+        const owner = await this.partitions.retake(partition, low);
         if (owner === null || joins !== this.joins) return;
-        const from = owner.committedOffset ?? BigInt((await this.admin.fetchTopicOffsets(this.inputTopic)).find((o) => o.partition === partition)?.low ?? '0');
+        const from = owner.committedOffset ?? low;
         this.consumer.seek({ topic: this.inputTopic, partition, offset: String(from) });
         this.log.warn({ partition, offset: String(from) }, 'partition fenced while the group still assigns it here: taken again, reading from its committed offset');
         return;
