@@ -123,6 +123,11 @@ function kPermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
   return sig;
 }
 
+/** One of `k` bins for a 32-bit hash: its high bits scaled to k (no modulo bias). */
+function binOf(h: number, k: number): number {
+  return Math.floor((h * k) / TWO_32);
+}
+
 /** Rank of an empty bin's own slot: above every rank a real n-gram can have (ranks are < 2^32 - 1). */
 const EMPTY = 0xffffffff;
 
@@ -132,8 +137,8 @@ function onePermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
   let filled = 0;
   const { h1, h2 } = shingleHashes(hashes, p);
   for (let s = 0; s < h1.length; s++) {
-    // h1 picks the bin (its high bits, scaled to k: no modulo bias), h2 is the rank in it.
-    const bin = Math.floor(((h1[s] as number) * k) / TWO_32);
+    // h1 picks the bin, h2 is the rank in it.
+    const bin = binOf(h1[s] as number, k);
     const r = h2[s] as number;
     const rank = r === EMPTY ? EMPTY - 1 : r;
     const was = bins[bin] as number;
@@ -148,7 +153,7 @@ function onePermutation(hashes: Uint32Array, p: MinHashParams): Uint32Array {
   for (let i = 0; i < k; i++) {
     if (bins[i] !== EMPTY) continue;
     for (let attempt = 1; ; attempt++) {
-      const j = Math.floor((fmix32(mixIn(mixIn(salt, i), attempt)) * k) / TWO_32);
+      const j = binOf(fmix32(mixIn(mixIn(salt, i), attempt)), k);
       const v = bins[j] as number;
       if (v !== EMPTY) {
         sig[i] = v;
