@@ -4,8 +4,12 @@
  * from `npm run kafka:start`, fed by `webscale-rl ingest` and checked with `webscale-rl export`.
  * Each run uses a fresh topic prefix and deletes its topics and groups at the end.
  *
- * - throughput: the stand-in LLM at 200 ms a call (its own process, one port per stage so each
- *   stage's calls and in-flight timeline are measured apart). LLM utilisation PER STAGE =
+ * - throughput: the stand-in LLM at 1,000 ms a call (`--kafka-latency-ms`; its own process, one
+ *   port per stage so each stage's calls and in-flight timeline are measured apart). By default
+ *   (`--kafka-layout staged`) every document is ingested first and the stages run one after
+ *   another, each alone on the machine, as stages scaled on their own pods run; `together` starts
+ *   the four workers at once on the machine the broker and the stand-in also use, where on 2
+ *   cores CPU, not the worker, sets the pace at short latencies. LLM utilisation PER STAGE =
  *   calls x latency / (stage active wall x C), where the stage's active wall runs from its first
  *   LLM request received at the stand-in to its last reply sent: stages of a pipeline start and
  *   end at different times, and a stage cannot call the LLM before its input exists. The figure
@@ -135,6 +139,8 @@ interface KafkaRunOptions {
   ingestRate: number;
   commitIntervalMs: number | null;
   fetchMaxWaitMs: number | null;
+  /** Ingest everything, then start the stages one at a time (see BenchOptions.kafkaStaged). */
+  staged: boolean;
 }
 
 interface StageResult {
@@ -248,31 +254,45 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
       await writeFile(configPath, `kafka:\n  commitInterval: ${o.commitIntervalMs}\n`);
       extraArgs.push('--config', configPath);
     }
-    for (const [i, stage] of LLM_STAGES.entries()) {
+    const cpuBefore = new Map<LlmStage, number>();
+    const startStage = async (i: number, stage: LlmStage): Promise<WorkerProcess> => {
       const url = llm.urls[i];
       if (url === undefined) throw new Error('stand-in has fewer servers than stages');
-      workers.push(
-        startWorker({
-          stage,
-          port: await freePort(),
-          args: ['--concurrency', String(o.concurrency), '--instance-id', `bench-${stage}`, ...extraArgs],
-          env: cliEnv({ ...baseEnv, WEBSCALE_LLM_URL: url, ...(o.fetchMaxWaitMs === null ? {} : { BENCH_KAFKA_MAX_WAIT_MS: String(o.fetchMaxWaitMs) }) }),
-          probePath: join(dir, `probe-${stage}.json`),
-        }),
-      );
+      const w = startWorker({
+        stage,
+        port: await freePort(),
+        args: ['--concurrency', String(o.concurrency), '--instance-id', `bench-${stage}`, ...extraArgs],
+        env: cliEnv({ ...baseEnv, WEBSCALE_LLM_URL: url, ...(o.fetchMaxWaitMs === null ? {} : { BENCH_KAFKA_MAX_WAIT_MS: String(o.fetchMaxWaitMs) }) }),
+        probePath: join(dir, `probe-${stage}.json`),
+      });
+      workers.push(w);
+      return w;
+    };
+    const cpuOf = async (w: WorkerProcess): Promise<void> => {
+      const s = await scrape(w.port);
+      cpuBefore.set(w.stage as LlmStage, s === null ? 0 : total(s, 'process_cpu_seconds_total'));
+    };
+    /** Staged runs: the next stage's worker, once it is ready (the stand-in does not count start-up probes). */
+    const startNext = async (): Promise<void> => {
+      const i = workers.length;
+      const stage = LLM_STAGES[i];
+      if (stage === undefined) return;
+      ctx.progress(`${o.name}: starting the ${stage} worker alone (--concurrency ${o.concurrency}, LLM ${o.latencyMs} ms)`);
+      const w = await startStage(i, stage);
+      await waitReady(w);
+      await cpuOf(w);
+    };
+    if (!o.staged) {
+      for (const [i, stage] of LLM_STAGES.entries()) await startStage(i, stage);
+      ctx.progress(`${o.name}: starting 4 workers (--concurrency ${o.concurrency}, LLM ${o.latencyMs} ms)`);
+      await Promise.all(workers.map((w) => waitReady(w)));
     }
-    ctx.progress(`${o.name}: starting 4 workers (--concurrency ${o.concurrency}, LLM ${o.latencyMs} ms)`);
-    await Promise.all(workers.map((w) => waitReady(w)));
 
     await llm.reset();
     const standInBefore = await llm.stats();
     const bPid = await brokerPid();
     const brokerBefore = bPid === null ? null : processCpuMs(bPid);
-    const cpuBefore = new Map<LlmStage, number>();
-    for (const w of workers) {
-      const s = await scrape(w.port);
-      cpuBefore.set(w.stage as LlmStage, s === null ? 0 : total(s, 'process_cpu_seconds_total'));
-    }
+    for (const w of workers) await cpuOf(w);
 
     ctx.progress(`${o.name}: ingest ${o.docs} documents${o.ingestRate > 0 ? ` at ${o.ingestRate}/s` : ' at once'}; waiting for ${int(expectedQa)} QA records in the sink`);
     const env = cliEnv(baseEnv);
@@ -281,6 +301,10 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
     const ingest = runCliCommand(['ingest', feed ? '-' : input], env, feed);
     let ingestDone: Awaited<typeof ingest> | null = null;
     void ingest.then((r) => (ingestDone = r));
+    if (o.staged) {
+      await ingest;
+      await startNext();
+    }
 
     const polls: Poll[] = [];
     let e2eMs: number | null = null;
@@ -302,15 +326,20 @@ async function kafkaRun(ctx: BenchContext, o: KafkaRunOptions): Promise<KafkaRun
       polls.push(poll);
       const check = poll.stages.check;
       if (e2eMs === null && check !== undefined && (check.produced['qa.verified'] ?? 0) >= expectedQa) e2eMs = tPoll;
-      const done = LLM_STAGES.every((s) => {
+      const stageDone = (s: LlmStage): boolean => {
         const st = poll.stages[s];
         if (st === undefined) return false;
         const producedAll = Object.values(st.produced).reduce((a, b) => a + b, 0);
         return producedAll >= expected[s].produced && st.calls >= expected[s].calls && st.inFlight === 0;
-      });
-      if (done && e2eMs !== null) {
+      };
+      if (LLM_STAGES.every(stageDone) && e2eMs !== null) {
         allDoneMs = tPoll;
         break;
+      }
+      const current = LLM_STAGES[workers.length - 1];
+      if (o.staged && current !== undefined && workers.length < LLM_STAGES.length && stageDone(current)) {
+        await startNext();
+        lastChange = Date.now();
       }
       const key = JSON.stringify(LLM_STAGES.map((s) => [poll.stages[s]?.calls, poll.stages[s]?.consumed, poll.stages[s]?.produced]));
       if (key !== lastKey) {
@@ -447,7 +476,8 @@ function runHeader(r: KafkaRun): string[] {
   out.push(row('corpus', `${int(c.documents)} documents: ${int(c.byKind.pass)} pass, ${int(c.documents - c.byKind.pass - c.byKind.unqualified)} pre-filter junk, ${int(c.byKind.unqualified)} LLM-unqualified => ${int(r.expectedQa)} QA expected`));
   out.push(row('topics', `${r.prefix}* , ${o.partitions} partitions each; commit interval ${o.commitIntervalMs === null ? 'default (1 s)' : `${o.commitIntervalMs} ms`}`));
   if (o.fetchMaxWaitMs !== null) out.push(row('EXPERIMENT', `workers' kafkajs consumer maxWaitTimeInMs patched to ${o.fetchMaxWaitMs} ms (product default: kafkajs's 5000 ms)`));
-  out.push(row('ingest', `${o.ingestRate > 0 ? `${o.ingestRate} docs/s through stdin` : 'all at once, workers already running'}; ingest process ${ms(r.ingestWallMs)} (spawn to exit)`));
+  out.push(row('ingest', `${o.ingestRate > 0 ? `${o.ingestRate} docs/s through stdin` : o.staged ? 'all at once, before any worker' : 'all at once, workers already running'}; ingest process ${ms(r.ingestWallMs)} (spawn to exit)`));
+  if (o.staged) out.push(row('STAGED', 'one stage at a time: each worker started when the stage before it had committed everything, so each ran alone on the machine (the others idle)'));
   return out;
 }
 
@@ -603,14 +633,14 @@ export const kafkaMode: BenchMode = {
     const opt = ctx.options;
     const report: string[] = [];
     const json: Record<string, unknown> = { machine_at_start: machineFacts(), options: opt };
-    const base = { concurrency: opt.concurrency, partitions: opt.kafkaPartitions, ingestRate: opt.kafkaIngestRate, commitIntervalMs: opt.kafkaCommitIntervalMs, fetchMaxWaitMs: opt.kafkaFetchMaxWaitMs };
+    const base = { concurrency: opt.concurrency, partitions: opt.kafkaPartitions, ingestRate: opt.kafkaIngestRate, staged: opt.kafkaLayout === 'staged', commitIntervalMs: opt.kafkaCommitIntervalMs, fetchMaxWaitMs: opt.kafkaFetchMaxWaitMs };
     if (opt.scenarios.includes('throughput')) {
-      const r = await kafkaRun(ctx, { ...base, name: 'throughput', docs: opt.docs, latencyMs: opt.latencyMs });
+      const r = await kafkaRun(ctx, { ...base, name: 'throughput', docs: opt.docs, latencyMs: opt.kafkaLatencyMs });
       report.push(...throughputReport(r), '');
       json['throughput'] = runJson(r);
     }
     if (opt.scenarios.includes('memory')) {
-      const r = await kafkaRun(ctx, { ...base, name: 'overhead', docs: opt.kafkaOverheadDocs, latencyMs: opt.memoryLatencyMs, ingestRate: 0 });
+      const r = await kafkaRun(ctx, { ...base, name: 'overhead', docs: opt.kafkaOverheadDocs, latencyMs: opt.memoryLatencyMs, ingestRate: 0, staged: false });
       report.push(...overheadReport(r), '');
       json['overhead'] = runJson(r);
     }

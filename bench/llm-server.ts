@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   });
   const latencyMs = Number(values.latency);
   const sampleEveryMs = Number(values['sample-ms']);
-  const servers = await Promise.all(Array.from({ length: Math.max(1, Number(values.servers)) }, () => startStandInLlm({ latencyMs, maxLog: 10 })));
+  const servers = await Promise.all(Array.from({ length: Math.max(1, Number(values.servers)) }, () => startStandInLlm({ latencyMs, maxLog: 10, countProbes: false })));
   const send = (m: ServerMessage): void => {
     process.send?.(m);
   };

@@ -32,6 +32,18 @@ export interface BenchOptions {
   kafkaOverheadDocs: number;
   /** Kafka mode: ingest at this many documents/s while the workers run (0: all at once). */
   kafkaIngestRate: number;
+  /**
+   * Kafka mode: `staged` (default) ingests every document first, then starts one stage worker
+   * after another, each once the stage before it has committed everything, so each stage runs
+   * alone on a full input topic, as a stage scaled on its own pods does; `together` starts all
+   * four workers before the ingest, sharing the machine with the broker and the stand-in.
+   */
+  kafkaLayout: 'staged' | 'together';
+  /**
+   * Kafka mode: the stand-in's latency in the throughput run, ms (default 1000, about what a
+   * model takes for these prompts; `--latency-ms` is the embedded run's).
+   */
+  kafkaLatencyMs: number;
   /** Kafka mode: the workers' kafka.commitInterval in ms (null: the config default). */
   kafkaCommitIntervalMs: number | null;
   /**
@@ -60,6 +72,9 @@ export const USAGE = `npm run bench -- [options]   (every option also reads BENC
   --kafka-partitions <n>     kafka: partitions of every topic of a run (default 12, as topics/*.yaml)
   --kafka-overhead-docs <n>  kafka: documents of the instant-LLM overhead run (default 3000)
   --kafka-ingest-rate <n>    kafka: feed the throughput run's documents at n/s while it runs (default 0: all at once)
+  --kafka-layout <l>         kafka: staged (default: ingest everything, then run the stages one after another, each alone
+                             on the machine) or together (all four workers at once, sharing it with the broker and the stand-in)
+  --kafka-latency-ms <ms>    kafka: stand-in LLM latency in the throughput run (default 1000)
   --kafka-commit-interval-ms <ms>  kafka: the workers' kafka.commitInterval (default: config default, 1 s)
   --kafka-fetch-max-wait-ms <ms>   kafka experiment: patch the workers' kafkajs consumer maxWaitTimeInMs (default: kafkajs's 5 s)
   --pyclient-records <n>     pyclient: QaRecords the Python client reads (default 20000)
@@ -107,6 +122,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       'kafka-overhead-docs': { type: 'string' },
       'kafka-ingest-rate': { type: 'string' },
       'kafka-commit-interval-ms': { type: 'string' },
+      'kafka-layout': { type: 'string' },
+      'kafka-latency-ms': { type: 'string' },
       'kafka-fetch-max-wait-ms': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
@@ -119,6 +136,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   const scenarios = list(pick(values.scenarios, 'BENCH_SCENARIOS')) ?? ['throughput', 'memory'];
   for (const s of scenarios) if (s !== 'throughput' && s !== 'memory') throw new Error(`unknown scenario ${JSON.stringify(s)}; expected throughput or memory`);
   const keepEnv = env['BENCH_KEEP'];
+  const layout = pick(values['kafka-layout'], 'BENCH_KAFKA_LAYOUT') ?? 'staged';
+  if (layout !== 'staged' && layout !== 'together') throw new Error(`unknown --kafka-layout ${JSON.stringify(layout)}; expected staged or together`);
   return {
     only: list(pick(values.only, 'BENCH_ONLY')),
     docs: num('--docs', pick(values.docs, 'BENCH_DOCS'), 1000, 1),
@@ -132,6 +151,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     kafkaPartitions: num('--kafka-partitions', pick(values['kafka-partitions'], 'BENCH_KAFKA_PARTITIONS'), 12, 1),
     kafkaOverheadDocs: num('--kafka-overhead-docs', pick(values['kafka-overhead-docs'], 'BENCH_KAFKA_OVERHEAD_DOCS'), 3000, 1),
     kafkaIngestRate: num('--kafka-ingest-rate', pick(values['kafka-ingest-rate'], 'BENCH_KAFKA_INGEST_RATE'), 0, 0),
+    kafkaLayout: layout,
+    kafkaLatencyMs: num('--kafka-latency-ms', pick(values['kafka-latency-ms'], 'BENCH_KAFKA_LATENCY_MS'), 1000, 0),
     kafkaCommitIntervalMs: optionalMs('--kafka-commit-interval-ms', pick(values['kafka-commit-interval-ms'], 'BENCH_KAFKA_COMMIT_INTERVAL_MS')),
     pyclientRecords: num('--pyclient-records', pick(values['pyclient-records'], 'BENCH_PYCLIENT_RECORDS'), 20000, 1),
     kafkaFetchMaxWaitMs: optionalMs('--kafka-fetch-max-wait-ms', pick(values['kafka-fetch-max-wait-ms'], 'BENCH_KAFKA_FETCH_MAX_WAIT_MS')),

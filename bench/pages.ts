@@ -54,7 +54,11 @@ export interface NewsPage {
   chrome: string[];
 }
 
-export function newsPage(i: number, rand: () => number): NewsPage {
+/**
+ * `markup: false` writes the article as plain `div`s (no `main`, no `article`), as many older or
+ * template-built pages do: the default extractor then has to find it with Readability.
+ */
+export function newsPage(i: number, rand: () => number, options: { markup?: boolean } = {}): NewsPage {
   const nav = Array.from({ length: 120 }, (_, k) => `<li class="menu-item"><a href="/section/${k}"><span>Section ${k}</span></a></li>`).join('');
   const stories = Array.from({ length: 40 }, () => sentence(rand));
   const side = stories.map((s, k) => `<li><a href="/story/${i}-${k}"><img src="/t/${k}.jpg" alt=""><span>${s}</span></a></li>`).join('');
@@ -66,9 +70,9 @@ export function newsPage(i: number, rand: () => number): NewsPage {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Story ${i}</title>${style}${script}</head>
 <body>${icons}<header><a href="/">Daily Valley</a><nav><ul>${nav}</ul></nav></header>
 <div class="wrap"><aside><h3>Most read</h3><ul>${side}</ul></aside>
-<main><article><h1>${sentence(rand)}</h1><p class="byline">By a staff writer</p>
+${options.markup === false ? '<div class="content"><div class="story">' : '<main><article>'}<h1>${sentence(rand)}</h1><p class="byline">By a staff writer</p>
 ${paras}
-</article></main></div>
+${options.markup === false ? '</div></div>' : '</article></main>'}</div>
 <footer><p>Copyright Daily Valley. All rights reserved.</p><ul>${nav}</ul></footer></body></html>`;
   const chrome = ['Daily Valley', 'Section 7', 'Section 119', 'Most read', ...stories, 'All rights reserved', 'var cfg', 'margin:'];
   return { html, paragraphs: paragraphs.map((p) => p.text), chrome };

@@ -9,7 +9,9 @@
  * footer, inline script, style and SVG sprite) around 6-14 paragraphs of seeded pseudo-text with
  * links and emphasis, about 950 elements and 73 KB of HTML: the element count, not the bytes, is
  * what costs (see README, Performance). The input tests check extraction quality on the same
- * pages.
+ * pages. The default extractor is measured twice: on pages whose article sits in `main` and
+ * `article` (taken from the markup) and on the same pages written with `div`s only (Readability
+ * has to find it); `readability` forces Readability on the first kind.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -21,14 +23,14 @@ import { countStartTags, stripNonText } from '../src/input/html.js';
 import type { BenchContext, BenchMode, ModeResult } from './modes.js';
 import { newsPage, paragraph, prng } from './pages.js';
 
-async function writeCrawl(dir: string, pages: number): Promise<{ warc: string; wet: string; htmlBytes: number; elements: number }> {
+async function writeCrawl(dir: string, pages: number, markup = true): Promise<{ warc: string; wet: string; htmlBytes: number; elements: number }> {
   const rand = prng(42);
   const warcParts: Uint8Array[] = [];
   const wetParts: Uint8Array[] = [];
   let htmlBytes = 0;
   let elements = 0;
   for (let i = 0; i < pages; i++) {
-    const { html } = newsPage(i, rand);
+    const { html } = newsPage(i, rand, { markup });
     htmlBytes += Buffer.byteLength(html);
     elements += countStartTags(stripNonText(html));
     const url = `https://valley.example/story/${i}`;
@@ -44,8 +46,8 @@ async function writeCrawl(dir: string, pages: number): Promise<{ warc: string; w
     );
     wetParts.push(await WARCSerializer.serialize(conversion, { gzip: true }));
   }
-  const warc = join(dir, 'bench.warc.gz');
-  const wet = join(dir, 'bench.warc.wet.gz');
+  const warc = join(dir, markup ? 'bench.warc.gz' : 'bench-divs.warc.gz');
+  const wet = join(dir, markup ? 'bench.warc.wet.gz' : 'bench-divs.warc.wet.gz');
   await writeFile(warc, Buffer.concat(warcParts));
   await writeFile(wet, Buffer.concat(wetParts));
   return { warc, wet, htmlBytes, elements };
@@ -95,13 +97,14 @@ async function measure(name: string, path: string, options: InputOptions = {}): 
 
 function line(f: Figure): string {
   const perCore = f.documents / (f.cpuMs / 1000);
-  return `${f.name.padEnd(28)} ${String(f.documents).padStart(6)} docs  ${(f.documents / (f.wallMs / 1000)).toFixed(0).padStart(7)} docs/s  ${(f.cpuMs / f.documents).toFixed(3).padStart(7)} CPU ms/doc  ${perCore.toFixed(0).padStart(7)} docs/CPU-s${f.other ? `  (${f.other} not documents)` : ''}`;
+  return `${f.name.padEnd(32)} ${String(f.documents).padStart(6)} docs  ${(f.documents / (f.wallMs / 1000)).toFixed(0).padStart(7)} docs/s  ${(f.cpuMs / f.documents).toFixed(3).padStart(7)} CPU ms/doc  ${perCore.toFixed(0).padStart(7)} docs/CPU-s${f.other ? `  (${f.other} not documents)` : ''}`;
 }
 
 async function run(ctx: BenchContext): Promise<ModeResult> {
   const pages = Number(process.env['BENCH_SOURCE_PAGES'] ?? 1000);
   ctx.progress(`writing ${pages} pages as WARC and WET`);
   const crawl = await writeCrawl(ctx.workDir, pages);
+  const divs = await writeCrawl(ctx.workDir, pages, false);
   const texts = rowsText(pages * 5);
   const jsonl = join(ctx.workDir, 'bench.jsonl.gz');
   await writeFile(jsonl, gzipSync(texts.map((text, i) => JSON.stringify({ id: `l${i}`, text })).join('\n') + '\n'));
@@ -111,7 +114,9 @@ async function run(ctx: BenchContext): Promise<ModeResult> {
   const figures: Figure[] = [];
   // A warm-up pass so JIT compilation is not billed to the first format.
   await measure('warm-up', crawl.warc);
-  figures.push(await measure('WARC, readability', crawl.warc));
+  figures.push(await measure('WARC, default (article markup)', crawl.warc));
+  figures.push(await measure('WARC, default (divs only)', divs.warc));
+  figures.push(await measure('WARC, readability', crawl.warc, { extractor: 'readability' }));
   figures.push(await measure('WARC, body extractor', crawl.warc, { extractor: 'body' }));
   figures.push(await measure('WET', crawl.wet));
   figures.push(await measure('JSON lines, gzip', jsonl));

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { LLM_STAGES } from '../core/records.js';
+import { EXTRACTORS } from '../input/extractors.js';
 import { duration } from './duration.js';
 import { kafkaSecurityIssues, kafkaSecurityShape } from './kafka-security.js';
 import { qualityRulesSchema } from './quality-rules.js';
@@ -414,8 +415,12 @@ const inputSchema = z
     maxRecordBytes: z.number().int().positive().default(16 * 1024 * 1024),
     /** Largest parquet row group read (uncompressed bytes of the columns read); larger ones are `input.too_large`. */
     maxRowGroupBytes: z.number().int().positive().default(256 * 1024 * 1024),
-    /** Main-content extraction for HTML: `readability` (Mozilla Readability) or `body` (the body without nav/header/footer/aside). */
-    extractor: z.enum(['readability', 'body']).default('readability'),
+    /**
+     * Main-content extraction for HTML (src/input/extractors.ts): `auto` (the page's one
+     * article when its markup marks one clearly, else Mozilla Readability), `readability`
+     * (always Readability) or `body` (the body without nav/header/footer/aside).
+     */
+    extractor: z.enum(EXTRACTORS).default('auto'),
   })
   .strict();
 

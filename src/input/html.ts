@@ -7,26 +7,29 @@
  * decoders are @exodus/bytes' WHATWG ones: Node 20's own TextDecoder reads windows-1252 as
  * ISO-8859-1 (0x80-0x9F become control characters instead of quotes and dashes).
  *
- * Main content comes from Mozilla Readability (Firefox's Reader View) on linkedom, a light DOM,
- * after a pruning pass without a DOM (prune.ts) has dropped what can never be main content, so
- * the DOM holds tens of elements instead of a thousand; pages Readability finds nothing in, or
- * that are still too big or too deep for it, fall back to the body extractor (sax-text.ts: the
- * body without navigation, header, footer and aside, no DOM) on the pruned page.
+ * A pruning pass without a DOM (prune.ts) first drops what can never be main content. A page
+ * whose markup then marks one clear main text (one `article`, or one `main`, holding most of what
+ * is left) gives that element's text, with no DOM: the order trafilatura uses too, the page's own
+ * markup first and a scoring extractor as the fallback. Otherwise main content comes from Mozilla
+ * Readability (Firefox's Reader View) on linkedom, a light DOM, which after the pruning holds
+ * tens of elements instead of a thousand; pages Readability finds nothing in, or that are still
+ * too big or too deep for it, fall back to the body extractor (sax-text.ts: the body without
+ * navigation, header, footer and aside, no DOM) on the pruned page.
  * Block elements become line breaks, so paragraphs survive as lines.
  */
 import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
-import { pruneHtml } from './prune.js';
+import { EXTRACTORS, type Extractor } from './extractors.js';
+import { pruneHtml, type Pruned } from './prune.js';
 import { bodyText } from './sax-text.js';
 import { normaliseWhitespace } from './text.js';
 
-export { normaliseWhitespace };
+export { EXTRACTORS, normaliseWhitespace, type Extractor };
 
-/** How main content is found: Readability, or the body without its boilerplate elements (faster, noisier). */
-export const EXTRACTORS = ['readability', 'body'] as const;
-export type Extractor = (typeof EXTRACTORS)[number];
+/** What produced a page's text: its article markup, Readability, or the body extractor. */
+export type ExtractionPath = 'markup' | 'readability' | 'body';
 
 export type Decoded = { ok: true; text: string; charset: string } | { ok: false; charset: string; detail: string };
 
@@ -106,7 +109,7 @@ export function textOf(root: DomNode, dropBoilerplate = false): string {
 export interface Extracted {
   text: string;
   title: string | null;
-  extractor: Extractor;
+  extractor: ExtractionPath;
 }
 
 /**
@@ -164,11 +167,48 @@ const READABILITY_OPTIONS = {
 } as ConstructorParameters<typeof Readability<unknown>>[1];
 
 /**
- * The main text of an HTML page. The `readability` extractor prunes the page first (prune.ts:
- * one htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks), so linkedom and
- * Readability see a fraction of its elements; the element and depth budgets apply to what is left.
+ * When the pruned page's own markup is taken as its main text (`auto`): one `article` element (or,
+ * with no article, one `main`) that holds at least MIN_MARKUP_TEXT characters and at least
+ * MIN_MARKUP_SHARE of the text the pruning left. Several articles (a listing, a feed), a short
+ * one (a teaser) or one beside more text elsewhere go to Readability, which scores the page.
+ * MIN_MARKUP_TEXT is Readability's own bar for an article (its `charThreshold`).
  */
-export function extractMainText(rawHtml: string, extractor: Extractor = 'readability'): Extracted {
+const MIN_MARKUP_TEXT = 500;
+const MIN_MARKUP_SHARE = 0.5;
+
+/** The one `<tag>` element of pruned HTML (lower-case tags, written by prune.ts), or null. */
+function onlyElement(html: string, tag: 'article' | 'main'): string | null {
+  const open = new RegExp(`<${tag}[ >]`, 'g');
+  const first = open.exec(html);
+  if (first === null || open.exec(html) !== null) return null;
+  const end = html.indexOf(`</${tag}>`, first.index);
+  return end === -1 ? null : html.slice(first.index, end + tag.length + 3);
+}
+
+/** The main text from the page's article markup, when it marks one clear main text (see above). */
+function markupText(pruned: Pruned): string | null {
+  let root: string | null = null;
+  let rootText = 0;
+  if (pruned.articleTextLength > 0) {
+    root = onlyElement(pruned.html, 'article');
+    rootText = pruned.articleTextLength;
+  } else if (pruned.mainTextLength > 0) {
+    root = onlyElement(pruned.html, 'main');
+    rootText = pruned.mainTextLength;
+  }
+  if (root === null || rootText < MIN_MARKUP_TEXT || rootText < pruned.textLength * MIN_MARKUP_SHARE) return null;
+  const text = bodyText(root);
+  return text.length >= MIN_MARKUP_TEXT ? text : null;
+}
+
+/**
+ * The main text of an HTML page. `auto` and `readability` prune the page first (prune.ts: one
+ * htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks); `auto` then takes the
+ * page's one article when its markup marks one clearly (markupText), and otherwise, like
+ * `readability`, runs Readability on a DOM of what is left, so linkedom and Readability see a
+ * fraction of its elements; the element and depth budgets apply to what is left.
+ */
+export function extractMainText(rawHtml: string, extractor: Extractor = 'auto'): Extracted {
   const html = stripNonText(rawHtml);
   const tooLarge = (): Error => new TooManyElementsError(`more than ${MAX_PAGE_ELEMENTS} elements`);
   if (extractor === 'body') {
@@ -178,11 +218,15 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'readabi
   // The pruning pass counts start tags itself and stops past the limit, before any DOM.
   const pruned = pruneHtml(html, MAX_PAGE_ELEMENTS);
   if (pruned.tooLarge) throw tooLarge();
+  if (extractor === 'auto') {
+    const text = markupText(pruned);
+    if (text !== null) return { text, title: pruned.title, extractor: 'markup' };
+  }
   if (pruned.elements > MAX_READABILITY_ELEMENTS || pruned.depth > MAX_READABILITY_DEPTH) {
-    return { text: bodyText(pruned.html), title: null, extractor: 'body' };
+    return { text: bodyText(pruned.html), title: pruned.title, extractor: 'body' };
   }
   const { document } = parseHTML(pruned.html);
-  const title = (document.title as string | undefined)?.trim() || null;
+  const title = pruned.title;
   try {
     // linkedom's document stands in for the DOM types Readability is declared with.
     const article = new Readability<unknown>(document as never, READABILITY_OPTIONS).parse();
@@ -198,7 +242,7 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'readabi
 }
 
 /** The main text, or the error that stopped extraction (one hostile page must not end its file). */
-export function extractSafely(html: string, extractor: Extractor = 'readability'): string | Error {
+export function extractSafely(html: string, extractor: Extractor = 'auto'): string | Error {
   try {
     return extractMainText(html, extractor).text;
   } catch (err) {

@@ -62,6 +62,13 @@ const MIN_LINKS = 3;
 export interface Pruned {
   /** The reduced page ('' when the page has more than `maxElements`). */
   html: string;
+  /** The text of the page's `title` element, whitespace collapsed; null when it has none. */
+  title: string | null;
+  /** Characters of text written out (each run trimmed): what is left of the page to read. */
+  textLength: number;
+  /** Of `textLength`, inside `article` elements, and inside `main` elements. */
+  articleTextLength: number;
+  mainTextLength: number;
   /** The page has more start tags than `maxElements`: the pass stopped there. */
   tooLarge: boolean;
   /** Elements written out. */
@@ -139,6 +146,13 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
   let maxDepth = 0;
   // The nearest open buffered block, which text and links are counted toward.
   const buffered: Open[] = [];
+  let inArticle = 0;
+  let inMain = 0;
+  let inTitle = 0;
+  let title = '';
+  let textLength = 0;
+  let articleTextLength = 0;
+  let mainTextLength = 0;
 
   const drops = (name: string, attribs: Record<string, string>): boolean => {
     if (DROPPED.has(name)) return true;
@@ -173,6 +187,9 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
         const open: Open = { name, dropped: false, unwrapped: false, buffer: null, textLength: 0, linkTextLength: 0, links: 0, elements: 0 };
         stack.push(open);
         if (CONTENT_ROOTS.has(name)) inContent++;
+        if (name === 'article') inArticle++;
+        else if (name === 'main') inMain++;
+        else if (name === 'title') inTitle++;
         if (name === 'a') {
           inLink++;
           const block = buffered[buffered.length - 1];
@@ -211,6 +228,9 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
           return;
         }
         if (CONTENT_ROOTS.has(name)) inContent--;
+        if (name === 'article') inArticle--;
+        else if (name === 'main') inMain--;
+        else if (name === 'title') inTitle--;
         if (name === 'a') inLink--;
         if (open.unwrapped) return;
         depth--;
@@ -226,6 +246,10 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
             out.length -= 2;
             elements -= open.elements + 1;
             if (parent) parent.elements--;
+            // Its text is no longer on the page (nor in the article or main it sits in).
+            textLength -= open.textLength;
+            if (inArticle > 0) articleTextLength -= open.textLength;
+            if (inMain > 0) mainTextLength -= open.textLength;
             return;
           }
           if (parent) {
@@ -240,9 +264,16 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
       ontext(text) {
         if (dropping > 0) return;
         out.push(escapeText(text));
+        if (inTitle > 0) {
+          title += text;
+          return;
+        }
+        const length = text.trim().length;
+        textLength += length;
+        if (inArticle > 0) articleTextLength += length;
+        if (inMain > 0) mainTextLength += length;
         const block = buffered[buffered.length - 1];
         if (block) {
-          const length = text.trim().length;
           block.textLength += length;
           if (inLink > 0) block.linkTextLength += length;
         }
@@ -258,6 +289,8 @@ export function pruneHtml(html: string, maxElements = Infinity): Pruned {
   }
 
   parser.end(html);
-  if (seen > maxElements) return { html: '', tooLarge: true, elements, depth: maxDepth };
-  return { html: flatten(root), tooLarge: false, elements, depth: maxDepth };
+  const counts = { textLength, articleTextLength, mainTextLength, elements, depth: maxDepth };
+  if (seen > maxElements) return { html: '', title: null, tooLarge: true, ...counts };
+  const collapsed = title.replace(/\s+/g, ' ').trim();
+  return { html: flatten(root), title: collapsed === '' ? null : collapsed, tooLarge: false, ...counts };
 }

@@ -51,7 +51,7 @@ function resolve(o: InputOptions): ResolvedOptions {
     fields: o.fields ?? DEFAULT_FIELDS,
     maxRecordBytes: o.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     maxRowGroupBytes: o.maxRowGroupBytes ?? 256 * 1024 * 1024,
-    extractor: o.extractor ?? 'readability',
+    extractor: o.extractor ?? 'auto',
   };
 }
 

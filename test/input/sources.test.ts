@@ -200,12 +200,56 @@ describe('HTML files', () => {
     for (let i = 0; i < 40; i++) {
       const page = newsPage(i, rand);
       const extracted = extractMainText(page.html);
+      // The page marks its one article: taken as it is, headline and byline included.
+      expect(extracted.extractor).toBe('markup');
+      expect(extracted.title).toBe(`Story ${i}`);
+      for (const p of page.paragraphs) expect(extracted.text).toContain(p);
+      for (const c of page.chrome) expect(extracted.text).not.toContain(c);
+      const lines = extracted.text.split('\n').filter((l) => l.length > 0);
+      expect(lines).toHaveLength(page.paragraphs.length + 2);
+      expect(lines[1]).toBe('By a staff writer');
+      // Readability on the same page finds the same paragraphs; it takes the h1 as the title and the byline as metadata.
+      const scored = extractMainText(page.html, 'readability');
+      expect(scored.extractor).toBe('readability');
+      expect(scored.text.split('\n').filter((l) => l.length > 0)).toEqual(lines.slice(2));
+    }
+  });
+
+  it('pages without article markup, with several articles, or with a teaser article go to Readability', () => {
+    const rand = prng(9);
+    for (let i = 0; i < 20; i++) {
+      const page = newsPage(i, rand, { markup: false });
+      const extracted = extractMainText(page.html);
       expect(extracted.extractor).toBe('readability');
       for (const p of page.paragraphs) expect(extracted.text).toContain(p);
       for (const c of page.chrome) expect(extracted.text).not.toContain(c);
-      // One line per paragraph: Readability takes the h1 as the title and the byline as metadata.
-      expect(extracted.text.split('\n').filter((l) => l.length > 0)).toHaveLength(page.paragraphs.length);
     }
+    const story = (n: number): string => `<p>${'The ferry leaves the harbour at dawn, and it returns at dusk. '.repeat(n)}</p>`;
+    const listing = `<html><body><article>${story(10)}</article><article>${story(10)}</article></body></html>`;
+    expect(extractMainText(listing).extractor).toBe('readability');
+    // An article of a few lines beside the page's real text: the markup is not trusted.
+    const teaser = `<html><body><article>${story(9)}</article><div class="text">${story(30)}</div></body></html>`;
+    expect(extractMainText(teaser).extractor).toBe('readability');
+    // Too short to be an article on its own (Readability's own bar is 500 characters).
+    const short = `<html><body><article>${story(3)}</article></body></html>`;
+    expect(extractMainText(short).extractor).not.toBe('markup');
+    // One main and no article: the main is taken.
+    const main = `<html><body><main><h2>Harbour</h2>${story(10)}</main><div><p>${'Weather notes for sailors appear here. '.repeat(3)}</p></div></body></html>`;
+    const fromMain = extractMainText(main);
+    expect(fromMain.extractor).toBe('markup');
+    expect(fromMain.text.split('\n').filter((l) => l.length > 0)[0]).toBe('Harbour');
+    expect(fromMain.text).toContain('The ferry leaves');
+    expect(fromMain.text).not.toContain('Weather notes');
+  });
+
+  it('link-dense blocks inside the article are dropped before its text is taken', () => {
+    const links = Array.from({ length: 8 }, (_, k) => `<li><a href="/r/${k}">Related story number ${k}</a></li>`).join('');
+    const body = `<p>${'Tide tables are printed each spring by the harbour office. '.repeat(12)}</p>`;
+    const html = `<html><head><title> Tides </title></head><body><article><h1>Tides</h1>${body}<ul>${links}</ul></article></body></html>`;
+    const extracted = extractMainText(html);
+    expect(extracted).toMatchObject({ extractor: 'markup', title: 'Tides' });
+    expect(extracted.text).toContain('Tide tables are printed');
+    expect(extracted.text).not.toContain('Related story');
   });
 
   it('the body extractor keeps the article and drops navigation too', async () => {
@@ -369,7 +413,7 @@ describe('hostile HTML', () => {
   it('a page of 12,000 elements, most of them a menu, goes through Readability once the menu is pruned', () => {
     const menu = '<nav><ul>' + '<li><a href="/x"><span>Menu entry</span></a></li>'.repeat(4_000) + '</ul></nav>';
     const story = '<article><p>' + 'The ferry leaves the harbour at dawn and returns at dusk. '.repeat(20) + '</p></article>';
-    const extracted = extractMainText(`<html><body>${menu}${story}</body></html>`);
+    const extracted = extractMainText(`<html><body>${menu}${story}</body></html>`, 'readability');
     expect(extracted.extractor).toBe('readability');
     expect(extracted.text).toContain('The ferry leaves the harbour at dawn');
     expect(extracted.text).not.toContain('Menu entry');

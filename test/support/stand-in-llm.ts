@@ -81,6 +81,11 @@ export interface StandInOptions {
   /** Keep at most this many requests in `requests` (oldest dropped; default 10 000). */
   maxLog?: number;
   /**
+   * Count start-up probe requests (`PROBE_MARKER`) in `stats()` (default true). The bench turns it
+   * off: a worker started mid-run would otherwise add its probe to the stage's calls and timeline.
+   */
+  countProbes?: boolean;
+  /**
    * The model's context in tokens: a chat request whose prompt tokens (as counted here) plus
    * `max_tokens` exceed it gets the real server's answer, a 400 (TGI: 422) naming the limit.
    */
@@ -489,21 +494,24 @@ export async function startStandInLlm(options: StandInOptions = {}): Promise<Sta
   };
 
   const handleChat = (req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>): void => {
-    total++;
-    inFlight++;
-    if (inFlight > maxInFlight) maxInFlight = inFlight;
+    const probe = JSON.stringify(body).includes(PROBE_MARKER);
+    const counted = !probe || options.countProbes !== false;
+    if (counted) {
+      total++;
+      inFlight++;
+      if (inFlight > maxInFlight) maxInFlight = inFlight;
+    }
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
-      inFlight--;
+      if (counted) inFlight--;
       pending.delete(res);
     };
     pending.add(res);
     res.on('close', finish);
     res.on('finish', finish);
 
-    const probe = JSON.stringify(body).includes(PROBE_MARKER);
     const failWith = /\[\[fail:(\d{3})\]\]/.exec(JSON.stringify(body))?.[1];
     const fault = probe || failWith !== undefined ? undefined : faults.shift();
     const answer = (extraDelay = 0, shape: (content: string) => string | undefined = () => undefined): void => {
