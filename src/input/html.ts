@@ -28,8 +28,11 @@ import { normaliseWhitespace } from './text.js';
 
 export { EXTRACTORS, normaliseWhitespace, type Extractor };
 
-/** What produced a page's text: its article markup, Readability, or the body extractor. */
-export type ExtractionPath = 'markup' | 'readability' | 'body';
+/**
+ * What produced a page's text: its article markup, the one element holding its paragraphs,
+ * Readability, or the body extractor.
+ */
+export type ExtractionPath = 'markup' | 'paragraphs' | 'readability' | 'body';
 
 export type Decoded = { ok: true; text: string; charset: string } | { ok: false; charset: string; detail: string };
 
@@ -202,6 +205,43 @@ function markupText(pruned: Pruned): string | null {
 }
 
 /**
+ * With no article markup, `auto` still skips Readability when one element is the parent of nearly
+ * all of the page's paragraphs (PARAGRAPH_SHARE of the text in `p` elements, MIN_MARKUP_TEXT at
+ * least, and MIN_MARKUP_SHARE of all the text the pruning left): the case Readability's own
+ * scoring (paragraph text credited to the paragraph's parent) cannot decide otherwise. Paragraphs
+ * spread over several containers, or text outside paragraphs, go to Readability.
+ */
+const PARAGRAPH_SHARE = 0.8;
+
+interface Element_ {
+  parentNode: Element_ | null;
+  textContent: string | null;
+}
+
+function paragraphContainer(document: { getElementsByTagName(name: string): ArrayLike<Element_> }, pruned: Pruned): DomNode | null {
+  const paragraphs = document.getElementsByTagName('p');
+  const byParent = new Map<Element_, number>();
+  let all = 0;
+  let best: Element_ | null = null;
+  let bestText = 0;
+  for (let i = 0; i < paragraphs.length; i++) {
+    const p = paragraphs[i] as Element_;
+    const parent = p.parentNode;
+    const length = (p.textContent ?? '').trim().length;
+    all += length;
+    if (parent === null) continue;
+    const sum = (byParent.get(parent) ?? 0) + length;
+    byParent.set(parent, sum);
+    if (sum > bestText) {
+      best = parent;
+      bestText = sum;
+    }
+  }
+  if (best === null || bestText < MIN_MARKUP_TEXT || bestText < all * PARAGRAPH_SHARE || bestText < pruned.textLength * MIN_MARKUP_SHARE) return null;
+  return best as unknown as DomNode;
+}
+
+/**
  * The main text of an HTML page. `auto` and `readability` prune the page first (prune.ts: one
  * htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks); `auto` then takes the
  * page's one article when its markup marks one clearly (markupText), and otherwise, like
@@ -227,6 +267,11 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'auto'):
   }
   const { document } = parseHTML(pruned.html);
   const title = pruned.title;
+  if (extractor === 'auto') {
+    const container = paragraphContainer(document as never, pruned);
+    const text = container === null ? '' : textOf(container);
+    if (text.length >= MIN_MARKUP_TEXT) return { text, title, extractor: 'paragraphs' };
+  }
   try {
     // linkedom's document stands in for the DOM types Readability is declared with.
     const article = new Readability<unknown>(document as never, READABILITY_OPTIONS).parse();

@@ -215,24 +215,37 @@ describe('HTML files', () => {
     }
   });
 
-  it('pages without article markup, with several articles, or with a teaser article go to Readability', () => {
+  it('pages without article markup: the one element holding their paragraphs, else Readability', () => {
     const rand = prng(9);
     for (let i = 0; i < 20; i++) {
       const page = newsPage(i, rand, { markup: false });
       const extracted = extractMainText(page.html);
-      expect(extracted.extractor).toBe('readability');
+      expect(extracted.extractor).toBe('paragraphs');
       for (const p of page.paragraphs) expect(extracted.text).toContain(p);
       for (const c of page.chrome) expect(extracted.text).not.toContain(c);
+      const lines = extracted.text.split('\n').filter((l) => l.length > 0);
+      expect(lines).toHaveLength(page.paragraphs.length + 2);
+      const scored = extractMainText(page.html, 'readability');
+      expect(scored.extractor).toBe('readability');
+      expect(scored.text.split('\n').filter((l) => l.length > 0)).toEqual(lines.slice(2));
     }
-    const story = (n: number): string => `<p>${'The ferry leaves the harbour at dawn, and it returns at dusk. '.repeat(n)}</p>`;
+    const story = (n: number, what = 'The ferry leaves the harbour at dawn, and it returns at dusk. '): string => `<p>${what.repeat(n)}</p>`;
+    // Paragraphs each in a container of their own: no element holds most of them.
+    const spread = `<html><body>${Array.from({ length: 6 }, () => `<div>${story(3)}</div>`).join('')}</body></html>`;
+    const fromSpread = extractMainText(spread);
+    expect(fromSpread.extractor).toBe('readability');
+    expect(fromSpread.text).toContain('The ferry leaves');
+    // Two articles (a listing, a feed): neither the markup nor one container decides.
     const listing = `<html><body><article>${story(10)}</article><article>${story(10)}</article></body></html>`;
     expect(extractMainText(listing).extractor).toBe('readability');
-    // An article of a few lines beside the page's real text: the markup is not trusted.
-    const teaser = `<html><body><article>${story(9)}</article><div class="text">${story(30)}</div></body></html>`;
-    expect(extractMainText(teaser).extractor).toBe('readability');
+    // An article of a few lines beside the page's real text: the markup is not trusted; the text is found.
+    const teaser = `<html><body><article>${story(9)}</article><div class="text">${story(45, 'Tide tables are printed each spring, and sailors read them. ')}</div></body></html>`;
+    const fromTeaser = extractMainText(teaser);
+    expect(fromTeaser.extractor).not.toBe('markup');
+    expect(fromTeaser.text).toContain('Tide tables are printed');
     // Too short to be an article on its own (Readability's own bar is 500 characters).
     const short = `<html><body><article>${story(3)}</article></body></html>`;
-    expect(extractMainText(short).extractor).not.toBe('markup');
+    expect(['markup', 'paragraphs']).not.toContain(extractMainText(short).extractor);
     // One main and no article: the main is taken.
     const main = `<html><body><main><h2>Harbour</h2>${story(10)}</main><div><p>${'Weather notes for sailors appear here. '.repeat(3)}</p></div></body></html>`;
     const fromMain = extractMainText(main);
