@@ -417,7 +417,8 @@ const inputSchema = z
     maxRowGroupBytes: z.number().int().positive().default(256 * 1024 * 1024),
     /**
      * Main-content extraction for HTML (src/input/extractors.ts): `auto` (the page's one
-     * article when its markup marks one clearly, else Mozilla Readability), `readability`
+     * article when its markup marks one clearly, else the one element holding nearly all its
+     * paragraphs, else Mozilla Readability), `readability`
      * (always Readability) or `body` (the body without nav/header/footer/aside).
      */
     extractor: z.enum(EXTRACTORS).default('auto'),

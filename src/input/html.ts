@@ -9,8 +9,9 @@
  *
  * A pruning pass without a DOM (prune.ts) first drops what can never be main content. A page
  * whose markup then marks one clear main text (one `article`, or one `main`, holding most of what
- * is left) gives that element's text, with no DOM: the order trafilatura uses too, the page's own
- * markup first and a scoring extractor as the fallback. Otherwise main content comes from Mozilla
+ * is left) gives that element's text, with no DOM; else, on a DOM of what is left, one element
+ * that holds nearly all the page's paragraphs gives its text: the order trafilatura uses too, the
+ * page's own structure first and a scoring extractor as the fallback. Otherwise main content comes from Mozilla
  * Readability (Firefox's Reader View) on linkedom, a light DOM, which after the pruning holds
  * tens of elements instead of a thousand; pages Readability finds nothing in, or that are still
  * too big or too deep for it, fall back to the body extractor (sax-text.ts: the body without
@@ -213,19 +214,20 @@ function markupText(pruned: Pruned): string | null {
  */
 const PARAGRAPH_SHARE = 0.8;
 
-interface Element_ {
-  parentNode: Element_ | null;
+/** What the paragraph count reads of linkedom's elements. */
+interface TextNode {
+  parentNode: TextNode | null;
   textContent: string | null;
 }
 
-function paragraphContainer(document: { getElementsByTagName(name: string): ArrayLike<Element_> }, pruned: Pruned): DomNode | null {
+function paragraphContainer(document: { getElementsByTagName(name: string): ArrayLike<TextNode> }, pruned: Pruned): DomNode | null {
   const paragraphs = document.getElementsByTagName('p');
-  const byParent = new Map<Element_, number>();
+  const byParent = new Map<TextNode, number>();
   let all = 0;
-  let best: Element_ | null = null;
+  let best: TextNode | null = null;
   let bestText = 0;
   for (let i = 0; i < paragraphs.length; i++) {
-    const p = paragraphs[i] as Element_;
+    const p = paragraphs[i] as TextNode;
     const parent = p.parentNode;
     const length = (p.textContent ?? '').trim().length;
     all += length;
@@ -244,9 +246,10 @@ function paragraphContainer(document: { getElementsByTagName(name: string): Arra
 /**
  * The main text of an HTML page. `auto` and `readability` prune the page first (prune.ts: one
  * htmlparser2 pass drops navigation, chrome, hidden and link-dense blocks); `auto` then takes the
- * page's one article when its markup marks one clearly (markupText), and otherwise, like
- * `readability`, runs Readability on a DOM of what is left, so linkedom and Readability see a
- * fraction of its elements; the element and depth budgets apply to what is left.
+ * page's one article when its markup marks one clearly (markupText), or the one element holding
+ * its paragraphs (paragraphContainer), and otherwise, like `readability`, runs Readability on a
+ * DOM of what is left, so linkedom and Readability see a fraction of its elements; the element
+ * and depth budgets apply to what is left.
  */
 export function extractMainText(rawHtml: string, extractor: Extractor = 'auto'): Extracted {
   const html = stripNonText(rawHtml);

@@ -35,6 +35,21 @@ describe('pruneHtml', () => {
     expect(pruneHtml('<p>Area <math><mi>r</mi></math><svg><text>icon</text></svg></p>').html).toBe('<p>Area <math><mi>r</mi></math></p>');
   });
 
+  it('counts the text left on the page, in article and in main, without what it dropped, and reads the title', () => {
+    const links = Array.from({ length: 5 }, (_, i) => `<li><a href="/s/${i}">Story ${i}</a></li>`).join('');
+    const html = `<html><head><title>  Tide
+      tables </title></head><body><nav>Menu entries</nav><div>Outside</div>
+<main><article><p>${prose}</p><ul>${links}</ul></article><p>Under the article</p></main></body></html>`;
+    const pruned = pruneHtml(html);
+    expect(pruned.title).toBe('Tide tables');
+    // The link list inside the article is link-dense: dropped, and its text no longer counted anywhere.
+    expect(pruned.html).not.toContain('Story 0');
+    expect(pruned.articleTextLength).toBe(prose.length);
+    expect(pruned.mainTextLength).toBe(prose.length + 'Under the article'.length);
+    expect(pruned.textLength).toBe(prose.length + 'Under the article'.length + 'Outside'.length);
+    expect(pruneHtml('<body><p>x</p></body>')).toMatchObject({ title: null, articleTextLength: 0, mainTextLength: 0, textLength: 1 });
+  });
+
   it('stops past maxElements, counting dropped elements too', () => {
     expect(pruneHtml('<nav>' + '<a>x</a>'.repeat(10) + '</nav>', 10)).toMatchObject({ tooLarge: true, html: '' });
     expect(pruneHtml('<nav>' + '<a>x</a>'.repeat(9) + '</nav>', 10)).toMatchObject({ tooLarge: false, elements: 0 });
