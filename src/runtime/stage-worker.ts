@@ -12,15 +12,22 @@
  *   metadata (`offset-tracker.ts`, the Confluent Parallel Consumer scheme).
  * - `backpressure.ts`: intake pauses on records in flight and on bytes of finished outputs held
  *   for their commit, so memory is bounded by configuration, never by one stuck record.
+ * - `commit-schedule.ts`: when each partition commits (once per `commitInterval`, each at its
+ *   own phase, never two commits of one partition at once).
  * - `record-policy.ts`: what a failed record gets (retry with the LLM layer's backoff, an outage
- *   pause, or the DLQ after `maxRecordAttempts` or `maxRecordAge` while others succeed).
+ *   pause, or the DLQ after `maxRecordAttempts` or `maxRecordAge` while others succeed);
+ *   `record-runner.ts` runs a record through the stage under that policy.
+ * - `input-offsets.ts`: what the worker asks the broker beside consuming (lag, where a partition
+ *   starts, whether the group still assigns a fenced partition here); `worker-progress.ts`: the
+ *   progress line; `metered.ts`: what each LLM call tells the metrics, the budget and the
+ *   outage detector.
  * The dedup stage runs in the same worker (no LLM call): it also replays and appends to the
  * dedup claims log (`dedup/claim-log.ts`), which is what makes all dedup workers decide alike.
  * Downstream reads read_committed.
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import kafkajs, { type Admin, type Consumer, type EachMessagePayload, type IHeaders, type Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachMessagePayload, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { WebscaleError } from '../core/errors.js';
@@ -37,16 +44,19 @@ import type { Decontaminator } from '../stages/decontaminate.js';
 import type { FewshotLibrary } from '../stages/fewshot.js';
 import type { StageContext } from '../stages/types.js';
 import { intakeLimits, pauseReason, type IntakeLimits, type PauseReason } from './backpressure.js';
-import { observeRouter } from './metered.js';
+import { observeRouter, observeWorkerCalls } from './metered.js';
 import { OwnedPartitions } from './owned-partitions.js';
-import { count, startProgressLog, type ProgressLog } from './progress-log.js';
+import { CommitSchedule, type CommitHooks } from './commit-schedule.js';
+import { InputOffsets } from './input-offsets.js';
+import { startProgressLog, type ProgressLog } from './progress-log.js';
 import { PartitionOwner, type OutMessage } from './partition-owner.js';
 import { RECORD_BACKOFF, type RecordFailurePolicy } from './record-policy.js';
 import { LlmHealth, RecordRunner } from './record-runner.js';
 import { DEDUP_CLAIMS_SUFFIX, inputSuffixOf, STAGE_BINDINGS, type StageBinding } from './stage-bindings.js';
 import { wait } from './wait.js';
+import { describeWorkerProgress, type WorkerProgress, type WorkerState } from './worker-progress.js';
 
-export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+export type { WorkerProgress, WorkerState };
 
 /**
  * Whether a consumer crash only says that no broker answered (a restart, a network cut): kafkajs
@@ -56,22 +66,6 @@ function brokerAway(err: Error): boolean {
   const names = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError']);
   for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) if (names.has(e.name)) return true;
   return false;
-}
-
-/** The counts of a worker's progress line (snake_case: they are log fields). */
-export interface WorkerProgress {
-  state: WorkerState;
-  consumed: number;
-  /** Committed to the output topic. */
-  produced: number;
-  rejected: number;
-  dead_letters: number;
-  records_in_flight: number;
-  llm_calls_in_flight: number;
-  partitions: number;
-  /** Records of the owned partitions not committed yet; null when the broker did not answer. */
-  lag: number | null;
-  paused: PauseReason | null;
 }
 
 export interface StageWorkerOptions {
@@ -121,6 +115,8 @@ export class StageWorker {
   private readonly log: Logger;
   private readonly consumer: Consumer;
   private readonly admin: Admin;
+  private readonly offsets: InputOffsets;
+  private readonly commits: CommitSchedule<PartitionOwner>;
   private readonly limits: IntakeLimits;
   private readonly partitions: OwnedPartitions;
   private readonly runner: RecordRunner;
@@ -187,25 +183,7 @@ export class StageWorker {
       this.updatePause();
     });
     // Observed inside the limiter, so latency metrics measure the call, not the wait for a slot.
-    const llm = limitRouter(observeRouter(opts.llm, {
-      onSuccess: (_stage, completion, ms, client) => {
-        // An answer from the response log is not a call: counted apart, and says nothing of the LLM's health.
-        if (completion.fromLog === true) {
-          metrics?.llmFromLog?.(completion.usage.prompt_tokens, completion.usage.completion_tokens);
-          return;
-        }
-        this.health.success();
-        opts.budget?.record(client.model, completion.usage);
-        metrics?.llmRequest({
-          model: client.model,
-          outcome: 'ok',
-          seconds: ms / 1000,
-          promptTokens: completion.usage.prompt_tokens,
-          completionTokens: completion.usage.completion_tokens,
-        });
-      },
-      onError: (_s, err, ms, client) => metrics?.llmRequest({ model: client.model, outcome: err.code, seconds: ms / 1000 }),
-    }), limiter);
+    const llm = limitRouter(observeWorkerCalls(opts.llm, { health: this.health, budget: opts.budget, metrics }), limiter);
     this.claims =
       stage === 'dedup'
         ? new ClaimLog({
@@ -243,6 +221,8 @@ export class StageWorker {
       retry: { restartOnFailure: (err) => Promise.resolve(!isAuthorizationFailure(err)) },
     });
     this.admin = opts.kafka.admin();
+    this.offsets = new InputOffsets(this.admin, this.inputTopic, this.groupId);
+    this.commits = new CommitSchedule(config.kafka.commitInterval, this.commitHooks());
     this.partitions = new OwnedPartitions({
       open: (partition) =>
         PartitionOwner.open({
@@ -257,7 +237,7 @@ export class StageWorker {
       signal: this.abort.signal,
       log: this.log,
       onReleased: (p) => metrics?.clearCommittedLag(this.inputTopic, p),
-      flush: (owner) => this.commitOne(owner),
+      flush: (owner) => this.commits.now(owner),
     });
     this.runner = new RecordRunner({
       binding: this.binding,
@@ -295,7 +275,7 @@ export class StageWorker {
       intervalMs: this.opts.config.progressInterval,
       log: this.log,
       snapshot: () => this.progressSnapshot(),
-      describe: (s) => this.describeProgress(s),
+      describe: (s) => describeWorkerProgress(this.binding.stage, this.outputTopic, s),
     });
     consumer.on(consumer.events.REBALANCING, () => {
       this.joined = false;
@@ -333,7 +313,9 @@ export class StageWorker {
     await this.runConsumer();
     // Each partition commits once per commitInterval, at its own phase: a worker owning many
     // partitions spreads its transactions over the interval instead of sending them in one burst.
-    this.commitTimer = setInterval(() => this.commitDue(), Math.max(20, Math.floor(this.opts.config.kafka.commitInterval / 10)));
+    this.commitTimer = setInterval(() => {
+      if (!this.fatal) this.commits.tick(this.partitions.values());
+    }, Math.max(20, Math.floor(this.opts.config.kafka.commitInterval / 10)));
     this.state = 'running';
     this.log.info({ group: this.groupId, topic: this.inputTopic, concurrency: this.opts.config.concurrency }, 'stage worker running');
   }
@@ -400,41 +382,9 @@ export class StageWorker {
       records_in_flight: this.inFlight,
       llm_calls_in_flight: this.limiter.inFlight,
       partitions: owners.length,
-      lag: owners.length === 0 ? 0 : await this.lagOf(owners),
+      lag: owners.length === 0 ? 0 : await this.offsets.lag(owners),
       paused: this.pausedFor,
     };
-  }
-
-  private describeProgress(s: WorkerProgress): string {
-    const lag = s.lag === null ? 'lag unknown' : `lag ${count(s.lag)}`;
-    return (
-      `${this.binding.stage}${s.state === 'running' ? '' : ` (${s.state})`}: consumed ${count(s.consumed)}, ` +
-      `produced ${count(s.produced)} to ${this.outputTopic}, rejected ${count(s.rejected)}, dead letters ${count(s.dead_letters)}; ` +
-      `in flight ${count(s.records_in_flight)} records, ${count(s.llm_calls_in_flight)} LLM calls; ` +
-      `${lag} on ${s.partitions} partition${s.partitions === 1 ? '' : 's'}${s.paused ? `; intake paused (${s.paused})` : ''}`
-    );
-  }
-
-  /**
-   * Records of the owned partitions not committed yet: end offset less committed offset (the
-   * start of the partition when nothing is committed). Transaction markers count too, so it is
-   * a little high on a transactional input; null when the broker does not answer.
-   */
-  private async lagOf(owners: PartitionOwner[]): Promise<number | null> {
-    try {
-      const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
-      let lag = 0n;
-      for (const owner of owners) {
-        const end = ends.find((e) => e.partition === owner.partition);
-        if (!end) continue;
-        const from = owner.committedOffset ?? BigInt(end.low);
-        const behind = BigInt(end.high) - from;
-        if (behind > 0n) lag += behind;
-      }
-      return Number(lag);
-    } catch {
-      return null;
-    }
   }
 
   /** Group membership settled: release the partitions lost, take the assigned ones (again). */
@@ -542,39 +492,18 @@ export class StageWorker {
     return oldest === Infinity ? undefined : (Date.now() - oldest) / 1000;
   }
 
-  /** Partitions whose next commit is due, at a random phase within the interval at first. */
-  private readonly commitDueAt = new WeakMap<PartitionOwner, number>();
-  private readonly committingOwners = new Set<PartitionOwner>();
   private lastLagAt = 0;
-
-  private commitDue(): void {
-    if (this.fatal) return;
-    const now = Date.now();
-    const interval = this.opts.config.kafka.commitInterval;
-    for (const owner of this.partitions.values()) {
-      if (!owner.active || this.committingOwners.has(owner)) continue;
-      const due = this.commitDueAt.get(owner);
-      if (due === undefined) {
-        this.commitDueAt.set(owner, now + Math.random() * interval);
-        continue;
-      }
-      if (now < due) continue;
-      this.commitDueAt.set(owner, now + interval);
-      void this.commitOne(owner);
-    }
-  }
 
   /** Commit finished work of every owned partition now (each its own transaction). */
   async commit(): Promise<void> {
     if (this.fatal) return;
-    await Promise.all([...this.partitions.values()].filter((o) => o.active).map((o) => this.commitOne(o)));
+    await this.commits.all(this.partitions.values());
   }
 
-  private async commitOne(owner: PartitionOwner): Promise<void> {
-    this.committingOwners.add(owner);
-    try {
-      const r = await owner.commit();
-      if (r.outcome === 'ok') {
+  /** What a commit's outcome means here: counts, metrics, the lag gauge, a fenced partition. */
+  private commitHooks(): CommitHooks<PartitionOwner> {
+    return {
+      ok: (_owner, r) => {
         this.lastCommitOk = true;
         this.counts.commits++;
         this.opts.metrics?.commit(r.seconds, 'ok');
@@ -588,18 +517,18 @@ export class StageWorker {
           this.lastLagAt = Date.now();
           void this.updateLag();
         }
-      } else if (r.outcome === 'fenced') {
+      },
+      fenced: (owner, r) => {
         this.opts.metrics?.commit(r.seconds, 'fenced');
         this.onFenced(owner, r.error);
-      }
-    } catch (err) {
-      this.lastCommitOk = false;
-      this.opts.metrics?.commit(0, 'failed');
-      this.log.error({ err, partition: owner.partition }, 'commit failed; will retry');
-    } finally {
-      this.committingOwners.delete(owner);
-      this.updatePause();
-    }
+      },
+      failed: (owner, err) => {
+        this.lastCommitOk = false;
+        this.opts.metrics?.commit(0, 'failed');
+        this.log.error({ err, partition: owner.partition }, 'commit failed; will retry');
+      },
+      settled: () => this.updatePause(),
+    };
   }
 
   /**
@@ -628,9 +557,9 @@ export class StageWorker {
   private async reclaim(partition: number, joins: number): Promise<void> {
     for (let attempt = 0; joins === this.joins && this.state === 'running'; attempt++) {
       try {
-        if (!(await this.stillAssigned(partition))) return;
+        if (!(await this.offsets.assigned(this.memberId, partition))) return;
         // Where to read from when nothing was committed: the partition's first record.
-        const low = BigInt((await this.admin.fetchTopicOffsets(this.inputTopic)).find((o) => o.partition === partition)?.low ?? '0');
+        const low = await this.offsets.low(partition);
         if (joins !== this.joins || this.state !== 'running') return;
         const owner = await this.partitions.retake(partition, low);
         if (owner === null || joins !== this.joins) return;
@@ -645,28 +574,11 @@ export class StageWorker {
     }
   }
 
-  /** Whether the group is stable with this member in it, assigned `partition` of the input topic. */
-  private async stillAssigned(partition: number): Promise<boolean> {
-    if (this.memberId === '') return false;
-    const { groups } = await this.admin.describeGroups([this.groupId]);
-    const group = groups[0];
-    if (group?.state !== 'Stable') return false;
-    const me = group.members.find((m) => m.memberId === this.memberId);
-    if (!me) return false;
-    const assignment = kafkajs.AssignerProtocol.MemberAssignment.decode(me.memberAssignment);
-    return assignment?.assignment[this.inputTopic]?.includes(partition) === true;
-  }
-
   private async updateLag(): Promise<void> {
     const metrics = this.opts.metrics;
     if (!metrics) return;
     try {
-      const ends = await this.admin.fetchTopicOffsets(this.inputTopic);
-      for (const owner of this.partitions.values()) {
-        const end = ends.find((e) => e.partition === owner.partition);
-        const committed = owner.committedOffset;
-        if (end && committed !== null) metrics.setCommittedLag(this.inputTopic, owner.partition, Math.max(0, Number(BigInt(end.high) - committed)));
-      }
+      for (const { partition, lag } of await this.offsets.committedLag(this.partitions.values())) metrics.setCommittedLag(this.inputTopic, partition, lag);
     } catch {
       // lag is best effort
     }
