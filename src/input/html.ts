@@ -208,9 +208,9 @@ function markupText(pruned: Pruned): string | null {
 /**
  * With no article markup, `auto` still skips Readability when one element is the parent of nearly
  * all of the page's paragraphs (PARAGRAPH_SHARE of the text in `p` elements, MIN_MARKUP_TEXT at
- * least, and MIN_MARKUP_SHARE of all the text the pruning left): the case Readability's own
- * scoring (paragraph text credited to the paragraph's parent) cannot decide otherwise. Paragraphs
- * spread over several containers, or text outside paragraphs, go to Readability.
+ * least, and MIN_MARKUP_SHARE of all the text the pruning left): the element Readability's own
+ * scoring (each paragraph's score credited to its parent, half to its grandparent) would rank
+ * first. Paragraphs spread over several containers, or text outside paragraphs, go to Readability.
  */
 const PARAGRAPH_SHARE = 0.8;
 
