@@ -139,7 +139,7 @@ interface KafkaRunOptions {
   ingestRate: number;
   commitIntervalMs: number | null;
   fetchMaxWaitMs: number | null;
-  /** Ingest everything, then start the stages one at a time (see BenchOptions.kafkaStaged). */
+  /** Ingest everything, then start the stages one at a time (BenchOptions.kafkaLayout `staged`). */
   staged: boolean;
 }
 

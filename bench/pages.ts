@@ -56,7 +56,7 @@ export interface NewsPage {
 
 /**
  * `markup: false` writes the article as plain `div`s (no `main`, no `article`), as many older or
- * template-built pages do: the default extractor then has to find it with Readability.
+ * template-built pages do: the default extractor then finds it by its paragraphs, not its markup.
  */
 export function newsPage(i: number, rand: () => number, options: { markup?: boolean } = {}): NewsPage {
   const nav = Array.from({ length: 120 }, (_, k) => `<li class="menu-item"><a href="/section/${k}"><span>Section ${k}</span></a></li>`).join('');

@@ -10,8 +10,8 @@
  * links and emphasis, about 950 elements and 73 KB of HTML: the element count, not the bytes, is
  * what costs (see README, Performance). The input tests check extraction quality on the same
  * pages. The default extractor is measured twice: on pages whose article sits in `main` and
- * `article` (taken from the markup) and on the same pages written with `div`s only (Readability
- * has to find it); `readability` forces Readability on the first kind.
+ * `article` (taken from the markup) and on the same pages written with `div`s only (found as the
+ * one element holding the paragraphs); `readability` forces Readability on the first kind.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';

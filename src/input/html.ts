@@ -214,20 +214,20 @@ function markupText(pruned: Pruned): string | null {
  */
 const PARAGRAPH_SHARE = 0.8;
 
-/** What the paragraph count reads of linkedom's elements. */
-interface TextNode {
-  parentNode: TextNode | null;
+/** What the paragraph count reads of a linkedom element (a paragraph or its parent). */
+interface ParagraphNode {
+  parentNode: ParagraphNode | null;
   textContent: string | null;
 }
 
-function paragraphContainer(document: { getElementsByTagName(name: string): ArrayLike<TextNode> }, pruned: Pruned): DomNode | null {
+function paragraphContainer(document: { getElementsByTagName(name: string): ArrayLike<ParagraphNode> }, pruned: Pruned): DomNode | null {
   const paragraphs = document.getElementsByTagName('p');
-  const byParent = new Map<TextNode, number>();
+  const byParent = new Map<ParagraphNode, number>();
   let all = 0;
-  let best: TextNode | null = null;
+  let best: ParagraphNode | null = null;
   let bestText = 0;
   for (let i = 0; i < paragraphs.length; i++) {
-    const p = paragraphs[i] as TextNode;
+    const p = paragraphs[i] as ParagraphNode;
     const parent = p.parentNode;
     const length = (p.textContent ?? '').trim().length;
     all += length;

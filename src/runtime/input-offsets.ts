@@ -27,12 +27,12 @@ export class InputOffsets {
    */
   async lag(owners: readonly CommittedPartition[]): Promise<number | null> {
     try {
-      const ends = await this.admin.fetchTopicOffsets(this.topic);
+      const ends = await this.ends();
       let lag = 0n;
       for (const owner of owners) {
-        const end = ends.find((e) => e.partition === owner.partition);
+        const end = ends.get(owner.partition);
         if (!end) continue;
-        const behind = BigInt(end.high) - (owner.committedOffset ?? BigInt(end.low));
+        const behind = end.high - (owner.committedOffset ?? end.low);
         if (behind > 0n) lag += behind;
       }
       return Number(lag);
@@ -43,19 +43,24 @@ export class InputOffsets {
 
   /** End offset less committed offset of each owner with a commit (for the lag gauge). */
   async committedLag(owners: Iterable<CommittedPartition>): Promise<{ partition: number; lag: number }[]> {
-    const ends = await this.admin.fetchTopicOffsets(this.topic);
+    const ends = await this.ends();
     const out: { partition: number; lag: number }[] = [];
     for (const owner of owners) {
-      const end = ends.find((e) => e.partition === owner.partition);
-      if (end && owner.committedOffset !== null) out.push({ partition: owner.partition, lag: Math.max(0, Number(BigInt(end.high) - owner.committedOffset)) });
+      const end = ends.get(owner.partition);
+      if (end && owner.committedOffset !== null) out.push({ partition: owner.partition, lag: Math.max(0, Number(end.high - owner.committedOffset)) });
     }
     return out;
   }
 
   /** The partition's first offset still on the broker: where to read from when nothing was committed. */
   async low(partition: number): Promise<bigint> {
+    return (await this.ends()).get(partition)?.low ?? 0n;
+  }
+
+  /** Each partition's first and end offsets, in one request. */
+  private async ends(): Promise<Map<number, { low: bigint; high: bigint }>> {
     const offsets = await this.admin.fetchTopicOffsets(this.topic);
-    return BigInt(offsets.find((o) => o.partition === partition)?.low ?? '0');
+    return new Map(offsets.map((o) => [o.partition, { low: BigInt(o.low), high: BigInt(o.high) }]));
   }
 
   /** Whether the group is stable with `memberId` in it, assigned `partition` of the topic. */
