@@ -282,7 +282,11 @@ export class PartitionOwner {
     if (this.producerBroken) {
       try {
         // A new producer fences whoever took the partition meanwhile: when the committed offset
-        // already shows somebody else's commit, leave that owner alone and let go at once.
+        // already shows somebody else's commit, leave that owner alone and let go at once. A commit
+        // whose EndTxn was answered but whose offset the group coordinator does not show yet (its
+        // markers are written a moment later) is missed here: the new producer then fences that
+        // owner, which takes the partition back and redoes its uncommitted records (a cost, never a
+        // repeat: the check after InitProducerId below sees the commit and this owner lets go).
         const before = await PartitionOwner.readCommitted(this.opts);
         if (judgeCommitted(before, this.lastCommitted, this.inDoubt) === 'superseded') return await this.superseded(before, t0);
         await this.replaceProducer();

@@ -10,7 +10,7 @@ import { createProducer, readToEnd } from '../../src/kafka/index.js';
 import { pino } from 'pino';
 import { OwnedPartitions } from '../../src/runtime/owned-partitions.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
-import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { cleanupKafka, committedOffsetOnce, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 
 const kafka = testKafka('owner');
 let admin: Admin;
@@ -40,10 +40,23 @@ function out(topic: string, text: string): OutMessage[] {
   return [{ topic, message: { key: text, value: Buffer.from(text) } }];
 }
 
-async function committed(topic: string): Promise<string[]> {
+async function readCommitted(topic: string): Promise<string[]> {
   const got: string[] = [];
   await readToEnd(kafka, topic, (m) => void got.push(m.value?.toString() ?? ''));
   return got;
+}
+
+/**
+ * What a read_committed reader finds in `topic` once at least `atLeast` records are there (or
+ * after 15 s), read again after a pause. EndTxn is answered before the transaction's markers move
+ * the last stable offset, so a read right after a commit can miss it; the second read lets a
+ * record that should not be there (a duplicate) show up too.
+ */
+async function committed(topic: string, atLeast: number): Promise<string[]> {
+  const deadline = Date.now() + 15_000;
+  while ((await readCommitted(topic)).length < atLeast && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 300));
+  return readCommitted(topic);
 }
 
 describe('PartitionOwner (real broker)', () => {
@@ -70,7 +83,7 @@ describe('PartitionOwner (real broker)', () => {
     expect(a.heldBytes).toBe(0);
     b.finish(1n, out(t.output, 'b1'));
     expect(await b.commit()).toMatchObject({ outcome: 'ok' });
-    expect((await committed(t.output)).sort()).toEqual(['a0', 'a2', 'b1']);
+    expect((await committed(t.output, 3)).sort()).toEqual(['a0', 'a2', 'b1']);
     const c = await open(t);
     expect(c.committedOffset).toBe(3n);
     await Promise.all([a.close(), b.close(), c.close()]);
@@ -153,7 +166,7 @@ describe('PartitionOwner (real broker)', () => {
       expect(a.heldBytes).toBeGreaterThan(0); // kept until the outcome is known
       expect(await a.commit()).toMatchObject({ outcome: 'ok' });
       expect(a.heldBytes).toBe(0);
-      expect((await committed(t.output)).sort()).toEqual(['r0', 'r1', 'r2']);
+      expect((await committed(t.output, 3)).sort()).toEqual(['r0', 'r1', 'r2']);
       const b = await open(t);
       expect(b.committedOffset).toBe(3n);
       await Promise.all([a.close(), b.close()]);
@@ -176,6 +189,11 @@ describe('PartitionOwner (real broker)', () => {
     for (const o of [0n, 1n]) expect(b.accept(o)).toBe(true);
     for (const o of [0n, 1n]) b.finish(o, out(t.output, `b${o}`));
     expect(await b.commit()).toMatchObject({ outcome: 'ok' });
+    // EndTxn is answered once the commit is decided; the group coordinator shows the offset once
+    // the commit markers are written, a moment later (longer on a loaded broker). A retry inside
+    // that moment cannot see B's commit and fences B (which takes the partition back and redoes its
+    // uncommitted records; nothing is repeated). This test is about the retry after it.
+    expect(await committedOffsetOnce(admin, t.group, t.input, 0, '2')).toBe('2');
     // A retries: the committed offset is neither A's last commit nor its plan in doubt, so A's held
     // outputs are somebody else's business now; A lets go without a new producer, which would fence B.
     const late = await a.commit();
@@ -186,7 +204,7 @@ describe('PartitionOwner (real broker)', () => {
     b.finish(2n, out(t.output, 'b2'));
     expect(await b.commit()).toMatchObject({ outcome: 'ok' });
     // Each input record's output once: B's, and nothing of A.
-    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1', 'b2']);
+    expect((await committed(t.output, 3)).sort()).toEqual(['b0', 'b1', 'b2']);
     const c = await open(t);
     expect(c.committedOffset).toBe(3n);
     await Promise.all([a.close(), b.close(), c.close()]);
@@ -217,7 +235,7 @@ describe('PartitionOwner (real broker)', () => {
     // A's InitProducerId fences B now; what A then finds committed is B's, so A sends nothing.
     expect(await late).toMatchObject({ outcome: 'fenced' });
     expect(a.heldBytes).toBe(0);
-    expect((await committed(t.output)).sort()).toEqual(['b0', 'b1']);
+    expect((await committed(t.output, 2)).sort()).toEqual(['b0', 'b1']);
     await Promise.all([a.close(), b.close()]);
   }
 
@@ -261,7 +279,7 @@ describe('PartitionOwner (real broker)', () => {
     await a.commit().catch(() => undefined);
     const owner = (await parts.ownerFor(0)) as PartitionOwner;
     await owner.commit().catch(() => undefined);
-    const got = await committed(t.output);
+    const got = await committed(t.output, 3);
     for (const r of ['0', '1', '2']) expect(got.filter((v) => v.endsWith(r)), `outputs of record ${r}: ${got.join(' ')}`).toHaveLength(1);
     await parts.closeAll();
   }, 120_000);
@@ -277,11 +295,11 @@ describe('PartitionOwner (real broker)', () => {
     const fresh = await open(t);
     const took = Date.now() - t0;
     expect(took).toBeLessThan(15_000);
-    expect(await committed(t.output)).toEqual([]);
+    expect(await committed(t.output, 0)).toEqual([]);
     expect(fresh.accept(0n)).toBe(true);
     fresh.finish(0n, out(t.output, 'fresh'));
     expect(await fresh.commit()).toMatchObject({ outcome: 'ok' });
-    expect(await committed(t.output)).toEqual(['fresh']);
+    expect(await committed(t.output, 1)).toEqual(['fresh']);
     // The frozen owner wakes and tries to finish its transaction: refused.
     await expect(tx.commit()).rejects.toThrow();
     await old.disconnect();
@@ -307,7 +325,7 @@ describe('PartitionOwner (real broker)', () => {
     expect(await other.commit()).toMatchObject({ outcome: 'ok' });
     const probe = await open(t);
     expect(a.sameCommitAs(probe)).toBe(false);
-    expect((await committed(t.output)).sort()).toEqual(['a0', 'a1', 'o2']);
+    expect((await committed(t.output, 3)).sort()).toEqual(['a0', 'a1', 'o2']);
     await Promise.all([a.close(), other.close(), probe.close()]);
   }, 120_000);
 

@@ -84,6 +84,22 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * The partition's committed offset once the group coordinator shows `expected` (or the last seen
+ * after `timeoutMs`). A transactional offset commit becomes visible when its commit markers are
+ * written, a moment after EndTxn is answered, and kafkajs's OffsetFetch (v4) cannot ask to wait
+ * for it (require_stable came in v7).
+ */
+export async function committedOffsetOnce(admin: Admin, groupId: string, topic: string, partition: number, expected: string, timeoutMs = 30_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
+    if (offset === expected || Date.now() > deadline) return offset;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export interface TestTopics {
   /** Full topic name by suffix. */
   names: Record<string, string>;
