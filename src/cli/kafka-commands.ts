@@ -19,6 +19,7 @@ import { TopicCodecs } from '../codec/index.js';
 import type { RecordTypeName } from '../codec/record-types.js';
 import { EXPORT_FORMATS, compileFilter, defaultFormat, hasFilters, openExportSink, parseSince, resolveContainer, type ExportFormat, type RecordSink } from '../export/index.js';
 import { inputOptionsFrom, openInput } from '../input/index.js';
+import type { ExtractionPath } from '../input/extractors.js';
 import { createKafka, createProducer, explainKafkaError, readToEnd, topicName } from '../kafka/index.js';
 import { ensureBrokersReachable } from '../kafka/reachable.js';
 import { createLlmRouter, resolveStageSettings } from '../llm/router.js';
@@ -37,6 +38,7 @@ import { loadDecontaminator, loadFewshotLibrary } from '../stages/index.js';
 import { AVRO_SCHEMA_VALUE, loadTopicSpecs } from '../topics/index.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { overridesFrom, type CommonFlags } from './options.js';
+import { extractionCounts } from './summary.js';
 
 /** JSON for records: Buffers as base64 (dead letters carry raw bytes). */
 export function recordToJson(value: unknown): string {
@@ -257,6 +259,7 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
   let batch: { topic: string; message: Message }[] = [];
   let batchBytes = 0;
   const counts = { documents: 0, rejected: 0, skipped: 0 };
+  const extraction = new Map<ExtractionPath, number>();
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const byTopic = new Map<string, Message[]>();
@@ -278,6 +281,7 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
           batch.push({ topic: rawTopic, message: { key: item.doc.id, value } });
           batchBytes += value.length;
           counts.documents++;
+          if (item.extraction !== undefined) extraction.set(item.extraction, (extraction.get(item.extraction) ?? 0) + 1);
         } else if (item.kind === 'skip') {
           counts.skipped++;
           continue;
@@ -293,8 +297,9 @@ export async function ingestCommand(files: string[], flags: CommonFlags): Promis
     await producer.disconnect();
     await codecs.close();
   }
-  logger.info(counts, 'ingest finished');
+  logger.info({ ...counts, extraction: Object.fromEntries(extraction) }, 'ingest finished');
   process.stderr.write(`ingested ${counts.documents} documents into ${rawTopic}; ${counts.rejected} input rejections into ${rejTopic}; ${counts.skipped} records skipped (not content)\n`);
+  if (extraction.size > 0) process.stderr.write(`HTML pages by extraction path: ${extractionCounts(extraction)}\n`);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 import { clearLine, cursorTo } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { LLM_STAGES, WORKER_STAGES } from '../core/records.js';
+import { EXTRACTION_PATHS, type ExtractionPath } from '../input/extractors.js';
 import type { RunStats, StageCounts } from '../runtime/stats.js';
 
 function fmt(n: number): string {
@@ -109,6 +110,13 @@ export function stageSentences(stats: RunStats): string[] {
   return WORKER_STAGES.map((s) => STAGE_WORDS[s](stats.stages[s]));
 }
 
+/** "markup 3, readability 1": the paths that produced pages, in the order they are tried. */
+export function extractionCounts(counts: ReadonlyMap<ExtractionPath, number>): string {
+  return EXTRACTION_PATHS.filter((p) => (counts.get(p) ?? 0) > 0)
+    .map((p) => `${p} ${fmt(counts.get(p) ?? 0)}`)
+    .join(', ');
+}
+
 export function formatSummary(stats: RunStats, extra: { utilisation: number | null; interrupted: boolean }): string {
   const lines: string[] = [];
   const elapsed = stats.elapsedMs();
@@ -122,6 +130,7 @@ export function formatSummary(stats: RunStats, extra: { utilisation: number | nu
     const skips = [...stats.inputSkipped.entries()].map(([reason, n]) => `${reason} ${fmt(n)}`).join(', ');
     lines.push(`input records skipped (not content): ${skips}`);
   }
+  if (stats.inputExtraction.size > 0) lines.push(`HTML pages by extraction path: ${extractionCounts(stats.inputExtraction)}`);
   if (stats.documentsLlmFailed > 0) {
     const share = stats.llmFailedShare();
     lines.push(`documents with llm.failed: ${fmt(stats.documentsLlmFailed)} (${(share * 100).toFixed(1)}% of valid documents)`);

@@ -7,3 +7,10 @@
  */
 export const EXTRACTORS = ['auto', 'readability', 'body'] as const;
 export type Extractor = (typeof EXTRACTORS)[number];
+
+/**
+ * What produced a page's text: its article markup, the one element holding its paragraphs,
+ * Readability, or the body extractor (counted per path in the run summary).
+ */
+export const EXTRACTION_PATHS = ['markup', 'paragraphs', 'readability', 'body'] as const;
+export type ExtractionPath = (typeof EXTRACTION_PATHS)[number];

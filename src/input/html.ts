@@ -22,18 +22,13 @@ import { TextDecoder } from '@exodus/bytes/encoding.js';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { parseHTML } from 'linkedom';
 import { Readability } from '@mozilla/readability';
-import { EXTRACTORS, type Extractor } from './extractors.js';
+import { EXTRACTORS, type ExtractionPath, type Extractor } from './extractors.js';
 import { pruneHtml, type Pruned } from './prune.js';
 import { bodyText } from './sax-text.js';
 import { normaliseWhitespace } from './text.js';
 
-export { EXTRACTORS, normaliseWhitespace, type Extractor };
+export { EXTRACTORS, normaliseWhitespace, type ExtractionPath, type Extractor };
 
-/**
- * What produced a page's text: its article markup, the one element holding its paragraphs,
- * Readability, or the body extractor.
- */
-export type ExtractionPath = 'markup' | 'paragraphs' | 'readability' | 'body';
 
 export type Decoded = { ok: true; text: string; charset: string } | { ok: false; charset: string; detail: string };
 
@@ -289,10 +284,10 @@ export function extractMainText(rawHtml: string, extractor: Extractor = 'auto'):
   return { text: bodyText(pruned.html), title, extractor: 'body' };
 }
 
-/** The main text, or the error that stopped extraction (one hostile page must not end its file). */
-export function extractSafely(html: string, extractor: Extractor = 'auto'): string | Error {
+/** The main text and its path, or the error that stopped extraction (one hostile page must not end its file). */
+export function extractSafely(html: string, extractor: Extractor = 'auto'): Extracted | Error {
   try {
-    return extractMainText(html, extractor).text;
+    return extractMainText(html, extractor);
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
   }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentRecord, ReasonCode, Rejection } from '../core/records.js';
+import type { ExtractionPath } from './extractors.js';
 
 /** Why a record was passed over without being a document or a rejection. */
 export const SKIP_REASONS = [
@@ -18,7 +19,8 @@ export const SKIP_REASONS = [
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type InputItem =
-  | { kind: 'document'; doc: DocumentRecord; line: number | null; bytes: number }
+  /** `extraction`: how an HTML page's main text was found (pages only; counted in the summary). */
+  | { kind: 'document'; doc: DocumentRecord; line: number | null; bytes: number; extraction?: ExtractionPath }
   | { kind: 'rejection'; rejection: Rejection; bytes: number }
   | { kind: 'skip'; reason: SkipReason; detail: string; bytes: number };
 
@@ -62,7 +64,7 @@ export interface DocumentFields {
   language?: string | null;
 }
 
-export function documentItem(text: string, fields: DocumentFields, bytes: number, line: number | null = null): InputItem {
+export function documentItem(text: string, fields: DocumentFields, bytes: number, line: number | null = null, extraction?: ExtractionPath): InputItem {
   const doc: DocumentRecord = {
     id: fields.id ?? contentId(text),
     text,
@@ -72,5 +74,5 @@ export function documentItem(text: string, fields: DocumentFields, bytes: number
   };
   if (fields.crawl_date !== undefined) doc.crawl_date = fields.crawl_date;
   if (fields.language !== undefined) doc.language = fields.language;
-  return { kind: 'document', doc, line, bytes };
+  return extraction === undefined ? { kind: 'document', doc, line, bytes } : { kind: 'document', doc, line, bytes, extraction };
 }

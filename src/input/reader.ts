@@ -173,11 +173,11 @@ export async function readHtmlFile(path: string, options: InputOptions = {}, com
   if ('tooLarge' in read) return tooLargeFile(name, read.tooLarge, o.maxRecordBytes);
   const decoded = decodeHtml(read.bytes);
   if (!decoded.ok) return rejected(bytesId(read.bytes), 'input.undecodable', `${name}: ${decoded.detail}`, read.bytes.length);
-  const text = extractSafely(decoded.text, o.extractor);
-  if (text instanceof TooManyElementsError) return rejected(bytesId(read.bytes), 'input.too_large', `${name}: page has ${text.message}`, read.bytes.length);
-  if (text instanceof Error) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: text extraction failed: ${text.message}`, read.bytes.length);
-  if (text.length === 0) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: the page has no text`, read.bytes.length);
-  return documentItem(text, { source: name }, read.bytes.length);
+  const extracted = extractSafely(decoded.text, o.extractor);
+  if (extracted instanceof TooManyElementsError) return rejected(bytesId(read.bytes), 'input.too_large', `${name}: page has ${extracted.message}`, read.bytes.length);
+  if (extracted instanceof Error) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: text extraction failed: ${extracted.message}`, read.bytes.length);
+  if (extracted.text.length === 0) return rejected(bytesId(read.bytes), 'input.no_content', `${name}: the page has no text`, read.bytes.length);
+  return documentItem(extracted.text, { source: name }, read.bytes.length, null, extracted.extractor);
 }
 
 async function* readFileItems(path: string, o: ResolvedOptions): AsyncGenerator<InputItem> {

@@ -154,8 +154,8 @@ function documentFromPayload(plan: Exclude<Plan, { kind: 'item' }>, payload: Uin
   const extracted = extractSafely(decoded.text, opts.extractor);
   if (extracted instanceof TooManyElementsError) return rejected(plan.id, 'input.too_large', `page has ${extracted.message}`, bytes);
   if (extracted instanceof Error) return rejected(plan.id, 'input.no_content', `text extraction failed: ${extracted.message}`, bytes);
-  if (extracted.length === 0) return rejected(plan.id, 'input.no_content', 'the page has no text', bytes);
-  return documentItem(extracted, plan.fields, bytes);
+  if (extracted.text.length === 0) return rejected(plan.id, 'input.no_content', 'the page has no text', bytes);
+  return documentItem(extracted.text, plan.fields, bytes, null, extracted.extractor);
 }
 
 /** One parsed WARC record (headers + payload) to a document, a typed rejection or a skip. */

@@ -226,6 +226,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Embedded
       continue;
     }
     stats.documentsRead++;
+    if (item.extraction !== undefined) stats.recordExtraction(item.extraction);
     const task = processDocument(item.doc, seq)
       // A document whose LLM calls a second Ctrl-C cut short is not finished: its llm.failed
       // rejections say nothing about the document, so it is not reported done (resume redoes it).

@@ -4,6 +4,7 @@
  * `toJSON()` is the machine-readable summary (`run --summary FILE`).
  */
 import { LLM_STAGES, WORKER_STAGES, type LlmStage, type Rejection, type TokenUsage, type WorkerStage } from '../core/records.js';
+import { EXTRACTION_PATHS, type ExtractionPath } from '../input/extractors.js';
 
 export interface StageCounts {
   in: number;
@@ -67,6 +68,13 @@ export class RunStats {
 
   /** Input records that were not content (WARC request/warcinfo records, redirects...), by reason. */
   readonly inputSkipped = new Map<string, number>();
+
+  /** HTML pages (files and WARC responses) that became documents, by how their main text was found. */
+  readonly inputExtraction = new Map<ExtractionPath, number>();
+
+  recordExtraction(path: ExtractionPath): void {
+    this.inputExtraction.set(path, (this.inputExtraction.get(path) ?? 0) + 1);
+  }
 
   recordSkip(reason: string, bytes: number): void {
     this.inputSkipped.set(reason, (this.inputSkipped.get(reason) ?? 0) + 1);
@@ -181,6 +189,7 @@ export class RunStats {
         }),
       ),
       input_skipped: Object.fromEntries([...this.inputSkipped.entries()].sort(([a], [b]) => a.localeCompare(b))),
+      input_extraction: Object.fromEntries(EXTRACTION_PATHS.map((p) => [p, this.inputExtraction.get(p) ?? 0])),
     };
   }
 }

@@ -50,6 +50,7 @@ describe('webscale-rl run over a folder of mixed crawl files', () => {
     );
     expect(res.stderr).toContain('verification rate');
     expect(res.stderr).toContain('input records skipped (not content): warc.record_type 4, http.redirect 1');
+    expect(res.stderr).toContain('HTML pages by extraction path: markup 3, readability 1');
     expect(res.code).toBe(0);
 
     const qa = await readJsonl(out);
@@ -57,6 +58,7 @@ describe('webscale-rl run over a folder of mixed crawl files', () => {
     const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as {
       documents: { read: number; input_rejected: number; done: number };
       input_skipped: Record<string, number>;
+      input_extraction: Record<string, number>;
     };
     const page = (n: number): string => `urn:uuid:00000000-0000-4000-8000-00000000000${n}`;
     const wet = (n: number): string => `urn:uuid:20000000-0000-4000-8000-00000000000${n}`;
@@ -66,6 +68,8 @@ describe('webscale-rl run over a folder of mixed crawl files', () => {
     expect(summary.documents.done).toBe(summary.documents.read);
     expect(summary.documents.input_rejected).toBe(inputRejected.length);
     expect(summary.input_skipped).toEqual({ 'http.redirect': 1, 'warc.record_type': 4 });
+    // The crawl's three HTML responses and page.html: every path is listed, counted or 0.
+    expect(summary.input_extraction).toEqual({ markup: 3, paragraphs: 0, readability: 1, body: 0 });
 
     const inputReasons = rejections.filter((r) => r['stage'] === 'input').map((r) => `${String(r['doc_id'])}:${String(r['reason'])}`);
     expect(inputReasons.sort()).toEqual([`${page(5)}:input.unsupported_content_type`, `${page(7)}:input.undecodable`, 'gz-2:input.missing_text'].sort());

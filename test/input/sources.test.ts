@@ -77,6 +77,8 @@ describe('WARC', () => {
       await writeWarc(path, await crawlRecords(), gzip);
       const items = await collect(readFile(path));
       expect(items.map(summary)).toEqual(EXPECTED_CRAWL);
+      // How each page's text was found, for the summary's input_extraction.
+      expect(items.flatMap((i) => (i.kind === 'document' ? [i.extraction] : []))).toEqual(['markup', 'markup', 'readability']);
       const [article, cafe, fuji] = docs(items);
       expect(article).toMatchObject({ url: ARTICLE_URL, source: gzip ? 'crawl.warc.gz' : 'crawl.warc', crawl_date: Date.parse('2026-03-01T10:20:30Z'), language: 'en' });
       expectArticle(article?.text ?? '');
@@ -153,6 +155,8 @@ describe('WET', () => {
     await writeWarc(path, wetRecords());
     const items = await collect(readFile(path));
     expect(items.map(summary)).toEqual(['skip:warc.record_type', 'doc:urn:uuid:20000000-0000-4000-8000-000000000001', 'doc:urn:uuid:20000000-0000-4000-8000-000000000002']);
+    // Text as the crawler converted it: no extraction path to count.
+    expect(items.some((i) => i.kind === 'document' && i.extraction !== undefined)).toBe(false);
     const [history, visit] = docs(items);
     expect(history).toMatchObject({
       text: 'Der Leuchtturm\nDer Leuchtturm wurde 1871 gebaut und ist 41 Meter hoch.',
@@ -169,13 +173,16 @@ describe('HTML files', () => {
   it('keeps the article and drops navigation, sidebar and footer', async () => {
     const items = await collect(readFile(join(FIXTURES, 'article.html')));
     expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ kind: 'document', extraction: 'markup' });
     const [doc] = docs(items);
     expect(doc?.source).toBe('article.html');
     expectArticle(doc?.text ?? '');
   });
 
-  it('falls back to the body without navigation and footer when Readability finds no article', async () => {
-    const [doc] = docs(await collect(readFile(join(FIXTURES, 'no-article.htm'))));
+  it('a page without article markup: its text without navigation and footer, found by Readability', async () => {
+    const noArticle = await collect(readFile(join(FIXTURES, 'no-article.htm')));
+    expect(noArticle[0]).toMatchObject({ kind: 'document', extraction: 'readability' });
+    const [doc] = docs(noArticle);
     expect(doc?.text).toContain('Write to the harbour office at the quay for mooring permits.');
     expect(doc?.text).not.toContain('Blog');
     expect(doc?.text).not.toContain('Footer links');
