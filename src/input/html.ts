@@ -29,7 +29,6 @@ import { normaliseWhitespace } from './text.js';
 
 export { EXTRACTORS, normaliseWhitespace, type ExtractionPath, type Extractor };
 
-
 export type Decoded = { ok: true; text: string; charset: string } | { ok: false; charset: string; detail: string };
 
 /** The `charset` parameter of a Content-Type value, if any. */
