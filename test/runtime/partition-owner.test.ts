@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { OwnedPartitions } from '../../src/runtime/owned-partitions.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
 import { cleanupKafka, committedOffsetOnce, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { waitFor } from '../support/wait.js';
 
 const kafka = testKafka('owner');
 let admin: Admin;
@@ -53,8 +54,9 @@ async function readCommitted(topic: string): Promise<string[]> {
  * record that should not be there (a duplicate) show up too.
  */
 async function committed(topic: string, atLeast: number): Promise<string[]> {
-  const deadline = Date.now() + 15_000;
-  while ((await readCommitted(topic)).length < atLeast && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const shows = async (): Promise<boolean> => (await readCommitted(topic)).length >= atLeast;
+  // Timed out: the read below shows the assertion what is there.
+  await waitFor(`${atLeast} records in ${topic}`, shows, 15_000, 50).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 300));
   return readCommitted(topic);
 }

@@ -64,15 +64,7 @@ export async function readCommittedRaw(kafka: Kafka, topic: string): Promise<{ k
   return out;
 }
 
-/** Polls `probe` until it returns true or the time is up. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, everyMs = 500): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from './wait.js';
 
 /** A crawler: sends messages to its topic, plain (not transactional), acks=all. */
 export async function publish(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {

@@ -16,6 +16,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { configSchema } from '../../src/config/schema.js';
 import { createKafka } from '../../src/kafka/client.js';
 import { applyTopics, loadTopicSpecs } from '../../src/topics/index.js';
+import { waitFor } from './wait.js';
 import type { TopicSpec, TopicsApplyReport } from '../../src/topics/index.js';
 
 const KAFKA_SH = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url));
@@ -91,13 +92,15 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
  * for it (require_stable came in v7).
  */
 export async function committedOffsetOnce(admin: Admin, groupId: string, topic: string, partition: number, expected: string, timeoutMs = 30_000): Promise<string | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let offset: string | undefined;
+  const shows = async (): Promise<boolean> => {
     const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
-    if (offset === expected || Date.now() > deadline) return offset;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === expected;
+  };
+  // Timed out: the caller's assertion names the offset last seen.
+  await waitFor(`offset ${expected} of ${topic}`, shows, timeoutMs, 20).catch(() => undefined);
+  return offset;
 }
 
 export interface TestTopics {
