@@ -163,6 +163,7 @@ export class OwnedPartitions {
           previous.adoptProducerOf(fresh);
           owner = previous;
         }
+        this.o.log.info({ partition, committed: String(fresh.committedOffset), keptWork: owner === previous }, 'partition taken');
         // In place before anything is awaited: a join meanwhile must find this owner.
         this.owners.set(partition, owner);
         this.taking.delete(partition);

@@ -21,6 +21,7 @@
  * `offset-tracker.ts`).
  */
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
 import { WebscaleError } from '../core/errors.js';
 import { createProducer } from '../kafka/client.js';
 import { kafkaError } from '../kafka/errors.js';
@@ -43,6 +44,8 @@ export interface PartitionOwnerOptions {
   transactionTimeout: number;
   /** Room for the finished-offsets list in the commit metadata (broker's offset.metadata.max.bytes). */
   metadataBudget: number;
+  /** Where the owner says how a commit in doubt or a replaced producer was settled. */
+  log?: Logger;
 }
 
 export type CommitOutcome =
@@ -95,6 +98,10 @@ export function produceRequests(byTopic: ReadonlyMap<string, Message[]>, maxByte
 export interface CommitMark {
   offset: bigint | null;
   metadata: string;
+}
+
+function markText(m: CommitMark): string {
+  return `${m.offset === null ? 'none' : String(m.offset)}${m.metadata === '' ? '' : ` ${m.metadata}`}`;
 }
 
 function sameMark(a: CommitMark, b: CommitMark): boolean {
@@ -307,6 +314,10 @@ export class PartitionOwner {
         return this.failed(err, t0, false);
       }
       const verdict = judgeCommitted(found, this.lastCommitted, this.inDoubt);
+      this.opts.log?.warn(
+        { partition: this.partition, verdict, found: markText(found), ownLastCommit: markText(this.lastCommitted), inDoubt: this.inDoubt ? markText(this.inDoubt) : null },
+        `commit check after a new producer: ${verdict}`,
+      );
       if (verdict === 'superseded') return this.superseded(found, t0);
       if (verdict === 'landed' && this.inDoubt !== null) settled = this.settle(this.inDoubt);
       this.inDoubt = null;

@@ -233,6 +233,7 @@ export class StageWorker {
           partition,
           transactionTimeout: config.kafka.transactionTimeout,
           metadataBudget: config.kafka.commitMetadataBytes,
+          log: this.log,
         }),
       signal: this.abort.signal,
       log: this.log,

@@ -6,6 +6,7 @@
  * started, and kills any still running on `killAll()` (call it in afterEach).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
@@ -67,7 +68,7 @@ export class PipelineHarness {
       WEBSCALE_TOPIC_PREFIX: prefix,
       WEBSCALE_LLM_URL: this.llmUrl,
       WEBSCALE_LLM_MODEL: 'stand-in',
-      WEBSCALE_LOG_LEVEL: 'warn',
+      WEBSCALE_LOG_LEVEL: process.env['WEBSCALE_TEST_WORKER_LOG_LEVEL'] ?? 'warn',
     };
   }
 
@@ -79,6 +80,9 @@ export class PipelineHarness {
     });
     let err = '';
     proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    // Every line a worker said, kept whole for diagnosis (a failed test prints only the tail).
+    const keep = process.env['WEBSCALE_TEST_WORKER_LOGS'];
+    if (keep) proc.stderr?.pipe(createWriteStream(join(keep, `${prefix}${instance}-${proc.pid ?? 'x'}.log`)));
     this.workers.add(proc);
     this.started.push({ name: `${stage} ${instance} (pid ${proc.pid ?? '?'})`, proc, stderr: () => err });
     const exited = new Promise<number | null>((resolve) =>
