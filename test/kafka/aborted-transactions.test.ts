@@ -14,16 +14,18 @@
  * it back with our reader (`readToEnd`, used by export and the tests), a plain kafkajs consumer,
  * and a stage worker, which must not process an aborted input record.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import type { Kafka, Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSingleObjectCodec } from '../../src/codec/index.js';
 import type { DocumentRecord } from '../../src/core/records.js';
 import { readToEnd } from '../../src/kafka/index.js';
-import { CLI } from '../support/cli.js';
-import { brokers, cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
+import { PipelineHarness } from '../support/pipeline.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
 import { waitFor } from '../support/wait.js';
 
@@ -89,17 +91,15 @@ describe('kafkajs read_committed filter (patched)', () => {
 });
 
 let llm: StandInLlm;
-const workers = new Set<ChildProcess>();
+let h: PipelineHarness;
 
 beforeAll(async () => {
   await ensureBroker();
   llm = await startStandInLlm({ latencyMs: 20, maxLog: 100 });
+  h = new PipelineHarness(await mkdtemp(join(tmpdir(), 'wsrl-aborted-')), llm.url);
 }, 600_000);
 
-afterEach(() => {
-  for (const w of workers) w.kill('SIGKILL');
-  workers.clear();
-});
+afterEach(() => h?.killAll());
 
 afterAll(async () => {
   await llm?.close();
@@ -178,22 +178,9 @@ describe('aborted transactions on the real broker', () => {
     const kafka = testKafka('aborted-worker');
     const { aborted, committed } = await interleavedAborts(kafka, raw, (k) => documents.encode(doc(k)));
 
-    const proc = spawn(process.execPath, [CLI, 'stage', 'filter', '--concurrency', '4', '--instance-id', 'filter-1'], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: brokers().join(','),
-        WEBSCALE_TOPIC_PREFIX: prefix,
-        WEBSCALE_LLM_URL: llm.url,
-        WEBSCALE_LLM_MODEL: 'stand-in',
-        WEBSCALE_LOG_LEVEL: 'warn',
-        // The filter alone, reading docs.raw.
-        WEBSCALE_DEDUP_ENABLED: 'false',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    workers.add(proc);
+    // The filter alone, reading docs.raw.
+    const worker = h.startWorker('filter', prefix, { args: ['--concurrency', '4'], env: { WEBSCALE_DEDUP_ENABLED: 'false' } });
+    const stderr = (): string => worker.stderr().slice(-2000);
 
     // Every committed document is accounted for (passed on or rejected), and nothing else is.
     const outcomes = async (): Promise<string[]> => {
@@ -205,7 +192,7 @@ describe('aborted transactions on the real broker', () => {
     // A worker that took the aborted records would have written them by now, or soon.
     await new Promise((r) => setTimeout(r, 2000));
     const keys = await outcomes();
-    expect(keys, stderr.slice(-2000)).toEqual([...committed].sort());
+    expect(keys, stderr()).toEqual([...committed].sort());
     for (const id of aborted) expect(keys).not.toContain(id);
   }, 180_000);
 });
