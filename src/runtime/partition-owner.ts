@@ -100,8 +100,10 @@ export interface CommitMark {
   metadata: string;
 }
 
+/** A commit mark for a log line: the offset and the start of its metadata (up to 4 KB of bitset). */
 function markText(m: CommitMark): string {
-  return `${m.offset === null ? 'none' : String(m.offset)}${m.metadata === '' ? '' : ` ${m.metadata}`}`;
+  const metadata = m.metadata.length > 80 ? `${m.metadata.slice(0, 80)}...` : m.metadata;
+  return `${m.offset === null ? 'none' : String(m.offset)}${metadata === '' ? '' : ` ${metadata}`}`;
 }
 
 function sameMark(a: CommitMark, b: CommitMark): boolean {

@@ -153,9 +153,15 @@ describe('aborted transactions on the real broker', () => {
     const kafka = testKafka('aborted');
     const { committed } = await interleavedAborts(kafka, topic, (k) => Buffer.from(k));
 
-    const read: string[] = [];
-    await readToEnd(kafka, topic, (m) => void read.push(m.key?.toString() ?? ''));
-    expect(read).toEqual(committed);
+    // EndTxn is answered before its markers move the last stable offset: read until the committed
+    // records show (an aborted one that leaked shows with them), then compare.
+    const readAll = async (): Promise<string[]> => {
+      const keys: string[] = [];
+      await readToEnd(kafka, topic, (m) => void keys.push(m.key?.toString() ?? ''));
+      return keys;
+    };
+    await waitFor('the committed transaction', async () => (await readAll()).length >= committed.length, 15_000, 200).catch(() => undefined);
+    expect(await readAll()).toEqual(committed);
 
     const consumer = kafka.consumer({ groupId: `${prefix}plain`, readUncommitted: false, allowAutoTopicCreation: false });
     const seen: string[] = [];
