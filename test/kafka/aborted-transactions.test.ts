@@ -27,7 +27,7 @@ import { readToEnd } from '../../src/kafka/index.js';
 import { cleanupKafka, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
 import { PipelineHarness } from '../support/pipeline.js';
 import { startStandInLlm, type StandInLlm } from '../support/stand-in-llm.js';
-import { waitFor } from '../support/wait.js';
+import { readOnceShown, waitFor } from '../support/wait.js';
 
 const require = createRequire(import.meta.url);
 
@@ -160,8 +160,7 @@ describe('aborted transactions on the real broker', () => {
       await readToEnd(kafka, topic, (m) => void keys.push(m.key?.toString() ?? ''));
       return keys;
     };
-    await waitFor('the committed transaction', async () => (await readAll()).length >= committed.length, 15_000, 200).catch(() => undefined);
-    expect(await readAll()).toEqual(committed);
+    expect(await readOnceShown('the committed transaction', readAll, committed.length, { timeoutMs: 15_000, everyMs: 200, settleMs: 0 })).toEqual(committed);
 
     const consumer = kafka.consumer({ groupId: `${prefix}plain`, readUncommitted: false, allowAutoTopicCreation: false });
     const seen: string[] = [];
@@ -194,10 +193,8 @@ describe('aborted transactions on the real broker', () => {
       for (const t of [filtered, rejections]) await readToEnd(kafka, t, (m) => void keys.push(m.key?.toString() ?? ''));
       return keys.sort();
     };
-    await waitFor('an outcome for every committed document', async () => (await outcomes()).length >= committed.length, 90_000, 1000).catch(() => undefined);
-    // A worker that took the aborted records would have written them by now, or soon.
-    await new Promise((r) => setTimeout(r, 2000));
-    const keys = await outcomes();
+    // Read again 2 s later: a worker that took the aborted records would have written them by then.
+    const keys = await readOnceShown('an outcome for every committed document', outcomes, committed.length, { timeoutMs: 90_000, everyMs: 1000, settleMs: 2000 });
     expect(keys, stderr()).toEqual([...committed].sort());
     for (const id of aborted) expect(keys).not.toContain(id);
   }, 180_000);

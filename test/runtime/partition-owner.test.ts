@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { OwnedPartitions } from '../../src/runtime/owned-partitions.js';
 import { PartitionOwner, transactionalIdFor, type OutMessage } from '../../src/runtime/partition-owner.js';
 import { cleanupKafka, committedOffsetOnce, createTestTopics, ensureBroker, freshPrefix, testKafka } from '../support/kafka.js';
-import { waitFor } from '../support/wait.js';
+import { readOnceShown } from '../support/wait.js';
 
 const kafka = testKafka('owner');
 let admin: Admin;
@@ -53,12 +53,8 @@ async function readCommitted(topic: string): Promise<string[]> {
  * the last stable offset, so a read right after a commit can miss it; the second read lets a
  * record that should not be there (a duplicate) show up too.
  */
-async function committed(topic: string, atLeast: number): Promise<string[]> {
-  const shows = async (): Promise<boolean> => (await readCommitted(topic)).length >= atLeast;
-  // Timed out: the read below shows the assertion what is there.
-  await waitFor(`${atLeast} records in ${topic}`, shows, 15_000, 50).catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 300));
-  return readCommitted(topic);
+function committed(topic: string, atLeast: number): Promise<string[]> {
+  return readOnceShown(`${atLeast} records in ${topic}`, () => readCommitted(topic), atLeast, { timeoutMs: 15_000, everyMs: 50, settleMs: 300 });
 }
 
 describe('PartitionOwner (real broker)', () => {
